@@ -1,0 +1,49 @@
+//! # gshn-bench
+//!
+//! Workloads shared by the criterion benches (`benches/`) and the side-by-side comparison
+//! commands (`src/bin/`) that time gshn and its peer libraries on the same input in one run.
+
+#![warn(missing_docs)]
+
+use std::time::{Duration, Instant};
+
+use burn::tensor::{Device, Distribution, Tensor};
+use gshn_snn::neuron::{LifConfig, SpikingNeuron};
+
+/// One multi-step LIF forward + backward over `[T, batch, nodes, features]` (LIF τ = 2,
+/// hard reset, ATan): the spiking branch's hot loop. Returns once the gradient is on the host.
+pub fn lif_forward_backward(x: &Tensor<4>, device: &Device) -> f32 {
+    let lif = LifConfig::new().init(device).expect("valid default LIF");
+    let x = x.clone().require_grad();
+    let spikes = lif.forward(x.clone()).expect("valid input");
+    let grads = spikes.sum().backward();
+    let g = x.grad(&grads).expect("input gradient");
+    g.sum().into_scalar()
+}
+
+/// A random input `[T, batch, nodes, features]` on `device`.
+pub fn lif_input(t: usize, shape: [usize; 3], device: &Device) -> Tensor<4> {
+    Tensor::random([t, shape[0], shape[1], shape[2]], Distribution::Normal(0.8, 1.0), device)
+}
+
+/// The median of `reps` timings of `f`, after one warm-up call.
+pub fn median_time(reps: usize, mut f: impl FnMut()) -> Duration {
+    f();
+    let mut times: Vec<Duration> = (0..reps.max(1))
+        .map(|_| {
+            let start = Instant::now();
+            f();
+            start.elapsed()
+        })
+        .collect();
+    times.sort();
+    times[times.len() / 2]
+}
+
+/// Restricts the CPU backend's thread pool to `threads` (call once, before any tensor work).
+pub fn set_threads(threads: usize) {
+    rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build_global()
+        .expect("the global thread pool is configured once, before any tensor work");
+}
