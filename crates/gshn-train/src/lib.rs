@@ -2,8 +2,10 @@
 //!
 //! The GSHN model, data sets, training, evaluation and the `gshn` command line.
 //! For now it holds [`snn_demo`], a small spiking network trained end to end with
-//! surrogate gradients; the full hybrid model follows.
+//! surrogate gradients, and [`segment_cmd`], the `gshn segment` command; the full hybrid
+//! model follows.
 
 #![warn(missing_docs)]
 
+pub mod segment_cmd;
 pub mod snn_demo;

@@ -4,6 +4,7 @@ use anyhow::Context;
 use burn::tensor::Device;
 use clap::{Parser, Subcommand};
 use gshn_snn::stats::EnergyModel;
+use gshn_train::segment_cmd::{self, SegmentArgs};
 use gshn_train::snn_demo::{self, SnnDemoConfig};
 
 #[derive(Parser)]
@@ -31,6 +32,9 @@ enum Command {
         #[arg(long, default_value = "45nm-fp32")]
         energy: String,
     },
+    /// Cut an image into segments (fh, slic, grid or panoptic ground truth) and write an
+    /// overlay picture, optionally the segments as JSON.
+    Segment(SegmentArgs),
 }
 
 fn main() -> anyhow::Result<()> {
@@ -44,6 +48,16 @@ fn main() -> anyhow::Result<()> {
             eprintln!("training a 2-layer spiking network (LIF, ATan, T = {time_steps}) on flex, seed {seed}");
             let report = snn_demo::run(&cfg, &device, |line| eprintln!("{line}"))?;
             println!("{}", snn_demo::render(&report, &energy));
+        }
+        Command::Segment(args) => {
+            let seg = segment_cmd::run(&args)?;
+            eprintln!(
+                "{} segments ({}×{}) → {}",
+                seg.len(),
+                seg.width,
+                seg.height,
+                args.out.display()
+            );
         }
     }
     Ok(())
