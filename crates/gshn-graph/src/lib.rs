@@ -1,7 +1,24 @@
 //! # gshn-graph
 //!
-//! Segment graphs (region adjacency, k-NN, radius, full), batching of variable-size graphs,
-//! and GAT/GATv2 layers with PyTorch Geometric's semantics on Burn. Built under issue 4; this
-//! crate has no public items yet.
+//! Segment graphs, batching of variable-size graphs, and graph attention layers with
+//! PyTorch Geometric's semantics on Burn — the continuous branch `F_GAT` of a GSHN.
+//!
+//! * [`build`]: segment graphs from a `gshn-seg` segmentation (region adjacency with
+//!   dilation, k-NN, radius, full) on petgraph, and their edge lists;
+//! * [`batch`]: batching of variable-size graphs, dense padding, pooling;
+//! * [`edges`]: edge lists (`edge_index`, source → target) and PyG's self-loop handling;
+//! * [`gat`]: `GATConv` and `GATv2Conv` ([`gat::GatConv`]), with attention weights returned.
 
 #![warn(missing_docs)]
+
+pub mod batch;
+pub mod build;
+pub mod edges;
+pub mod error;
+pub mod gat;
+
+pub use batch::{pool, AttentionPool, GraphBatch, Pool};
+pub use build::{GraphKind, SegmentGraph, SelfLoops};
+pub use edges::EdgeList;
+pub use error::{GraphError, Result};
+pub use gat::{GatConv, GatConvConfig, GatOutput, GatPath, GatVariant, DENSE_MAX_NODES};
