@@ -8,7 +8,9 @@
 use std::time::{Duration, Instant};
 
 use burn::tensor::{Device, Distribution, Tensor};
+use gshn_graph::{EdgeList, GatConv, GatConvConfig, GatPath, GraphBatch};
 use gshn_snn::neuron::{LifConfig, SpikingNeuron};
+use gshn_snn::rng::SeedRng;
 
 /// One multi-step LIF forward + backward over `[T, batch, nodes, features]` (LIF τ = 2,
 /// hard reset, ATan): the spiking branch's hot loop. Returns once the gradient is on the host.
@@ -46,4 +48,40 @@ pub fn set_threads(threads: usize) {
         .num_threads(threads)
         .build_global()
         .expect("the global thread pool is configured once, before any tensor work");
+}
+
+/// The GAT workload: `graphs` random graphs of `nodes` nodes, each node with about
+/// `in_degree` random incoming edges, `features`-wide inputs (seeded, so every contender
+/// sees the same edges). Returns the edge lists and the batch.
+pub fn gat_graphs(graphs: usize, nodes: usize, in_degree: usize, features: usize, seed: u64, device: &Device) -> (Vec<EdgeList>, GraphBatch) {
+    let mut rng = SeedRng::new(seed);
+    let lists: Vec<EdgeList> = (0..graphs)
+        .map(|_| {
+            let pairs: Vec<(usize, usize)> = (0..nodes)
+                .flat_map(|t| (0..in_degree).map(move |_| t))
+                .map(|t| (rng.below(nodes as u64) as usize, t))
+                .collect();
+            EdgeList::new(nodes, pairs).expect("edges in range")
+        })
+        .collect();
+    let inputs = lists
+        .iter()
+        .map(|e| (Tensor::<2>::random([nodes, features], Distribution::Normal(0.0, 1.0), device), e.clone(), None))
+        .collect();
+    (lists, GraphBatch::new(inputs).expect("valid batch"))
+}
+
+/// The GAT layer of the workload: `features → heads × channels`, concatenated.
+pub fn gat_layer(features: usize, heads: usize, channels: usize, device: &Device) -> GatConv {
+    GatConvConfig::new(features, channels).with_heads(heads).init(device).expect("valid layer")
+}
+
+/// One GAT forward + backward over the batch along `path`; returns once the input gradient
+/// is on the host.
+pub fn gat_forward_backward(layer: &GatConv, batch: &GraphBatch, path: GatPath) -> f32 {
+    let mut b = batch.clone();
+    b.x = b.x.require_grad();
+    let out = layer.forward_batch(&b, path).expect("valid input");
+    let grads = out.sum().backward();
+    b.x.grad(&grads).expect("input gradient").sum().into_scalar()
 }

@@ -148,15 +148,18 @@ pub fn slic(img: &RgbImage, params: &SlicParams) -> Result<Segmentation> {
             let xmax = ((c[1] + window + 1.0).min(w as f64)) as usize;
             for y in ymin..ymax {
                 let dy = (c[0] - y as f64).powi(2);
-                for x in xmin..xmax {
-                    let i = y * w + x;
+                let row = y * w;
+                // Row slices let the compiler drop the bounds checks in the hot loop.
+                let feats = &feat[(row + xmin) * 3..(row + xmax) * 3];
+                let dists = &mut distance[row + xmin..row + xmax];
+                let owners = &mut nearest[row + xmin..row + xmax];
+                for (((f, dist), owner), x) in feats.chunks_exact(3).zip(dists.iter_mut()).zip(owners.iter_mut()).zip(xmin..) {
                     let dx = (c[1] - x as f64).powi(2);
-                    let f = &feat[i * 3..i * 3 + 3];
                     let dc = (f[0] - c[2]).powi(2) + (f[1] - c[3]).powi(2) + (f[2] - c[4]).powi(2);
                     let d = (dy + dx) * spatial_weight + dc;
-                    if distance[i] > d {
-                        nearest[i] = k as u32;
-                        distance[i] = d;
+                    if *dist > d {
+                        *owner = k as u32;
+                        *dist = d;
                         changed = true;
                     }
                 }
