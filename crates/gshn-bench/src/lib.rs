@@ -5,7 +5,11 @@
 
 #![warn(missing_docs)]
 
+use std::path::Path;
+use std::process::Command;
 use std::time::{Duration, Instant};
+
+use anyhow::{bail, Context};
 
 use burn::tensor::{Device, Distribution, Tensor};
 use gshn_graph::{EdgeList, GatConv, GatConvConfig, GatPath, GraphBatch};
@@ -84,4 +88,34 @@ pub fn gat_forward_backward(layer: &GatConv, batch: &GraphBatch, path: GatPath) 
     let out = layer.forward_batch(&b, path).expect("valid input");
     let grads = out.sum().backward();
     b.x.grad(&grads).expect("input gradient").sum().into_scalar()
+}
+
+/// Arguments every comparison command shares: the peer's Python and the repetitions.
+#[derive(Debug, Clone, clap::Args)]
+pub struct PeerArgs {
+    /// Timed repetitions (median reported).
+    #[arg(long, default_value_t = 5)]
+    pub reps: usize,
+    /// Python with the peer library installed.
+    #[arg(long, default_value = "python3")]
+    pub python: String,
+}
+
+impl PeerArgs {
+    /// Runs `scripts/peers/<script>` with `args` (plus `--reps`) and parses the JSON it prints.
+    pub fn run_peer(&self, script: &str, args: &[&std::ffi::OsStr]) -> anyhow::Result<serde_json::Value> {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/peers").join(script);
+        eprintln!("running the peer: {} {}", self.python, path.display());
+        let out = Command::new(&self.python)
+            .arg(&path)
+            .args(["--reps", &self.reps.to_string()])
+            .args(args)
+            .env("OMP_NUM_THREADS", "1")
+            .output()
+            .with_context(|| format!("could not run `{}` (pass --python PATH to a Python with the peer installed)", self.python))?;
+        if !out.status.success() {
+            bail!("the peer script {script} failed:\n{}", String::from_utf8_lossy(&out.stderr));
+        }
+        serde_json::from_slice(&out.stdout).with_context(|| format!("{script} did not print JSON"))
+    }
 }

@@ -30,31 +30,26 @@ pub fn gaussian_blur(img: &mut [f64], width: usize, height: usize, channels: usi
         return;
     }
     let k = gaussian_kernel(sigma);
-    let r = (k.len() / 2) as i64;
     let mut tmp = vec![0.0; img.len()];
-    // Along y (axis 0).
+    convolve_axis(img, &mut tmp, width, height, channels, &k, true);
+    convolve_axis(&tmp, img, width, height, channels, &k, false);
+}
+
+/// One separable pass of `kernel` along y (`along_y`) or x, reflecting at the borders.
+fn convolve_axis(src: &[f64], dst: &mut [f64], width: usize, height: usize, channels: usize, kernel: &[f64], along_y: bool) {
+    let r = (kernel.len() / 2) as i64;
+    let n = if along_y { height } else { width } as i64;
     for y in 0..height {
         for x in 0..width {
+            let at = if along_y { y } else { x } as i64;
             for c in 0..channels {
                 let mut acc = 0.0;
-                for (j, w) in k.iter().enumerate() {
-                    let yy = reflect(y as i64 + j as i64 - r, height as i64);
-                    acc += w * img[(yy * width + x) * channels + c];
+                for (j, w) in kernel.iter().enumerate() {
+                    let p = reflect(at + j as i64 - r, n);
+                    let (sx, sy) = if along_y { (x, p) } else { (p, y) };
+                    acc += w * src[(sy * width + sx) * channels + c];
                 }
-                tmp[(y * width + x) * channels + c] = acc;
-            }
-        }
-    }
-    // Along x (axis 1).
-    for y in 0..height {
-        for x in 0..width {
-            for c in 0..channels {
-                let mut acc = 0.0;
-                for (j, w) in k.iter().enumerate() {
-                    let xx = reflect(x as i64 + j as i64 - r, width as i64);
-                    acc += w * tmp[(y * width + xx) * channels + c];
-                }
-                img[(y * width + x) * channels + c] = acc;
+                dst[(y * width + x) * channels + c] = acc;
             }
         }
     }

@@ -6,12 +6,10 @@
 //! cargo test --workspace --no-run && target/debug/compare-gat --threads 2 --python .venv/bin/python
 //! ```
 
-use std::process::Command;
-
-use anyhow::{bail, Context};
+use anyhow::bail;
 use burn::tensor::Device;
 use clap::Parser;
-use gshn_bench::{gat_forward_backward, gat_graphs, gat_layer, median_time, set_threads};
+use gshn_bench::{gat_forward_backward, gat_graphs, gat_layer, median_time, set_threads, PeerArgs};
 use gshn_graph::{GatPath, DENSE_MAX_NODES};
 
 #[derive(Parser)]
@@ -26,12 +24,9 @@ struct Args {
     /// Graphs per batch.
     #[arg(long, default_value_t = 64)]
     graphs: usize,
-    /// Timed repetitions (median reported).
-    #[arg(long, default_value_t = 5)]
-    reps: usize,
-    /// Python with torch and torch-geometric installed.
-    #[arg(long, default_value = "python3")]
-    python: String,
+    /// The peer's Python (torch, torch-geometric) and repetitions.
+    #[command(flatten)]
+    peer: PeerArgs,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -55,27 +50,18 @@ fn main() -> anyhow::Result<()> {
     }
     let spec = serde_json::json!({"features": features, "heads": heads, "channels": channels, "cases": cases});
     std::fs::write(&graphs_file, spec.to_string())?;
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/peers/bench_gat.py");
-    eprintln!("running the peer: {} {script}", args.python);
-    let out = Command::new(&args.python)
-        .arg(script)
-        .args(["--threads", &args.threads.to_string(), "--reps", &args.reps.to_string(), "--graphs"])
-        .arg(&graphs_file)
-        .output()
-        .with_context(|| format!("could not run `{}` (pass --python PATH to a Python with torch-geometric)", args.python))?;
+    let threads = args.threads.to_string();
+    let peer = args.peer.run_peer("bench_gat.py", &["--threads".as_ref(), threads.as_ref(), "--graphs".as_ref(), graphs_file.as_os_str()]);
     std::fs::remove_file(&graphs_file).ok();
-    if !out.status.success() {
-        bail!("the peer script failed:\n{}", String::from_utf8_lossy(&out.stderr));
-    }
-    let peer: serde_json::Value = serde_json::from_slice(&out.stdout).context("peer output is not JSON")?;
+    let peer = peer?;
     println!(
         "GATConv forward+backward, {} graphs × N nodes, ~{in_degree} in-edges/node, {features} features, {heads} heads × {channels}; {} thread(s), median of {} runs",
-        args.graphs, args.threads, args.reps
+        args.graphs, args.threads, args.peer.reps
     );
     println!("| N | gshn edge list (ms) | gshn dense (ms) | PyG (ms) | PyG / gshn best | auto picks |");
     println!("|---|---|---|---|---|---|");
     for (n, batch) in &sets {
-        let t = |path| median_time(args.reps, || { std::hint::black_box(gat_forward_backward(&layer, batch, path)); }).as_secs_f64() * 1e3;
+        let t = |path| median_time(args.peer.reps, || { std::hint::black_box(gat_forward_backward(&layer, batch, path)); }).as_secs_f64() * 1e3;
         let (edge, dense) = (t(GatPath::EdgeList), t(GatPath::Dense));
         let pyg = peer["pyg"][n.to_string()].as_f64().unwrap_or(f64::NAN);
         let auto = if *n <= DENSE_MAX_NODES { "dense" } else { "edge list" };

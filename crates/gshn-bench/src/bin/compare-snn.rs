@@ -3,15 +3,13 @@
 //! ratios. The peers run through `scripts/peers/bench_snn.py`.
 //!
 //! ```text
-//! cargo run --release -p gshn-bench --bin compare-snn -- --threads 2 --python .venv/bin/python
+//! cargo test --workspace --no-run && target/debug/compare-snn --threads 2 --python .venv/bin/python
 //! ```
 
-use std::process::Command;
-
-use anyhow::{bail, Context};
+use anyhow::bail;
 use burn::tensor::Device;
 use clap::Parser;
-use gshn_bench::{lif_forward_backward, lif_input, median_time, set_threads};
+use gshn_bench::{lif_forward_backward, lif_input, median_time, set_threads, PeerArgs};
 
 #[derive(Parser)]
 #[command(about = "gshn vs snnTorch vs SpikingJelly: multi-step LIF forward + backward")]
@@ -25,12 +23,9 @@ struct Args {
     /// Neurons per step as batch,nodes,features.
     #[arg(long, value_delimiter = ',', default_value = "64,100,256")]
     shape: Vec<usize>,
-    /// Timed repetitions per case (median reported).
-    #[arg(long, default_value_t = 5)]
-    reps: usize,
-    /// Python with torch, snntorch and spikingjelly installed.
-    #[arg(long, default_value = "python3")]
-    python: String,
+    /// The peers' Python (torch, snntorch, spikingjelly) and repetitions.
+    #[command(flatten)]
+    peer: PeerArgs,
 }
 
 fn main() -> anyhow::Result<()> {
@@ -43,31 +38,22 @@ fn main() -> anyhow::Result<()> {
     }
     set_threads(args.threads);
     let shape = [args.shape[0], args.shape[1], args.shape[2]];
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../scripts/peers/bench_snn.py");
     let ts: Vec<String> = args.time_steps.iter().map(|t| t.to_string()).collect();
-    eprintln!("running the peers: {} {script}", args.python);
-    let out = Command::new(&args.python)
-        .arg(script)
-        .args(["--threads", &args.threads.to_string(), "--reps", &args.reps.to_string()])
-        .args(["--time-steps", &ts.join(",")])
-        .args(["--shape", &format!("{},{},{}", shape[0], shape[1], shape[2])])
-        .output()
-        .with_context(|| format!("could not run `{}` (pass --python PATH to a Python with the peers)", args.python))?;
-    if !out.status.success() {
-        bail!("the peer script failed:\n{}", String::from_utf8_lossy(&out.stderr));
-    }
-    let peers: serde_json::Value = serde_json::from_slice(&out.stdout).context("peer script output is not JSON")?;
+    let (threads, ts, shape_arg) = (args.threads.to_string(), ts.join(","), format!("{},{},{}", shape[0], shape[1], shape[2]));
+    let flags = ["--threads", &threads, "--time-steps", &ts, "--shape", &shape_arg];
+    let peer_args: Vec<&std::ffi::OsStr> = flags.iter().map(std::ffi::OsStr::new).collect();
+    let peers = args.peer.run_peer("bench_snn.py", &peer_args)?;
 
     let device = Device::flex().autodiff();
     println!(
         "multi-step LIF forward+backward, [T, {}, {}, {}], {} thread(s), median of {} runs",
-        shape[0], shape[1], shape[2], args.threads, args.reps
+        shape[0], shape[1], shape[2], args.threads, args.peer.reps
     );
     println!("| T | gshn flex (ms) | snnTorch (ms) | SpikingJelly (ms) | snnTorch / gshn | SpikingJelly / gshn |");
     println!("|---|---|---|---|---|---|");
     for &t in &args.time_steps {
         let x = lif_input(t, shape, &device);
-        let ours = median_time(args.reps, || {
+        let ours = median_time(args.peer.reps, || {
             std::hint::black_box(lif_forward_backward(&x, &device));
         })
         .as_secs_f64()
