@@ -190,3 +190,23 @@ fn dense_path_refuses_what_it_cannot_do() {
     assert!(layer.forward_batch(&b, GatPath::Dense).is_err());
     assert!(layer.forward_batch(&b, GatPath::Auto).is_ok(), "auto falls back to the edge list");
 }
+
+#[test]
+fn attention_dropout_applies_in_training_only() {
+    let n = 8;
+    let pairs: Vec<(usize, usize)> = (0..n).flat_map(|t| (0..n).map(move |s| (s, t))).collect();
+    let edges = EdgeList::new(n, pairs).unwrap();
+    let train = Device::flex().autodiff();
+    train.seed(3);
+    let layer = GatConvConfig::new(4, 2).with_heads(2).with_dropout(0.5).init(&train).unwrap();
+    let x = Tensor::<2>::random([n, 4], Distribution::Normal(0.0, 1.0), &train);
+    let a = values(&layer.forward(x.clone(), &edges, None).unwrap().attention);
+    let zeros = a.iter().filter(|&&v| v == 0.0).count();
+    assert!(zeros > a.len() / 5 && zeros < a.len() * 4 / 5, "about half dropped: {zeros} of {}", a.len());
+    // Without autodiff (inference) nothing is dropped and each node's weights sum to 1.
+    use burn::module::Module;
+    let eval = layer.valid();
+    let x = Tensor::<2>::from_data(x.to_data(), &Device::flex());
+    let a = values(&eval.forward(x, &edges, None).unwrap().attention);
+    assert!(a.iter().all(|&v| v > 0.0));
+}
