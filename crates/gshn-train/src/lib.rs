@@ -2,10 +2,11 @@
 //!
 //! The GSHN model, data sets, training, evaluation and the `gshn` command line.
 //! For now it holds [`snn_demo`], a small spiking network trained end to end with
-//! surrogate gradients, and [`segment_cmd`], the `gshn segment` command; the full hybrid
-//! model follows.
+//! surrogate gradients, [`segment_cmd`], the `gshn segment` command, and [`data`], the
+//! ShapeWorld generator; the full hybrid model follows.
 
 #![warn(missing_docs)]
 
+pub mod data;
 pub mod segment_cmd;
 pub mod snn_demo;

@@ -35,6 +35,37 @@ enum Command {
     /// Cut an image into segments (fh, slic, grid or panoptic ground truth) and write an
     /// overlay picture, optionally the segments as JSON.
     Segment(SegmentArgs),
+    /// Generate or export data sets.
+    #[command(subcommand)]
+    Data(DataCommand),
+}
+
+#[derive(Subcommand)]
+enum DataCommand {
+    /// Write ShapeWorld splits as PNGs plus COCO-style caption, panoptic and question files.
+    Shapeworld {
+        /// Output folder.
+        #[arg(long)]
+        out: std::path::PathBuf,
+        /// The seed.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Training images.
+        #[arg(long, default_value_t = 4000)]
+        train: usize,
+        /// Validation images.
+        #[arg(long, default_value_t = 500)]
+        val: usize,
+        /// Test images.
+        #[arg(long, default_value_t = 1000)]
+        test: usize,
+        /// Image side in pixels.
+        #[arg(long, default_value_t = 64)]
+        image_size: u32,
+        /// Colour–shape pairs held out of training, e.g. `red:triangle,blue:circle`.
+        #[arg(long, value_delimiter = ',')]
+        holdout: Vec<String>,
+    },
 }
 
 fn main() -> anyhow::Result<()> {
@@ -48,6 +79,22 @@ fn main() -> anyhow::Result<()> {
             eprintln!("training a 2-layer spiking network (LIF, ATan, T = {time_steps}) on flex, seed {seed}");
             let report = snn_demo::run(&cfg, &device, |line| eprintln!("{line}"))?;
             println!("{}", snn_demo::render(&report, &energy));
+        }
+        Command::Data(DataCommand::Shapeworld { out, seed, train, val, test, image_size, holdout }) => {
+            use gshn_train::data::shapeworld::{generate, write_split, ShapeWorldConfig, Split, COLOURS, SHAPES};
+            anyhow::ensure!(image_size >= 32, "--image-size must be at least 32");
+            let mut pairs = Vec::new();
+            for h in &holdout {
+                let (c, s) = h.split_once(':').with_context(|| format!("--holdout takes colour:shape pairs, got `{h}`"))?;
+                anyhow::ensure!(COLOURS.iter().any(|x| x.0 == c), "unknown colour `{c}` in --holdout");
+                anyhow::ensure!(SHAPES.contains(&s), "unknown shape `{s}` in --holdout");
+                pairs.push((c.to_string(), s.to_string()));
+            }
+            let cfg = ShapeWorldConfig { image_size, holdout: pairs, ..Default::default() };
+            for (split, n) in [(Split::Train, train), (Split::Val, val), (Split::Test, test)] {
+                eprintln!("writing {} {} examples to {}", n, split.name(), out.join(split.name()).display());
+                write_split(&out, split, &generate(&cfg, seed, split, n))?;
+            }
         }
         Command::Segment(args) => {
             let seg = segment_cmd::run(&args)?;
