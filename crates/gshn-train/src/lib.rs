@@ -8,5 +8,7 @@
 #![warn(missing_docs)]
 
 pub mod data;
+pub mod loss;
+pub mod metrics;
 pub mod segment_cmd;
 pub mod snn_demo;
