@@ -10,5 +10,7 @@
 pub mod data;
 pub mod loss;
 pub mod metrics;
+pub mod model;
 pub mod segment_cmd;
 pub mod snn_demo;
+pub mod train;

@@ -35,6 +35,25 @@ enum Command {
     /// Cut an image into segments (fh, slic, grid or panoptic ground truth) and write an
     /// overlay picture, optionally the segments as JSON.
     Segment(SegmentArgs),
+    /// Train the GSHN on ShapeWorld (first cut: flags instead of a config file) and print
+    /// text↔image retrieval on the test split.
+    Train {
+        /// The seed.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Optimiser steps.
+        #[arg(long, default_value_t = 1500)]
+        steps: usize,
+        /// Training images.
+        #[arg(long, default_value_t = 4000)]
+        train_images: usize,
+        /// Test images.
+        #[arg(long, default_value_t = 1000)]
+        test_images: usize,
+        /// Branches: hybrid, gat-only or snn-only.
+        #[arg(long, default_value = "hybrid")]
+        branches: String,
+    },
     /// Generate or export data sets.
     #[command(subcommand)]
     Data(DataCommand),
@@ -95,6 +114,32 @@ fn main() -> anyhow::Result<()> {
                 eprintln!("writing {} {} examples to {}", n, split.name(), out.join(split.name()).display());
                 write_split(&out, split, &generate(&cfg, seed, split, n))?;
             }
+        }
+        Command::Train { seed, steps, train_images, test_images, branches } => {
+            use gshn_train::model::{Branches, GshnConfig};
+            use gshn_train::train::{run, TrainSettings};
+            let branches = match branches.as_str() {
+                "hybrid" => Branches::Hybrid,
+                "gat-only" => Branches::GatOnly,
+                "snn-only" => Branches::SnnOnly,
+                other => anyhow::bail!("unknown --branches `{other}` (hybrid, gat-only, snn-only)"),
+            };
+            let settings = TrainSettings { seed, steps, train_images, test_images, ..Default::default() };
+            let device = Device::flex().autodiff();
+            let start = std::time::Instant::now();
+            let mut recent = Vec::new();
+            let (model, _, m) = run(&settings, |v| GshnConfig::new(v).with_branches(branches), &device, |step, loss, lr| {
+                recent.push(loss);
+                if step % 50 == 0 || step == steps {
+                    let mean = recent.iter().sum::<f64>() / recent.len() as f64;
+                    recent.clear();
+                    eprintln!("step {step:>5}/{steps}  loss {mean:.4}  lr {lr:.2e}  {:.1} steps/s", step as f64 / start.elapsed().as_secs_f64());
+                }
+            })?;
+            println!("| metric | R@1 | R@5 | R@10 | mean rank | median rank |\n|---|---|---|---|---|---|");
+            println!("| image→text | {:.3} | {:.3} | {:.3} | {:.1} | {:.1} |", m.i2t_recall[0], m.i2t_recall[1], m.i2t_recall[2], m.i2t_rank[0], m.i2t_rank[1]);
+            println!("| text→image | {:.3} | {:.3} | {:.3} | {:.1} | {:.1} |", m.t2i_recall[0], m.t2i_recall[1], m.t2i_recall[2], m.t2i_rank[0], m.t2i_rank[1]);
+            println!("r = {:?}, logit scale {:.2}, {:.0} s", model.r_values(), model.logit_scale.value(), start.elapsed().as_secs_f64());
         }
         Command::Segment(args) => {
             let seg = segment_cmd::run(&args)?;
