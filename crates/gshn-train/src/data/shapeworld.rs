@@ -168,6 +168,16 @@ pub enum Claim {
     /// Some thing matching the pattern stands in a third of the image: 0 left, 1 middle,
     /// 2 right (by its centre).
     Side(Pattern, usize),
+    /// Exactly these counts per pattern, and none of the sibling patterns not listed (e.g.
+    /// "two circles and one square": no triangle). `by_shape` says which attribute varies.
+    Tally {
+        /// `(pattern, count)` pairs, counts ≥ 1.
+        counts: Vec<(Pattern, usize)>,
+        /// Whether the patterns are shapes (else colours).
+        by_shape: bool,
+    },
+    /// Distinct things matching these patterns on this wall and floor.
+    Scene(Vec<Pattern>, usize, usize),
 }
 
 /// Names of the image thirds for [`Claim::Side`].
@@ -207,6 +217,26 @@ impl Claim {
             }),
             Claim::Stuff(w, f) => scene.wall == *w && scene.floor == *f,
             Claim::Side(p, side) => scene.things.iter().any(|t| p.matches(t) && side_of(t.centre[0], scene.size) == *side),
+            Claim::Tally { counts, by_shape } => {
+                let kinds = if *by_shape { SHAPES.len() } else { COLOURS.len() };
+                (0..kinds).all(|k| {
+                    let p = if *by_shape { Pattern { shape: Some(k), colour: None, size: None } } else { Pattern { shape: None, colour: Some(k), size: None } };
+                    let want = counts.iter().find(|(q, _)| *q == p).map_or(0, |(_, n)| *n);
+                    scene.things.iter().filter(|t| p.matches(t)).count() == want
+                })
+            }
+            Claim::Scene(ps, w, f) => {
+                let mut left: Vec<&Thing> = scene.things.iter().collect();
+                scene.wall == *w
+                    && scene.floor == *f
+                    && ps.iter().all(|p| match left.iter().position(|t| p.matches(t)) {
+                        Some(i) => {
+                            left.remove(i);
+                            true
+                        }
+                        None => false,
+                    })
+            }
         }
     }
 
@@ -228,6 +258,28 @@ impl Claim {
             Claim::Relation(a, r, b) => format!("a {} {} a {}", a.phrase(), r.words(), b.phrase()),
             Claim::Stuff(w, f) => format!("objects on a {} floor in front of a {} wall", FLOORS[*f].0, WALLS[*w].0),
             Claim::Side(p, side) => format!("a {} {}", p.phrase(), SIDES[*side]),
+            Claim::Tally { counts, .. } => {
+                let parts: Vec<String> = counts
+                    .iter()
+                    .map(|(p, n)| {
+                        let noun = p.phrase();
+                        format!("{} {}", NUMBERS[(*n).min(6)], if *n == 1 { noun } else { format!("{noun}s") })
+                    })
+                    .collect();
+                let list = match parts.len() {
+                    1 => parts[0].clone(),
+                    n => format!("{} and {}", parts[..n - 1].join(", "), parts[n - 1]),
+                };
+                format!("there {} {list}", if counts.first().is_some_and(|c| c.1 == 1) { "is" } else { "are" })
+            }
+            Claim::Scene(ps, w, f) => {
+                let names: Vec<String> = ps.iter().map(|p| format!("a {}", p.phrase())).collect();
+                let list = match names.len() {
+                    1 => names[0].clone(),
+                    n => format!("{} and {}", names[..n - 1].join(", "), names[n - 1]),
+                };
+                format!("{list} on a {} floor in front of a {} wall", FLOORS[*f].0, WALLS[*w].0)
+            }
         }
     }
 }
@@ -403,11 +455,18 @@ pub fn describe(scene: &Scene, rng: &mut SeedRng) -> Example {
     let things = &scene.things;
     let margin = RELATION_MARGIN * scene.scale();
     let mut captions = vec![Claim::Inventory(things.iter().map(Pattern::of).collect())];
-    // Counts: of a shape present, and of a colour present.
     let pick = |rng: &mut SeedRng| &things[rng.below(things.len() as u64) as usize];
-    let t = pick(rng);
-    let by_shape = Pattern { shape: Some(t.shape), colour: None, size: None };
-    captions.push(Claim::Count(by_shape, things.iter().filter(|o| by_shape.matches(o)).count()));
+    // Every caption should single its scene out, so counts are complete tallies.
+    let tally = |by_shape: bool| {
+        let kinds = if by_shape { SHAPES.len() } else { COLOURS.len() };
+        let counts = (0..kinds)
+            .map(|k| if by_shape { Pattern { shape: Some(k), colour: None, size: None } } else { Pattern { shape: None, colour: Some(k), size: None } })
+            .map(|p| (p, things.iter().filter(|t| p.matches(t)).count()))
+            .filter(|(_, n)| *n > 0)
+            .collect();
+        Claim::Tally { counts, by_shape }
+    };
+    captions.push(tally(true));
     // Relations between pairs with a clear separation.
     let mut relations = Vec::new();
     for a in things {
@@ -424,10 +483,12 @@ pub fn describe(scene: &Scene, rng: &mut SeedRng) -> Example {
     }
     rng.shuffle(&mut relations);
     captions.extend(relations.iter().take(2).cloned());
-    let t = pick(rng);
-    let by_colour = Pattern { shape: None, colour: Some(t.colour), size: None };
-    captions.push(Claim::Count(by_colour, things.iter().filter(|o| by_colour.matches(o)).count()));
-    captions.push(Claim::Stuff(scene.wall, scene.floor));
+    captions.push(tally(false));
+    // The stuff with (up to three of) the objects.
+    let mut some: Vec<Pattern> = things.iter().map(Pattern::of).collect();
+    rng.shuffle(&mut some);
+    some.truncate(3);
+    captions.push(Claim::Scene(some, scene.wall, scene.floor));
     // Scenes with few relations get where-in-the-image captions instead.
     for t in things.iter().cycle().take(3 * things.len()) {
         if captions.len() >= 5 {
