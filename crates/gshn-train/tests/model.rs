@@ -57,6 +57,12 @@ fn every_branch_encodes_unit_vectors_and_spikes_are_binary() {
     }
     assert!(GshnConfig::new(vocab.len()).with_d_model(30).with_heads(4).init(&device).is_err());
     assert!(GshnConfig::new(vocab.len()).with_time_steps(0).init(&device).is_err());
+    // Masks made for another feature-map size are an error, not a panic.
+    let odd = ImageTokens::new(&gshn_seg::baselines::grid_patches(64, 64, 2, 2).unwrap(), 8, 8, gshn_graph::GraphKind::Full).unwrap();
+    let model = GshnConfig::new(vocab.len()).with_d_model(32).init(&device).unwrap();
+    let b = ImageBatch::new(&[&data.images[0]], &[&odd], model.time_steps, &device).unwrap();
+    let err = model.encode_images(&b).unwrap_err().to_string();
+    assert!(err.contains("64-cell feature map"), "{err}");
 }
 
 #[test]

@@ -261,7 +261,7 @@ impl GshnConfig {
 impl Gshn {
     /// Visual tokens `V` `[ΣN, d_model]`: the CNN feature map averaged under each segment's
     /// resized mask, plus the geometry embedding.
-    pub fn tokens(&self, batch: &ImageBatch) -> Tensor<2> {
+    pub fn tokens(&self, batch: &ImageBatch) -> anyhow::Result<Tensor<2>> {
         let x = relu(self.conv1.forward(batch.pixels.clone()));
         let x = relu(self.conv2.forward(self.pool.forward(x)));
         let f = relu(self.conv3.forward(self.pool.forward(x))); // [B, C, H/4, W/4]
@@ -269,14 +269,14 @@ impl Gshn {
         let cells: Tensor<3> = f.reshape([b, c, h * w]).swap_dims(1, 2); // [B, cells, C]
         let per_node = cells.select(0, batch.node_image.clone()); // [ΣN, cells, C]
         let [n, k] = batch.masks.dims();
-        assert_eq!(k, h * w, "masks were made for a {k}-cell feature map, the CNN gives {}", h * w);
+        anyhow::ensure!(k == h * w, "masks were made for a {k}-cell feature map, the CNN gives {} cells", h * w);
         let pooled: Tensor<2> = per_node.mul(batch.masks.clone().reshape([n, k, 1])).sum_dim(1).reshape([n, c]);
-        self.node_in.forward(pooled).add(self.geometry.forward(batch.geometry.clone()))
+        Ok(self.node_in.forward(pooled).add(self.geometry.forward(batch.geometry.clone())))
     }
 
     /// Encodes a batch of images.
     pub fn encode_images(&self, batch: &ImageBatch) -> anyhow::Result<ImageOutput> {
-        let v = self.tokens(batch);
+        let v = self.tokens(batch)?;
         let gat = |v: Tensor<2>| -> anyhow::Result<Tensor<2>> {
             let h = elu(self.gat1.forward(v, &batch.edges, None)?.out, 1.0);
             Ok(self.gat2.forward(h, &batch.edges, None)?.out)
