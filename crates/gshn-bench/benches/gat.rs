@@ -12,7 +12,7 @@ fn bench_gat(c: &mut Criterion) {
     let mut group = c.benchmark_group("gat_fwd_bwd_64_graphs");
     group.sample_size(10);
     for nodes in [10usize, 50, 100] {
-        let (_, batch) = gat_graphs(64, nodes, 5, 64, 7, &device);
+        let batch = gat_graphs(64, nodes, 5, 64, 7, &device);
         for (name, path) in [("edge_list", GatPath::EdgeList), ("dense", GatPath::Dense)] {
             group.bench_with_input(BenchmarkId::new(name, nodes), &batch, |b, batch| b.iter(|| gat_forward_backward(&layer, batch, path)));
         }

@@ -56,23 +56,20 @@ pub fn set_threads(threads: usize) {
 
 /// The GAT workload: `graphs` random graphs of `nodes` nodes, each node with about
 /// `in_degree` random incoming edges, `features`-wide inputs (seeded, so every contender
-/// sees the same edges). Returns the edge lists and the batch.
-pub fn gat_graphs(graphs: usize, nodes: usize, in_degree: usize, features: usize, seed: u64, device: &Device) -> (Vec<EdgeList>, GraphBatch) {
+/// sees the same edges).
+pub fn gat_graphs(graphs: usize, nodes: usize, in_degree: usize, features: usize, seed: u64, device: &Device) -> GraphBatch {
     let mut rng = SeedRng::new(seed);
-    let lists: Vec<EdgeList> = (0..graphs)
+    let inputs = (0..graphs)
         .map(|_| {
             let pairs: Vec<(usize, usize)> = (0..nodes)
                 .flat_map(|t| (0..in_degree).map(move |_| t))
                 .map(|t| (rng.below(nodes as u64) as usize, t))
                 .collect();
-            EdgeList::new(nodes, pairs).expect("edges in range")
+            let edges = EdgeList::new(nodes, pairs).expect("edges in range");
+            (Tensor::<2>::random([nodes, features], Distribution::Normal(0.0, 1.0), device), edges, None)
         })
         .collect();
-    let inputs = lists
-        .iter()
-        .map(|e| (Tensor::<2>::random([nodes, features], Distribution::Normal(0.0, 1.0), device), e.clone(), None))
-        .collect();
-    (lists, GraphBatch::new(inputs).expect("valid batch"))
+    GraphBatch::new(inputs).expect("valid batch")
 }
 
 /// The GAT layer of the workload: `features → heads × channels`, concatenated.

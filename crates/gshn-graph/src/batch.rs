@@ -6,7 +6,7 @@ use burn::module::Module;
 use burn::nn::{Linear, LinearConfig};
 use burn::tensor::{Bool, Device, IndexingUpdateOp, Int, Tensor, TensorData};
 
-use crate::edges::EdgeList;
+use crate::edges::{index_tensor, EdgeList};
 use crate::error::{GraphError, Result};
 
 /// Graphs batched into one disconnected graph.
@@ -89,7 +89,13 @@ impl GraphBatch {
 
     /// The `batch` vector as a tensor.
     pub fn batch_tensor(&self, device: &Device) -> Tensor<1, Int> {
-        ints(&self.batch, device)
+        index_tensor(&self.batch, device)
+    }
+
+    /// The row of each node in the padded `[B·N_max, …]` layout of [`to_dense`](Self::to_dense).
+    pub fn dense_slots(&self) -> Vec<usize> {
+        let m = self.max_nodes();
+        self.batch.iter().enumerate().map(|(i, &g)| g * m + (i - self.ptr[g])).collect()
     }
 
     /// Splits per-node rows `[ΣN, F]` back into one tensor per graph.
@@ -103,16 +109,23 @@ impl GraphBatch {
         let [_, f] = x.dims();
         let (b, m) = (self.num_graphs(), self.max_nodes());
         let device = x.device();
-        let slots: Vec<usize> = self.batch.iter().enumerate().map(|(i, &g)| g * m + (i - self.ptr[g])).collect();
-        let dense = Tensor::<2>::zeros([b * m, f], &device).select_assign(0, ints(&slots, &device), x, IndexingUpdateOp::Add).reshape([b, m, f]);
+        let slots = self.dense_slots();
+        let dense = Tensor::<2>::zeros([b * m, f], &device).select_assign(0, index_tensor(&slots, &device), x, IndexingUpdateOp::Add).reshape([b, m, f]);
         let mut mask = vec![false; b * m];
         slots.iter().for_each(|&s| mask[s] = true);
         (dense, Tensor::from_data(TensorData::new(mask, [b, m]), &device))
     }
 }
 
-fn ints(v: &[usize], device: &Device) -> Tensor<1, Int> {
-    Tensor::from_data(TensorData::new(v.iter().map(|&i| i as i64).collect::<Vec<_>>(), [v.len()]), device)
+/// The mean of node rows `[ΣN, F]` per graph `[B, F]`, given each node's graph (`index`)
+/// and the node offsets `ptr` (graph `g` owns rows `ptr[g]..ptr[g + 1]`).
+pub fn segment_mean(x: Tensor<2>, index: Tensor<1, Int>, ptr: &[usize]) -> Tensor<2> {
+    let [_, f] = x.dims();
+    let b = ptr.len() - 1;
+    let device = x.device();
+    let sum = Tensor::<2>::zeros([b, f], &device).select_assign(0, index, x, IndexingUpdateOp::Add);
+    let counts: Vec<f32> = ptr.windows(2).map(|w| (w[1] - w[0]) as f32).collect();
+    sum.div(Tensor::from_data(TensorData::new(counts, [b, 1]), &device))
 }
 
 /// Per-graph readout of node rows.
@@ -132,14 +145,8 @@ pub fn pool(x: Tensor<2>, batch: &GraphBatch, how: Pool) -> Tensor<2> {
     let b = batch.num_graphs();
     let device = x.device();
     match how {
-        Pool::Sum | Pool::Mean => {
-            let sum = Tensor::<2>::zeros([b, f], &device).select_assign(0, batch.batch_tensor(&device), x, IndexingUpdateOp::Add);
-            if how == Pool::Sum {
-                return sum;
-            }
-            let counts: Vec<f32> = batch.ptr.windows(2).map(|w| (w[1] - w[0]) as f32).collect();
-            sum.div(Tensor::from_data(TensorData::new(counts, [b, 1]), &device))
-        }
+        Pool::Sum => Tensor::<2>::zeros([b, f], &device).select_assign(0, batch.batch_tensor(&device), x, IndexingUpdateOp::Add),
+        Pool::Mean => segment_mean(x, batch.batch_tensor(&device), &batch.ptr),
         Pool::Max => {
             let (dense, mask) = batch.to_dense(x);
             let pad = mask.bool_not().unsqueeze_dim::<3>(2).expand([b, batch.max_nodes(), f]);

@@ -5,6 +5,11 @@ use burn::tensor::{Device, Int, Tensor, TensorData};
 
 use crate::error::{GraphError, Result};
 
+/// Host indices as a 1-D device index tensor (for `select` / `select_assign`).
+pub fn index_tensor(v: &[usize], device: &Device) -> Tensor<1, Int> {
+    Tensor::from_data(TensorData::new(v.iter().map(|&i| i as i64).collect::<Vec<_>>(), [v.len()]), device)
+}
+
 /// A directed edge list over `num_nodes` nodes: edge `e` goes `src[e] → dst[e]`
 /// (messages flow from source to target, as in PyG's `edge_index[0] → edge_index[1]`).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -69,8 +74,7 @@ impl EdgeList {
 
     /// The sources and targets as device tensors.
     pub fn to_tensors(&self, device: &Device) -> (Tensor<1, Int>, Tensor<1, Int>) {
-        let t = |v: &[usize]| Tensor::<1, Int>::from_data(TensorData::new(v.iter().map(|&i| i as i64).collect::<Vec<_>>(), [v.len()]), device);
-        (t(&self.src), t(&self.dst))
+        (index_tensor(&self.src, device), index_tensor(&self.dst, device))
     }
 
     /// The `[2, E]` `edge_index` tensor.

@@ -19,7 +19,7 @@ use burn::nn::{Dropout, DropoutConfig, Initializer, Linear, LinearConfig};
 use burn::tensor::activation::leaky_relu;
 use burn::tensor::{Device, IndexingUpdateOp, Int, Tensor};
 
-use crate::edges::EdgeList;
+use crate::edges::{index_tensor, EdgeList};
 use crate::error::GraphError;
 
 /// How the attributes of added self loops are filled (PyG `fill_value`).
@@ -281,16 +281,14 @@ impl GatConv {
         let n = edges.num_nodes;
         let attr = attr.map(|a| {
             let d = a.dims()[1];
-            let kept_t = Tensor::<1, Int>::from_data(burn::tensor::TensorData::new(kept.iter().map(|&i| i as i64).collect::<Vec<_>>(), [kept.len()]), device);
-            let kept_attr = a.select(0, kept_t);
+            let kept_attr = a.select(0, index_tensor(&kept, device));
             let loop_attr = match self.fill_value {
                 FillValue::Constant(v) => Tensor::<2>::full([n, d], v, device),
                 FillValue::Mean => {
                     let kept_dst: Vec<usize> = kept.iter().map(|&e| edges.dst[e]).collect();
                     let mut deg = vec![0f32; n];
                     kept_dst.iter().for_each(|&t| deg[t] += 1.0);
-                    let idx = Tensor::<1, Int>::from_data(burn::tensor::TensorData::new(kept_dst.iter().map(|&i| i as i64).collect::<Vec<_>>(), [kept_dst.len()]), device);
-                    let sum = Tensor::<2>::zeros([n, d], device).select_assign(0, idx, kept_attr.clone(), IndexingUpdateOp::Add);
+                    let sum = Tensor::<2>::zeros([n, d], device).select_assign(0, index_tensor(&kept_dst, device), kept_attr.clone(), IndexingUpdateOp::Add);
                     let deg = Tensor::<2>::from_data(burn::tensor::TensorData::new(deg.iter().map(|&v| v.max(1.0)).collect::<Vec<_>>(), [n, 1]), device);
                     sum.div(deg)
                 }
@@ -346,7 +344,7 @@ impl GatConv {
         if self.variant != GatVariant::V1 || self.lin_edge.is_some() {
             return Err(GraphError::InvalidParameter { name: "path", reason: "the dense path supports GATConv without edge features only".into() });
         }
-        let [total, f] = batch.x.dims();
+        let [_, f] = batch.x.dims();
         if f != self.in_channels {
             return Err(GraphError::ShapeMismatch(format!("x has {f} features, the layer expects {}", self.in_channels)));
         }
@@ -374,9 +372,7 @@ impl GatConv {
         let agg = alpha.clone().matmul(xl).swap_dims(1, 2); // [B, M, H, C]
         let width = self.output_width();
         let rows: Tensor<3> = if self.concat { agg.reshape([b, m, h * c]) } else { agg.mean_dim(2).reshape([b, m, c]) };
-        let slots: Vec<i64> = batch.batch.iter().enumerate().map(|(i, &g)| (g * m + i - batch.ptr[g]) as i64).collect();
-        let idx = Tensor::<1, Int>::from_data(burn::tensor::TensorData::new(slots, [total]), &device);
-        let mut out = rows.reshape([b * m, width]).select(0, idx);
+        let mut out = rows.reshape([b * m, width]).select(0, index_tensor(&batch.dense_slots(), &device));
         if let Some(r) = res {
             out = out.add(r);
         }

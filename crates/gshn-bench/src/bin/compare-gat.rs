@@ -42,10 +42,10 @@ fn main() -> anyhow::Result<()> {
     let mut cases = Vec::new();
     let mut sets = Vec::new();
     for &n in &args.nodes {
-        let (lists, batch) = gat_graphs(args.graphs, n, in_degree, features, 7, &device);
+        let batch = gat_graphs(args.graphs, n, in_degree, features, 7, &device);
         let src: Vec<usize> = batch.edges.src.clone();
         let dst: Vec<usize> = batch.edges.dst.clone();
-        cases.push(serde_json::json!({"nodes": n, "num_nodes": batch.edges.num_nodes, "src": src, "dst": dst, "edges_per_graph": lists[0].len()}));
+        cases.push(serde_json::json!({"nodes": n, "num_nodes": batch.edges.num_nodes, "src": src, "dst": dst}));
         sets.push((n, batch));
     }
     let spec = serde_json::json!({"features": features, "heads": heads, "channels": channels, "cases": cases});

@@ -304,12 +304,7 @@ impl Gshn {
                 (e.clone().mul(r.unsqueeze_dim(0)).add(f), Some(e))
             }
         };
-        let [n, d] = nodes.dims();
-        let b = batch.len();
-        let sum = Tensor::<2>::zeros([b, d], &nodes.device()).select_assign(0, batch.node_image.clone(), nodes.clone(), burn::tensor::IndexingUpdateOp::Add);
-        let counts: Vec<f32> = batch.ptr.windows(2).map(|p| (p[1] - p[0]) as f32).collect();
-        let mean = sum.div(Tensor::from_data(TensorData::new(counts, [b, 1]), &nodes.device()));
-        debug_assert_eq!(n, *batch.ptr.last().expect("non-empty"));
+        let mean = gshn_graph::batch::segment_mean(nodes.clone(), batch.node_image.clone(), &batch.ptr);
         Ok(ImageOutput { embedding: l2_normalize(self.image_proj.forward(mean)), nodes, snn_nodes, spikes })
     }
 
