@@ -199,18 +199,7 @@ impl Claim {
     pub fn holds(&self, scene: &Scene) -> bool {
         let margin = RELATION_MARGIN * scene.scale();
         match self {
-            Claim::Inventory(ps) => {
-                let mut left: Vec<&Thing> = scene.things.iter().collect();
-                for p in ps {
-                    match left.iter().position(|t| p.matches(t)) {
-                        Some(i) => {
-                            left.remove(i);
-                        }
-                        None => return false,
-                    }
-                }
-                left.is_empty()
-            }
+            Claim::Inventory(ps) => unmatched(ps, &scene.things) == Some(0),
             Claim::Count(p, n) => scene.things.iter().filter(|t| p.matches(t)).count() == *n,
             Claim::Relation(a, r, b) => scene.things.iter().any(|x| {
                 a.matches(x) && scene.things.iter().any(|y| !std::ptr::eq(x, y) && b.matches(y) && r.between(x, y, margin))
@@ -225,31 +214,14 @@ impl Claim {
                     scene.things.iter().filter(|t| p.matches(t)).count() == want
                 })
             }
-            Claim::Scene(ps, w, f) => {
-                let mut left: Vec<&Thing> = scene.things.iter().collect();
-                scene.wall == *w
-                    && scene.floor == *f
-                    && ps.iter().all(|p| match left.iter().position(|t| p.matches(t)) {
-                        Some(i) => {
-                            left.remove(i);
-                            true
-                        }
-                        None => false,
-                    })
-            }
+            Claim::Scene(ps, w, f) => scene.wall == *w && scene.floor == *f && unmatched(ps, &scene.things).is_some(),
         }
     }
 
     /// The claim in words.
     pub fn text(&self) -> String {
         match self {
-            Claim::Inventory(ps) => {
-                let names: Vec<String> = ps.iter().map(|p| format!("a {}", p.phrase())).collect();
-                match names.len() {
-                    1 => names[0].clone(),
-                    n => format!("{} and {}", names[..n - 1].join(", "), names[n - 1]),
-                }
-            }
+            Claim::Inventory(ps) => join_and(ps.iter().map(|p| format!("a {}", p.phrase())).collect()),
             Claim::Count(p, n) => {
                 let noun = p.phrase();
                 let plural = if *n == 1 { noun } else { format!("{noun}s") };
@@ -266,20 +238,33 @@ impl Claim {
                         format!("{} {}", NUMBERS[(*n).min(6)], if *n == 1 { noun } else { format!("{noun}s") })
                     })
                     .collect();
-                let list = match parts.len() {
-                    1 => parts[0].clone(),
-                    n => format!("{} and {}", parts[..n - 1].join(", "), parts[n - 1]),
-                };
-                format!("there {} {list}", if counts.first().is_some_and(|c| c.1 == 1) { "is" } else { "are" })
+                format!("there {} {}", if counts.first().is_some_and(|c| c.1 == 1) { "is" } else { "are" }, join_and(parts))
             }
             Claim::Scene(ps, w, f) => {
-                let names: Vec<String> = ps.iter().map(|p| format!("a {}", p.phrase())).collect();
-                let list = match names.len() {
-                    1 => names[0].clone(),
-                    n => format!("{} and {}", names[..n - 1].join(", "), names[n - 1]),
-                };
+                let list = join_and(ps.iter().map(|p| format!("a {}", p.phrase())).collect());
                 format!("{list} on a {} floor in front of a {} wall", FLOORS[*f].0, WALLS[*w].0)
             }
+        }
+    }
+}
+/// Matches each pattern to a distinct thing; the number of things left over, or `None` if
+/// some pattern finds no thing.
+fn unmatched(patterns: &[Pattern], things: &[Thing]) -> Option<usize> {
+    let mut left: Vec<&Thing> = things.iter().collect();
+    for p in patterns {
+        let i = left.iter().position(|t| p.matches(t))?;
+        left.remove(i);
+    }
+    Some(left.len())
+}
+
+/// "a", "a and b", "a, b and c".
+fn join_and(mut parts: Vec<String>) -> String {
+    match parts.len() {
+        0 | 1 => parts.pop().unwrap_or_default(),
+        n => {
+            let last = parts.pop().expect("n ≥ 2");
+            format!("{} and {last}", parts[..n - 1].join(", "))
         }
     }
 }
