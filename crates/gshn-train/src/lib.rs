@@ -7,10 +7,15 @@
 
 #![warn(missing_docs)]
 
+pub mod checkpoint;
+pub mod config;
 pub mod data;
+pub mod eval;
 pub mod loss;
 pub mod metrics;
 pub mod model;
+pub mod plot;
+pub mod report;
 pub mod segment_cmd;
 pub mod snn_demo;
 pub mod train;

@@ -6,6 +6,20 @@ use clap::{Parser, Subcommand};
 use gshn_snn::stats::EnergyModel;
 use gshn_train::segment_cmd::{self, SegmentArgs};
 use gshn_train::snn_demo::{self, SnnDemoConfig};
+use gshn_train::config::{DeviceChoice, ExperimentConfig};
+use gshn_train::eval::evaluate;
+use gshn_train::report::{example_pictures, write_report, ReportInput};
+use gshn_train::train::{load_data, pick_device, run, RunOptions};
+use std::path::PathBuf;
+
+fn parse_device(s: &str) -> anyhow::Result<DeviceChoice> {
+    Ok(match s {
+        "auto" => DeviceChoice::Auto,
+        "flex" | "cpu" => DeviceChoice::Flex,
+        "wgpu" => DeviceChoice::Wgpu,
+        other => anyhow::bail!("unknown --device `{other}` (auto, flex or wgpu)"),
+    })
+}
 
 #[derive(Parser)]
 #[command(name = "gshn", version, about = "Graph Spiking Hybrid Networks for vision-language alignment")]
@@ -35,24 +49,36 @@ enum Command {
     /// Cut an image into segments (fh, slic, grid or panoptic ground truth) and write an
     /// overlay picture, optionally the segments as JSON.
     Segment(SegmentArgs),
-    /// Train the GSHN on ShapeWorld (first cut: flags instead of a config file) and print
-    /// text↔image retrieval on the test split.
+    /// Train a GSHN from an experiment file, evaluate it on the test split, and write the
+    /// run folder: checkpoints, metrics log, eval.json and report/.
     Train {
-        /// The seed.
-        #[arg(long, default_value_t = 0)]
-        seed: u64,
-        /// Optimiser steps.
-        #[arg(long, default_value_t = 1500)]
-        steps: usize,
-        /// Training images.
-        #[arg(long, default_value_t = 4000)]
-        train_images: usize,
-        /// Test images.
-        #[arg(long, default_value_t = 1000)]
-        test_images: usize,
-        /// Branches: hybrid, gat-only or snn-only.
-        #[arg(long, default_value = "hybrid")]
-        branches: String,
+        /// The experiment (TOML), e.g. configs/shapeworld.toml.
+        #[arg(long)]
+        config: PathBuf,
+        /// Override any config field, e.g. `--set model.time_steps=8` (repeatable).
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<String>,
+        /// Run folder. Default: runs/<config name>.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Continue the run in the folder from its last checkpoint.
+        #[arg(long)]
+        resume: bool,
+        /// Device: auto, flex or wgpu (overrides the config's `device`).
+        #[arg(long)]
+        device: Option<String>,
+    },
+    /// Evaluate a checkpoint on its config's test split and write a report.
+    Eval {
+        /// A run folder, its checkpoints/ folder, or one checkpoints/step-NNNNNN folder.
+        #[arg(long)]
+        checkpoint: PathBuf,
+        /// Device: auto, flex or wgpu.
+        #[arg(long)]
+        device: Option<String>,
+        /// Report folder. Default: <run folder>/report-eval.
+        #[arg(long)]
+        report: Option<PathBuf>,
     },
     /// Generate or export data sets.
     #[command(subcommand)]
@@ -115,31 +141,45 @@ fn main() -> anyhow::Result<()> {
                 write_split(&out, split, &generate(&cfg, seed, split, n))?;
             }
         }
-        Command::Train { seed, steps, train_images, test_images, branches } => {
-            use gshn_train::model::{Branches, GshnConfig};
-            use gshn_train::train::{run, TrainSettings};
-            let branches = match branches.as_str() {
-                "hybrid" => Branches::Hybrid,
-                "gat-only" => Branches::GatOnly,
-                "snn-only" => Branches::SnnOnly,
-                other => anyhow::bail!("unknown --branches `{other}` (hybrid, gat-only, snn-only)"),
-            };
-            let settings = TrainSettings { seed, steps, train_images, test_images, ..Default::default() };
-            let device = Device::flex().autodiff();
+        Command::Train { config, set, out, resume, device } => {
+            let mut cfg = ExperimentConfig::load(&config, &set)?;
+            if let Some(d) = device {
+                cfg.device = parse_device(&d)?;
+            }
+            let out = out.unwrap_or_else(|| PathBuf::from("runs").join(&cfg.name));
+            let (dev, dev_name) = pick_device(cfg.device)?;
+            eprintln!("gshn train: {} → {} on {dev_name}", config.display(), out.display());
+            let command = std::env::args().collect::<Vec<_>>().join(" ");
             let start = std::time::Instant::now();
-            let mut recent = Vec::new();
-            let (model, _, m) = run(&settings, |v| GshnConfig::new(v).with_branches(branches), &device, |step, loss, lr| {
-                recent.push(loss);
-                if step % 50 == 0 || step == steps {
-                    let mean = recent.iter().sum::<f64>() / recent.len() as f64;
-                    recent.clear();
-                    eprintln!("step {step:>5}/{steps}  loss {mean:.4}  lr {lr:.2e}  {:.1} steps/s", step as f64 / start.elapsed().as_secs_f64());
-                }
-            })?;
-            println!("| metric | R@1 | R@5 | R@10 | mean rank | median rank |\n|---|---|---|---|---|---|");
-            println!("| image→text | {:.3} | {:.3} | {:.3} | {:.1} | {:.1} |", m.i2t_recall[0], m.i2t_recall[1], m.i2t_recall[2], m.i2t_rank[0], m.i2t_rank[1]);
-            println!("| text→image | {:.3} | {:.3} | {:.3} | {:.1} | {:.1} |", m.t2i_recall[0], m.t2i_recall[1], m.t2i_recall[2], m.t2i_rank[0], m.t2i_rank[1]);
-            println!("r = {:?}, logit scale {:.2}, {:.0} s", model.r_values(), model.logit_scale.value(), start.elapsed().as_secs_f64());
+            let result = run(&cfg, &dev, &RunOptions { out: out.clone(), resume, stop_after: None, progress: true })?;
+            let test = result.test.as_ref().context("the run ended without a test evaluation")?;
+            let pictures = example_pictures(&result.model, &result.data.test, &result.data.vocab, &result.data.answers, cfg.eval.report_images, &dev)?;
+            let report_dir = out.join("report");
+            write_report(&report_dir, &ReportInput { config: &cfg, log: &result.log, test, command: &command, device: &dev_name }, Some(&pictures))?;
+            println!("{}", test.markdown());
+            eprintln!("done in {}: report {}, checkpoint {}", gshn_train::train::hms(start.elapsed().as_secs_f64()), report_dir.join("report.md").display(), out.join("checkpoints").display());
+        }
+        Command::Eval { checkpoint, device, report } => {
+            use gshn_train::checkpoint;
+            let choice = device.as_deref().map(parse_device).transpose()?;
+            let dir = checkpoint::resolve(&checkpoint)?;
+            let saved = ExperimentConfig::load(&dir.join("config.toml"), &[])?;
+            let (dev, dev_name) = pick_device(choice.unwrap_or(saved.device))?;
+            let loaded = checkpoint::load(&dir, &dev)?;
+            let cfg = loaded.config.clone();
+            eprintln!("evaluating {} (step {}) on {dev_name}", loaded.dir.display(), loaded.state.step);
+            let data = load_data(&cfg)?;
+            anyhow::ensure!(data.vocab == loaded.vocab, "the data's vocabulary differs from the checkpoint's; was the data changed?");
+            let test = evaluate(&loaded.model, &data.test, &data.vocab, &cfg.eval.energy, cfg.eval.batch_size, &dev)?;
+            let run_dir = loaded.dir.parent().and_then(|p| p.parent()).map(PathBuf::from).unwrap_or_default();
+            let report_dir = report.unwrap_or_else(|| run_dir.join("report-eval"));
+            let log = gshn_train::train::read_log(&run_dir).unwrap_or_default();
+            let pictures = example_pictures(&loaded.model, &data.test, &data.vocab, &loaded.state.answers, cfg.eval.report_images, &dev)?;
+            let command = std::env::args().collect::<Vec<_>>().join(" ");
+            write_report(&report_dir, &ReportInput { config: &cfg, log: &log, test: &test, command: &command, device: &dev_name }, Some(&pictures))?;
+            std::fs::write(report_dir.join("eval.json"), serde_json::to_string_pretty(&test)?)?;
+            println!("{}", test.markdown());
+            eprintln!("report: {}", report_dir.join("report.md").display());
         }
         Command::Segment(args) => {
             let seg = segment_cmd::run(&args)?;

@@ -1,3 +1,6 @@
 //! Data sets.
 
+pub mod dataset;
 pub mod shapeworld;
+
+pub use dataset::{Dataset, QaItem};

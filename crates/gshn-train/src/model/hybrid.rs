@@ -15,7 +15,7 @@ use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::pool::{AvgPool2d, AvgPool2dConfig};
 use burn::nn::{Linear, LinearConfig, PaddingConfig2d};
 use burn::tensor::activation::{elu, relu};
-use burn::tensor::{Device, Int, Tensor, TensorData};
+use burn::tensor::{Bool, Device, IndexingUpdateOp, Int, Tensor, TensorData};
 use gshn_graph::{EdgeList, GatConv, GatConvConfig};
 use gshn_snn::layer::rate_readout;
 use gshn_snn::neuron::NeuronConfig;
@@ -23,7 +23,8 @@ use gshn_snn::neuron::NeuronConfig;
 use super::spiking_graph::{FoldedEdges, SpikingGraphConv, SpikingGraphConvConfig};
 use super::text::{TextEncoder, TextEncoderConfig};
 use super::tokens::{ImageTokens, GEOMETRY};
-use crate::loss::{l2_normalize, LogitScale, LOGIT_SCALE_INIT};
+use super::vqa::{VqaHead, VqaHeadConfig, VqaOutput};
+use crate::loss::{l2_normalize, symmetric_infonce, token_segment_similarity, LogitScale, LOGIT_SCALE_INIT};
 
 /// Which branches the encoder uses (the paper's hybrid and the two ablations).
 #[derive(Config, Debug, Copy, PartialEq, Eq)]
@@ -91,6 +92,9 @@ pub struct GshnConfig {
     /// Text encoder layers. Default 2.
     #[config(default = 2)]
     pub text_layers: usize,
+    /// VQA answers (the classifier's width). Default 18 (ShapeWorld's vocabulary).
+    #[config(default = 18)]
+    pub answers: usize,
 }
 
 /// A batch of segmented images on the device.
@@ -110,6 +114,12 @@ pub struct ImageBatch {
     pub folded: FoldedEdges,
     /// Node offsets per image.
     pub ptr: Vec<usize>,
+    /// Row of each node in the padded `[B·N_max, …]` layout.
+    pub slots: Tensor<1, Int>,
+    /// Nodes of the largest image.
+    pub max_nodes: usize,
+    /// `[B, N_max]`, true on real nodes.
+    pub mask: Tensor<2, Bool>,
 }
 
 impl ImageBatch {
@@ -139,7 +149,19 @@ impl ImageBatch {
         }
         let total = *ptr.last().expect("non-empty");
         let edges = EdgeList { num_nodes: total, src, dst };
+        let max_nodes = ptr.windows(2).map(|w| w[1] - w[0]).max().unwrap_or(0);
+        let mut slots = Vec::with_capacity(total);
+        let mut mask = vec![false; images.len() * max_nodes];
+        for (g, w) in ptr.windows(2).enumerate() {
+            for k in 0..w[1] - w[0] {
+                slots.push((g * max_nodes + k) as i64);
+                mask[g * max_nodes + k] = true;
+            }
+        }
         Ok(Self {
+            slots: Tensor::from_data(TensorData::new(slots, [total]), device),
+            max_nodes,
+            mask: Tensor::from_data(TensorData::new(mask, [images.len(), max_nodes]), device),
             pixels: Tensor::from_data(TensorData::new(pixels, [images.len(), 3, h as usize, w as usize]), device),
             masks: Tensor::from_data(TensorData::new(masks, [total, cells]), device),
             geometry: Tensor::from_data(TensorData::new(geometry, [total, GEOMETRY]), device),
@@ -159,6 +181,13 @@ impl ImageBatch {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+
+    /// Node rows `[ΣN, F]` padded into `[B, N_max, F]` (zeros beyond each image's nodes).
+    pub fn to_dense(&self, x: Tensor<2>) -> Tensor<3> {
+        let [_, f] = x.dims();
+        let (b, m) = (self.len(), self.max_nodes);
+        Tensor::<2>::zeros([b * m, f], &x.device()).select_assign(0, self.slots.clone(), x, IndexingUpdateOp::Add).reshape([b, m, f])
+    }
 }
 
 /// What the image encoder produced.
@@ -170,6 +199,10 @@ pub struct ImageOutput {
     pub nodes: Tensor<2>,
     /// Spiking node features `E_SNN` `[ΣN, d_model]` (when the SNN branch runs).
     pub snn_nodes: Option<Tensor<2>>,
+    /// Graph-attention node features `F_GAT` `[ΣN, d_model]` (when the GAT branch runs).
+    pub gat_nodes: Option<Tensor<2>>,
+    /// The visual tokens `V` `[ΣN, d_model]` (the spiking branch's input).
+    pub tokens: Tensor<2>,
     /// Spikes of the two spiking graph layers, `[T, ΣN, d_model]` each.
     pub spikes: Vec<Tensor<3>>,
 }
@@ -209,6 +242,16 @@ pub struct Gshn {
     pub text_proj: Linear,
     /// CLIP's learnable logit scale.
     pub logit_scale: LogitScale,
+    /// The VQA head.
+    pub vqa: VqaHead,
+    /// Spiked Text Learning: word features → joint space.
+    pub stl_words: Linear,
+    /// Spiked Text Learning: spiking segment features → joint space.
+    pub stl_segments: Linear,
+    /// Node-level InfoNCE: projection of the `E_SNN` view.
+    pub node_snn: Linear,
+    /// Node-level InfoNCE: projection of the `F_GAT` view.
+    pub node_gat: Linear,
     /// Spiking time steps.
     pub time_steps: usize,
     /// Branches.
@@ -224,6 +267,7 @@ impl GshnConfig {
         anyhow::ensure!(self.time_steps >= 1, "time_steps must be at least 1");
         anyhow::ensure!(self.heads >= 1 && self.d_model % self.heads == 0, "d_model ({}) must be a multiple of heads ({})", self.d_model, self.heads);
         anyhow::ensure!(self.vocab_size > 2, "the vocabulary is empty");
+        anyhow::ensure!(self.answers >= 1, "the VQA head needs at least one answer");
         let c = self.cnn_channels;
         let conv = |i, o| Conv2dConfig::new([i, o], [3, 3]).with_padding(PaddingConfig2d::Same).init(device);
         let d = self.d_model;
@@ -251,6 +295,11 @@ impl GshnConfig {
             text: TextEncoderConfig::new(self.vocab_size).with_d_model(self.text_width).with_layers(self.text_layers).init(device),
             text_proj: LinearConfig::new(self.text_width, self.embed_dim).init(device),
             logit_scale: LogitScale::new(LOGIT_SCALE_INIT, device),
+            vqa: VqaHeadConfig::new(d, self.text_width, self.answers).init(device),
+            stl_words: LinearConfig::new(self.text_width, self.embed_dim).init(device),
+            stl_segments: LinearConfig::new(d, self.embed_dim).init(device),
+            node_snn: LinearConfig::new(d, d).init(device),
+            node_gat: LinearConfig::new(d, d).init(device),
             time_steps: self.time_steps,
             branches: self.branches,
             r_learned,
@@ -291,27 +340,72 @@ impl Gshn {
             spikes.push(s2.clone());
             Ok(self.snn_out.forward(rate_readout(s2)))
         };
-        let (nodes, snn_nodes) = match self.branches {
-            Branches::GatOnly => (gat(v)?, None),
+        let (nodes, snn_nodes, gat_nodes) = match self.branches {
+            Branches::GatOnly => {
+                let f = gat(v.clone())?;
+                (f.clone(), None, Some(f))
+            }
             Branches::SnnOnly => {
-                let e = snn(v)?;
-                (e.clone(), Some(e))
+                let e = snn(v.clone())?;
+                (e.clone(), Some(e), None)
             }
             Branches::Hybrid => {
                 let f = gat(v.clone())?;
-                let e = snn(v)?;
+                let e = snn(v.clone())?;
                 let r = if self.r_learned { self.r.val() } else { self.r.val().detach() };
-                (e.clone().mul(r.unsqueeze_dim(0)).add(f), Some(e))
+                (e.clone().mul(r.unsqueeze_dim(0)).add(f.clone()), Some(e), Some(f))
             }
         };
         let mean = gshn_graph::batch::segment_mean(nodes.clone(), batch.node_image.clone(), &batch.ptr);
-        Ok(ImageOutput { embedding: l2_normalize(self.image_proj.forward(mean)), nodes, snn_nodes, spikes })
+        Ok(ImageOutput { embedding: l2_normalize(self.image_proj.forward(mean)), nodes, snn_nodes, gat_nodes, tokens: v, spikes })
     }
 
     /// Unit-norm text embeddings `[B, embed_dim]` for token ids and padding masks.
-    pub fn encode_text(&self, ids: Tensor<2, Int>, pad: Tensor<2, burn::tensor::Bool>) -> Tensor<2> {
+    pub fn encode_text(&self, ids: Tensor<2, Int>, pad: Tensor<2, Bool>) -> Tensor<2> {
         let (_, sentence) = self.text.forward(ids, pad);
+        self.embed_sentence(sentence)
+    }
+
+    /// A sentence feature `[B, text_width]` into the joint space, unit norm.
+    pub fn embed_sentence(&self, sentence: Tensor<2>) -> Tensor<2> {
         l2_normalize(self.text_proj.forward(sentence))
+    }
+
+    /// VQA: answers questions (`question` sentence features `[Q, text_width]`) about the
+    /// images `question_image[q]` of `batch`, attending over the fused nodes of `out`.
+    pub fn answer(&self, batch: &ImageBatch, out: &ImageOutput, question: Tensor<2>, question_image: Tensor<1, Int>) -> VqaOutput {
+        let dense = batch.to_dense(out.nodes.clone()).select(0, question_image.clone());
+        let mask = batch.mask.clone().int().select(0, question_image).equal_elem(1);
+        self.vqa.forward(question, dense, mask)
+    }
+
+    /// Spiked Text Learning similarity `[B_t, B_i]` (scaled by the logit scale): each word of
+    /// each caption against the spiking segment features `E_SNN` of each image, max over
+    /// segments, mean over words (FILIP-style). With no spiking branch the fused nodes stand
+    /// in. `words` `[B_t, L, text_width]`, `pad` true on padding.
+    pub fn stl_logits(&self, batch: &ImageBatch, out: &ImageOutput, words: Tensor<3>, pad: Tensor<2, Bool>) -> Tensor<2> {
+        let [bt, l, w] = words.dims();
+        let e = self.embed_dim();
+        let wf = l2_normalize(self.stl_words.forward(words.reshape([bt * l, w]))).reshape([bt, l, e]);
+        let seg = out.snn_nodes.clone().unwrap_or_else(|| out.nodes.clone());
+        let sf = batch.to_dense(l2_normalize(self.stl_segments.forward(seg)));
+        token_segment_similarity(wf, pad.bool_not(), sf, batch.mask.clone()).mul(self.logit_scale.scale().unsqueeze_dim(0))
+    }
+
+    /// Node-level InfoNCE between the `E_SNN` and `F_GAT` views of each segment (hybrid only):
+    /// projected, unit-norm, `logits = e·fᵀ / temperature` over the batch's nodes (at most
+    /// `max_nodes`), symmetric cross-entropy with the same segment as the positive.
+    pub fn node_infonce(&self, out: &ImageOutput, temperature: f64, max_nodes: usize) -> Option<Tensor<1>> {
+        let (e, f) = (out.snn_nodes.clone()?, out.gat_nodes.clone()?);
+        let n = e.dims()[0].min(max_nodes);
+        let e = l2_normalize(self.node_snn.forward(e.narrow(0, 0, n)));
+        let f = l2_normalize(self.node_gat.forward(f.narrow(0, 0, n)));
+        Some(symmetric_infonce(e.matmul(f.transpose()).div_scalar(temperature)))
+    }
+
+    /// Joint embedding width.
+    pub fn embed_dim(&self) -> usize {
+        self.image_proj.weight.dims()[1]
     }
 
     /// The current fusion weight(s) `r`.

@@ -6,7 +6,9 @@ pub mod hybrid;
 pub mod spiking_graph;
 pub mod text;
 pub mod tokens;
+pub mod vqa;
 
 pub use hybrid::{Branches, Gshn, GshnConfig, ImageBatch};
 pub use text::{TextEncoder, TextEncoderConfig, Vocab};
 pub use tokens::ImageTokens;
+pub use vqa::{VqaHead, VqaHeadConfig, VqaOutput};
