@@ -1,10 +1,10 @@
-//! A multi-step spiking graph layer: `S[t] = LIF( mean_{j → i} (x_j[t] W) )` over a leading
+//! A multi-step spiking graph layer: `S[t] = LIF( LN( mean_{j → i} (x_j[t] W) ) )` over a leading
 //! time axis, the linear map and the aggregation run once over all T steps folded into the
 //! batch (`gshn-snn`'s `fold_time`), then the neuron over T.
 
 use burn::config::Config;
 use burn::module::Module;
-use burn::nn::{Linear, LinearConfig};
+use burn::nn::{LayerNorm, LayerNormConfig, Linear, LinearConfig};
 use burn::tensor::{Device, IndexingUpdateOp, Int, Tensor, TensorData};
 use gshn_graph::EdgeList;
 use gshn_snn::layer::{fold_time, unfold_time};
@@ -27,6 +27,10 @@ pub struct SpikingGraphConvConfig {
 pub struct SpikingGraphConv {
     /// The synapses `W`.
     pub linear: Linear,
+    /// Normalises each node's input current per time step (learned gain and bias), so that
+    /// the membrane reaches the threshold at initialisation: without it the currents of a
+    /// freshly initialised layer stay below `V_th = 1` and no neuron ever fires.
+    pub norm: LayerNorm,
     /// The neurons.
     pub neuron: Neuron,
 }
@@ -63,7 +67,11 @@ impl FoldedEdges {
 impl SpikingGraphConvConfig {
     /// Builds the layer.
     pub fn init(&self, device: &Device) -> gshn_snn::Result<SpikingGraphConv> {
-        Ok(SpikingGraphConv { linear: LinearConfig::new(self.d_input, self.d_output).init(device), neuron: self.neuron.init(device)? })
+        Ok(SpikingGraphConv {
+            linear: LinearConfig::new(self.d_input, self.d_output).init(device),
+            norm: LayerNormConfig::new(self.d_output).init(device),
+            neuron: self.neuron.init(device)?,
+        })
     }
 }
 
@@ -74,7 +82,7 @@ impl SpikingGraphConv {
         let h = self.linear.forward(fold_time(x));
         let [rows, f] = h.dims();
         let agg = Tensor::<2>::zeros([rows, f], &h.device()).select_assign(0, edges.dst.clone(), h.select(0, edges.src.clone()), IndexingUpdateOp::Add);
-        let current = unfold_time(agg.mul(edges.inv_degree.clone()), t)?;
+        let current = unfold_time(self.norm.forward(agg.mul(edges.inv_degree.clone())), t)?;
         debug_assert_eq!(current.dims()[1], n);
         self.neuron.forward(current)
     }
