@@ -335,7 +335,7 @@ impl ModelConfig {
     /// The model's Burn config for a vocabulary of `vocab_size` words and `answers` VQA answers.
     pub fn gshn(&self, vocab_size: usize, answers: usize) -> GshnConfig {
         GshnConfig::new(vocab_size)
-            .with_answers(answers)
+            .with_answers(answers.max(1))
             .with_cnn_channels(self.cnn_channels)
             .with_d_model(self.d_model)
             .with_heads(self.heads)

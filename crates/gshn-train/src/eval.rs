@@ -33,8 +33,8 @@ pub struct VqaMetrics {
 pub struct EvalReport {
     /// Images evaluated.
     pub images: usize,
-    /// Retrieval with all captions of each image.
-    pub retrieval: RetrievalMetrics,
+    /// Retrieval with all captions of each image (`None` without captions).
+    pub retrieval: Option<RetrievalMetrics>,
     /// Fraction of (true caption, hard negative) pairs of an image where the true caption
     /// scores higher; `None` without negatives.
     pub hard_negative_accuracy: Option<f64>,
@@ -82,12 +82,13 @@ impl EvalReport {
 
     /// The metrics as a Markdown table.
     pub fn markdown(&self) -> String {
-        let m = &self.retrieval;
         let mut s = String::new();
         s += &format!("Test images: {}\n\n", self.images);
-        s += "| direction | R@1 | R@5 | R@10 | mean rank | median rank |\n|---|---|---|---|---|---|\n";
-        s += &format!("| image→text | {:.3} | {:.3} | {:.3} | {:.1} | {:.1} |\n", m.i2t_recall[0], m.i2t_recall[1], m.i2t_recall[2], m.i2t_rank[0], m.i2t_rank[1]);
-        s += &format!("| text→image | {:.3} | {:.3} | {:.3} | {:.1} | {:.1} |\n\n", m.t2i_recall[0], m.t2i_recall[1], m.t2i_recall[2], m.t2i_rank[0], m.t2i_rank[1]);
+        if let Some(m) = &self.retrieval {
+            s += "| direction | R@1 | R@5 | R@10 | mean rank | median rank |\n|---|---|---|---|---|---|\n";
+            s += &format!("| image→text | {:.3} | {:.3} | {:.3} | {:.1} | {:.1} |\n", m.i2t_recall[0], m.i2t_recall[1], m.i2t_recall[2], m.i2t_rank[0], m.i2t_rank[1]);
+            s += &format!("| text→image | {:.3} | {:.3} | {:.3} | {:.1} | {:.1} |\n\n", m.t2i_recall[0], m.t2i_recall[1], m.t2i_recall[2], m.t2i_rank[0], m.t2i_rank[1]);
+        }
         s += "| metric | value |\n|---|---|\n";
         if let Some(h) = self.hard_negative_accuracy {
             s += &format!("| hard-negative accuracy | {h:.3} |\n");
@@ -163,9 +164,11 @@ pub fn evaluate(model: &Gshn, data: &Dataset, vocab: &Vocab, energy: &str, batch
             }
         }
         let texts: Vec<&str> = idx.iter().flat_map(|&i| data.captions[i].iter().map(|s| s.as_str())).collect();
-        text_image.extend(idx.iter().flat_map(|&i| std::iter::repeat_n(i, data.captions[i].len())));
-        let (ids, pad) = vocab.batch(&texts, MAX_TEXT, device);
-        text_emb.push(model.encode_text(ids, pad));
+        if !texts.is_empty() {
+            text_image.extend(idx.iter().flat_map(|&i| std::iter::repeat_n(i, data.captions[i].len())));
+            let (ids, pad) = vocab.batch(&texts, MAX_TEXT, device);
+            text_emb.push(model.encode_text(ids, pad));
+        }
         let negs: Vec<&str> = idx.iter().flat_map(|&i| data.negatives[i].iter().map(|s| s.as_str())).collect();
         if !negs.is_empty() {
             neg_image.extend(idx.iter().flat_map(|&i| std::iter::repeat_n(i, data.negatives[i].len())));
@@ -190,10 +193,10 @@ pub fn evaluate(model: &Gshn, data: &Dataset, vocab: &Vocab, energy: &str, batch
         }
     }
     let images = Tensor::cat(image_emb, 0);
-    let sim = to_vec(images.clone().matmul(Tensor::cat(text_emb, 0).transpose()))?;
     let n_texts = text_image.len();
-    let retrieval = retrieval(&sim, n, &text_image);
-    let hard_negative_accuracy = if neg_emb.is_empty() {
+    let sim = if n_texts > 0 { to_vec(images.clone().matmul(Tensor::cat(text_emb, 0).transpose()))? } else { vec![] };
+    let retrieval = (n_texts > 0).then(|| retrieval(&sim, n, &text_image));
+    let hard_negative_accuracy = if neg_emb.is_empty() || n_texts == 0 {
         None
     } else {
         let negs = Tensor::cat(neg_emb.into_iter().map(|(t, _)| t).collect(), 0);

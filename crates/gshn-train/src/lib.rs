@@ -7,6 +7,7 @@
 
 #![warn(missing_docs)]
 
+pub mod ablate;
 pub mod checkpoint;
 pub mod config;
 pub mod data;
@@ -18,4 +19,5 @@ pub mod plot;
 pub mod report;
 pub mod segment_cmd;
 pub mod snn_demo;
+pub mod stats;
 pub mod train;

@@ -68,6 +68,22 @@ enum Command {
         #[arg(long)]
         device: Option<String>,
     },
+    /// Run an ablation: a base config against variants (a list or a grid of overrides), each
+    /// over several seeds; resumable. Writes runs.csv, table.md and bar charts.
+    Ablate {
+        /// The ablation file, e.g. configs/ablations/branches.toml.
+        #[arg(long)]
+        config: PathBuf,
+        /// Output folder. Default: runs/ablations/<file name>.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Override a field in every variant (repeatable), e.g. `--set train.steps=1500`.
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<String>,
+        /// Device: auto, flex or wgpu (overrides the configs').
+        #[arg(long)]
+        device: Option<String>,
+    },
     /// Evaluate a checkpoint on its config's test split and write a report.
     Eval {
         /// A run folder, its checkpoints/ folder, or one checkpoints/step-NNNNNN folder.
@@ -158,6 +174,22 @@ fn main() -> anyhow::Result<()> {
             write_report(&report_dir, &ReportInput { config: &cfg, log: &result.log, test, command: &command, device: &dev_name }, Some(&pictures))?;
             println!("{}", test.markdown());
             eprintln!("done in {}: report {}, checkpoint {}", gshn_train::train::hms(start.elapsed().as_secs_f64()), report_dir.join("report.md").display(), out.join("checkpoints").display());
+        }
+        Command::Ablate { config, out, set, device } => {
+            use gshn_train::ablate::{ablate, Ablation};
+            let mut set = set;
+            if let Some(d) = &device {
+                parse_device(d)?;
+                set.push(format!("device={d}"));
+            }
+            let ab = Ablation::load(&config, &set)?;
+            let stem = config.file_stem().and_then(|s| s.to_str()).unwrap_or("ablation").to_string();
+            let out = out.unwrap_or_else(|| PathBuf::from("runs").join("ablations").join(stem));
+            let (dev, dev_name) = pick_device(ab.variants[0].1.device)?;
+            eprintln!("gshn ablate: {} variants × {} seeds → {} on {dev_name}", ab.variants.len(), ab.seeds.len(), out.display());
+            ablate(&ab, &out, &dev, true)?;
+            println!("{}", std::fs::read_to_string(out.join("table.md"))?);
+            eprintln!("wrote {}, {} and the plots", out.join("runs.csv").display(), out.join("table.md").display());
         }
         Command::Eval { checkpoint, device, report } => {
             use gshn_train::checkpoint;

@@ -81,7 +81,10 @@ pub fn example_pictures(model: &Gshn, data: &Dataset, vocab: &Vocab, answers: &[
             let colour = if predicted[i] == truth { [0, 130, 0] } else { [200, 0, 0] };
             sheet.text(x0 as f64, y, &format!("model: {}  truth: {truth}", predicted[i]), colour, Anchor::Start);
         } else {
-            sheet.text(x0 as f64, y, &wrap(&data.captions[i][0], (PANEL / 8) as usize).join(" "), [0, 0, 0], Anchor::Start);
+            for line in data.captions[i].first().map(|c| wrap(c, (PANEL / 8) as usize)).unwrap_or_default().into_iter().take(4) {
+                sheet.text(x0 as f64, y, &line, [0, 0, 0], Anchor::Start);
+                y += 11.0;
+            }
         }
     }
     Ok(sheet.0)
@@ -189,7 +192,9 @@ pub fn write_report(dir: &Path, input: &ReportInput, examples: Option<&RgbImage>
         cfg.data.source, cfg.data.train_images, cfg.tokens.source, cfg.tokens.graph, cfg.model.branches, cfg.model.fusion, cfg.model.r, cfg.model.time_steps, cfg.model.neuron, cfg.model.surrogate, cfg.seed
     )?;
     writeln!(md, "## Test metrics\n\n{}", test.markdown())?;
-    writeln!(md, "Chance R@1 is {:.4} (text→image) — one image in {}.\n", 1.0 / test.images as f64, test.images)?;
+    if test.retrieval.is_some() {
+        writeln!(md, "Chance R@1 is {:.4} (text→image) — one image in {}.\n", 1.0 / test.images as f64, test.images)?;
+    }
     writeln!(md, "## Training\n\n![loss](loss.png)\n\n![validation](validation.png)\n")?;
     if has_spikes {
         writeln!(md, "## Spiking activity\n\n![firing rates](firing_rates.png)\n")?;

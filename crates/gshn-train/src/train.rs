@@ -122,10 +122,13 @@ pub fn load_data(cfg: &ExperimentConfig) -> anyhow::Result<Data> {
             let split = |s, n| Dataset::from_shapeworld(&generate(&sw, cfg.seed, s, n), &cfg.tokens);
             (split(Split::Train, d.train_images)?, split(Split::Val, d.val_images)?, split(Split::Test, d.test_images)?, answer_vocabulary())
         }
-        DataSource::Coco | DataSource::EasyVqa => anyhow::bail!("TODO-ISSUE6 {:?}", d.source),
+        DataSource::Coco => crate::data::coco::load_splits(cfg)?,
+        DataSource::EasyVqa => crate::data::easy_vqa::load_splits(cfg)?,
     };
     anyhow::ensure!(train.len() >= cfg.train.batch_size, "{} training images cannot fill a batch of {}", train.len(), cfg.train.batch_size);
     anyhow::ensure!(test.len() >= 2, "the test split has {} images; at least 2 are needed", test.len());
+    anyhow::ensure!(train.has_captions() || cfg.train.stl_steps == 0, "Spiked Text Learning contrasts caption words with segments, and this data has no captions: set train.stl_steps = 0");
+    anyhow::ensure!(train.has_captions() || (cfg.train.vqa_weight > 0.0 && train.has_questions()), "this data has neither captions nor (with train.vqa_weight > 0) questions: nothing to learn");
     let vocab = Vocab::build(
         train
             .captions
@@ -344,6 +347,7 @@ pub fn run(cfg: &ExperimentConfig, device: &Device, opts: &RunOptions) -> anyhow
     let elapsed = |t: &Instant| elapsed_before + t.elapsed().as_secs_f64();
     let use_vqa = tc.vqa_weight > 0.0 && data.train.has_questions();
     let use_node = tc.node_loss_weight > 0.0;
+    let use_clip = data.train.has_captions();
     let mut acc = [0.0f64; 5]; // total, clip, vqa, node, stl
     let mut acc_n = 0usize;
     let mut window = Instant::now();
@@ -361,7 +365,7 @@ pub fn run(cfg: &ExperimentConfig, device: &Device, opts: &RunOptions) -> anyhow
         let mut pick = SeedRng::new(cfg.seed).fork("step").fork(&step.to_string());
         device.seed(SeedRng::new(cfg.seed).fork("dropout").fork(&step.to_string()).next_u64());
         let batch = image_batch(&model, &data.train, &idx, device)?;
-        let texts: Vec<&str> = idx.iter().map(|&i| data.train.captions[i][pick.below(data.train.captions[i].len() as u64) as usize].as_str()).collect();
+        let texts: Vec<&str> = idx.iter().filter(|_| use_clip).map(|&i| data.train.captions[i][pick.below(data.train.captions[i].len() as u64) as usize].as_str()).collect();
         let (ids, pad) = data.vocab.batch(&texts, MAX_TEXT, device);
         let out_img = model.encode_images(&batch)?;
         let mut parts = [0.0f64; 5];
@@ -371,9 +375,12 @@ pub fn run(cfg: &ExperimentConfig, device: &Device, opts: &RunOptions) -> anyhow
             parts[4] = scalar(&l);
             l
         } else {
-            let (_, sentence) = model.text.forward(ids, pad);
-            let mut l = clip_loss(out_img.embedding.clone(), model.embed_sentence(sentence), model.logit_scale.scale());
-            parts[1] = scalar(&l);
+            let mut l = Tensor::<1>::zeros([1], device);
+            if use_clip {
+                let (_, sentence) = model.text.forward(ids, pad);
+                l = clip_loss(out_img.embedding.clone(), model.embed_sentence(sentence), model.logit_scale.scale());
+                parts[1] = scalar(&l);
+            }
             if use_vqa {
                 let with_q: Vec<(usize, usize)> = idx.iter().enumerate().filter(|(_, &i)| !data.train.questions[i].is_empty()).map(|(r, &i)| (r, i)).collect();
                 let qs: Vec<&crate::data::QaItem> = with_q.iter().map(|&(_, i)| &data.train.questions[i][pick.below(data.train.questions[i].len() as u64) as usize]).collect();
@@ -430,15 +437,19 @@ pub fn run(cfg: &ExperimentConfig, device: &Device, opts: &RunOptions) -> anyhow
             };
             if eval_now && data.val.len() >= 2 {
                 let v = evaluate(&model, &data.val, &data.vocab, &cfg.eval.energy, cfg.eval.batch_size, device)?;
-                row.val_i2t_r1 = Some(v.retrieval.i2t_recall[0]);
-                row.val_t2i_r1 = Some(v.retrieval.t2i_recall[0]);
-                row.val_t2i_r5 = Some(v.retrieval.t2i_recall[1]);
-                row.val_t2i_r10 = Some(v.retrieval.t2i_recall[2]);
+                if let Some(r) = &v.retrieval {
+                    row.val_i2t_r1 = Some(r.i2t_recall[0]);
+                    row.val_t2i_r1 = Some(r.t2i_recall[0]);
+                    row.val_t2i_r5 = Some(r.t2i_recall[1]);
+                    row.val_t2i_r10 = Some(r.t2i_recall[2]);
+                }
                 row.val_vqa = v.vqa.as_ref().map(|q| q.accuracy);
             }
-            let last_val = row.val_t2i_r1.map(|_| row.clone()).or_else(|| log.iter().rev().find(|r: &&LogRow| r.val_t2i_r1.is_some()).cloned());
-            let val_text = last_val.map_or(String::from("val R@1 –"), |r| {
-                format!("val R@1 i→t {:.3} t→i {:.3}{}", r.val_i2t_r1.unwrap_or(0.0), r.val_t2i_r1.unwrap_or(0.0), r.val_vqa.map_or(String::new(), |v| format!(" VQA {v:.3}")))
+            let validated = |r: &LogRow| r.val_t2i_r1.is_some() || r.val_vqa.is_some();
+            let last_val = if validated(&row) { Some(row.clone()) } else { log.iter().rev().find(|r| validated(r)).cloned() };
+            let val_text = last_val.map_or(String::from("val –"), |r| {
+                let rec = r.val_t2i_r1.map_or(String::new(), |t| format!("val R@1 i→t {:.3} t→i {t:.3}", r.val_i2t_r1.unwrap_or(0.0)));
+                format!("{rec}{}", r.val_vqa.map_or(String::new(), |v| format!(" val VQA {v:.3}")))
             });
             let done = session_steps as f64 / session_start.elapsed().as_secs_f64().max(1e-9);
             let eta = (total - step) as f64 / done.max(1e-9);

@@ -50,6 +50,25 @@ impl Dataset {
         self.images.is_empty()
     }
 
+    /// The images `idx`, in that order.
+    pub fn subset(&self, idx: &[usize]) -> Self {
+        let mut d = Self::default();
+        for &i in idx {
+            d.images.push(self.images[i].clone());
+            d.segmentations.push(self.segmentations[i].clone());
+            d.tokens.push(self.tokens[i].clone());
+            d.captions.push(self.captions[i].clone());
+            d.negatives.push(self.negatives[i].clone());
+            d.questions.push(self.questions[i].clone());
+        }
+        d
+    }
+
+    /// Whether every image has a caption (contrastive learning and retrieval need them).
+    pub fn has_captions(&self) -> bool {
+        !self.is_empty() && self.captions.iter().all(|c| !c.is_empty())
+    }
+
     /// Whether any image has a question.
     pub fn has_questions(&self) -> bool {
         self.questions.iter().any(|q| !q.is_empty())
