@@ -1,9 +1,14 @@
 //! # gshn-train
 //!
-//! The GSHN model, data sets, training, evaluation and the `gshn` command line.
-//! For now it holds [`snn_demo`], a small spiking network trained end to end with
-//! surrogate gradients, [`segment_cmd`], the `gshn segment` command, and [`data`], the
-//! ShapeWorld generator; the full hybrid model follows.
+//! The GSHN model and everything around it: [`config`] (TOML experiments with overrides),
+//! [`data`] (ShapeWorld, COCO-style folders, easy-VQA), [`model`] (segment tokens, the GAT and
+//! spiking graph branches, the fusion `V' = r·E_SNN + F_GAT`, the text encoder, the VQA head),
+//! [`loss`] (CLIP InfoNCE, Spiked Text Learning similarity), [`train`] (the two-stage loop
+//! with atomic [`checkpoint`]s and exact resume), [`eval`] (retrieval, hard negatives, VQA,
+//! firing rates, SOPs, energy), [`report`] and [`plot`] (report folders with PNG/SVG plots),
+//! [`ablate`] and [`stats`] (seeded ablation grids with confidence intervals), and the
+//! `gshn` command line. [`snn_demo`] and [`segment_cmd`] back `gshn snn-demo` and
+//! `gshn segment`.
 
 #![warn(missing_docs)]
 

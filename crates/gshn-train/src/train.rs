@@ -68,27 +68,44 @@ pub fn learning_rate(cfg: &TrainConfig, step: usize, len: usize) -> f64 {
 /// Mesa's lavapipe is slower than flex, so `auto` does not pick it).
 pub fn pick_device(choice: DeviceChoice) -> anyhow::Result<(Device, String)> {
     use burn::tensor::DeviceKind;
-    let probe = |kind: DeviceKind| {
-        std::panic::catch_unwind(|| {
+    // A missing adapter panics inside the WGPU runtime; the probe turns that into a reason.
+    let probe = |kind: DeviceKind| -> Result<(), String> {
+        let hook = std::panic::take_hook();
+        std::panic::set_hook(Box::new(|_| {}));
+        let r = std::panic::catch_unwind(|| {
             let d = Device::wgpu(kind);
             Tensor::<1>::from_floats([1.0, 2.0], &d).sum().into_scalar::<f32>() == 3.0
-        })
-        .unwrap_or(false)
+        });
+        std::panic::set_hook(hook);
+        match r {
+            Ok(true) => Ok(()),
+            Ok(false) => Err("the adapter computed a wrong sum".into()),
+            Err(p) => Err(p.downcast_ref::<String>().cloned().or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string())).unwrap_or_else(|| "no adapter".into())),
+        }
     };
     Ok(match choice {
         DeviceChoice::Flex => (Device::flex().autodiff(), "flex (CPU)".into()),
         DeviceChoice::Wgpu => {
-            anyhow::ensure!(probe(DeviceKind::DefaultDevice), "--device wgpu: no WGPU adapter answers (install Vulkan drivers, e.g. mesa-vulkan-drivers, or use --device flex)");
+            if let Err(why) = probe(DeviceKind::DefaultDevice) {
+                anyhow::bail!("--device wgpu: no WGPU adapter answers ({why}). Install a Vulkan driver and loader (e.g. mesa-vulkan-drivers libvulkan1; NVIDIA's ICD also needs libglvnd/libegl1), or use --device flex");
+            }
             (Device::wgpu(DeviceKind::DefaultDevice).autodiff(), "wgpu (default adapter)".into())
         }
         DeviceChoice::Auto => {
-            let hook = std::panic::take_hook();
-            std::panic::set_hook(Box::new(|_| {}));
-            let found = [(DeviceKind::DiscreteGpu(0), "wgpu (discrete GPU)"), (DeviceKind::IntegratedGpu(0), "wgpu (integrated GPU)")].into_iter().find(|(k, _)| probe(k.clone()));
-            std::panic::set_hook(hook);
+            let mut reasons = Vec::new();
+            let mut found = None;
+            for (k, name) in [(DeviceKind::DiscreteGpu(0), "wgpu (discrete GPU)"), (DeviceKind::IntegratedGpu(0), "wgpu (integrated GPU)")] {
+                match probe(k.clone()) {
+                    Ok(()) => {
+                        found = Some((k, name));
+                        break;
+                    }
+                    Err(why) => reasons.push(why),
+                }
+            }
             match found {
                 Some((k, name)) => (Device::wgpu(k).autodiff(), name.into()),
-                None => (Device::flex().autodiff(), "flex (CPU; no GPU adapter found)".into()),
+                None => (Device::flex().autodiff(), format!("flex (CPU; no GPU adapter: {})", reasons.first().map_or("none", |s| s.as_str()))),
             }
         }
     })

@@ -173,6 +173,33 @@ fn the_command_line_refuses_bad_configs_and_missing_checkpoints_clearly() {
 }
 
 #[test]
+fn gshn_train_then_gshn_eval_on_the_command_line() {
+    let gshn = env!("CARGO_BIN_EXE_gshn");
+    let dir = scratch("cli-e2e");
+    std::fs::create_dir_all(&dir).unwrap();
+    let cfg = dir.join("tiny.toml");
+    std::fs::write(&cfg, TINY).unwrap();
+    let out = dir.join("run");
+    let o = std::process::Command::new(gshn)
+        .args(["train", "--config", cfg.to_str().unwrap(), "--out", out.to_str().unwrap(), "--set", "train.steps=6", "--set", "train.stl_steps=2", "--device", "flex"])
+        .output()
+        .unwrap();
+    let (stdout, stderr) = (String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr));
+    assert!(o.status.success(), "{stderr}");
+    assert!(stdout.contains("| text→image |") && stdout.contains("VQA accuracy"), "{stdout}");
+    assert!(stderr.contains("[main] step") && stderr.contains("img/s"), "progress lines: {stderr}");
+    for f in ["config.toml", "metrics.csv", "eval.json", "report/report.md", "report/examples.png", "checkpoints/latest"] {
+        assert!(out.join(f).is_file(), "{f}");
+    }
+    let o = std::process::Command::new(gshn).args(["eval", "--checkpoint", out.to_str().unwrap(), "--device", "flex"]).output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    // The checkpoint evaluates to the same table the run printed.
+    assert_eq!(String::from_utf8_lossy(&o.stdout), stdout);
+    assert!(out.join("report-eval/report.md").is_file());
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
 fn the_shipped_configs_parse() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../configs");
     let mut n = 0;
