@@ -111,8 +111,7 @@ impl EvalReport {
     }
 }
 
-/// Picks a question-and-answer subset: `(image, question text, answer, kind)` of every
-/// question of every image.
+/// `(image, question text, answer, kind)` of every question of every image, in image order.
 fn all_questions(data: &Dataset) -> Vec<(usize, &str, usize, &str)> {
     data.questions.iter().enumerate().flat_map(|(i, qs)| qs.iter().map(move |q| (i, q.text.as_str(), q.answer, q.kind.as_str()))).collect()
 }
@@ -128,7 +127,7 @@ fn to_vec(t: Tensor<2>) -> anyhow::Result<Vec<f32>> {
     t.to_data().convert::<f32>().try_to_vec::<f32>().map_err(|e| anyhow::anyhow!("reading a tensor: {e:?}"))
 }
 
-/// Evaluates `model` on `data`. `answers` is the VQA answer vocabulary; `energy` an
+/// Evaluates `model` on `data` with batches of `batch_size` images; `energy` names an
 /// [`EnergyModel`] preset name.
 pub fn evaluate(model: &Gshn, data: &Dataset, vocab: &Vocab, energy: &str, batch_size: usize, device: &Device) -> anyhow::Result<EvalReport> {
     anyhow::ensure!(data.len() >= 2, "evaluation needs at least 2 images, got {}", data.len());
@@ -173,7 +172,7 @@ pub fn evaluate(model: &Gshn, data: &Dataset, vocab: &Vocab, energy: &str, batch
         if !negs.is_empty() {
             neg_image.extend(idx.iter().flat_map(|&i| std::iter::repeat_n(i, data.negatives[i].len())));
             let (ids, pad) = vocab.batch(&negs, MAX_TEXT, device);
-            neg_emb.push((model.encode_text(ids, pad), idx[0]));
+            neg_emb.push(model.encode_text(ids, pad));
         }
         // VQA on this batch's questions.
         let q_end = questions[q_cursor..].iter().position(|q| q.0 >= start + idx.len()).map_or(questions.len(), |p| q_cursor + p);
@@ -199,7 +198,7 @@ pub fn evaluate(model: &Gshn, data: &Dataset, vocab: &Vocab, energy: &str, batch
     let hard_negative_accuracy = if neg_emb.is_empty() || n_texts == 0 {
         None
     } else {
-        let negs = Tensor::cat(neg_emb.into_iter().map(|(t, _)| t).collect(), 0);
+        let negs = Tensor::cat(neg_emb, 0);
         let neg_sim = to_vec(images.matmul(negs.transpose()))?;
         let n_neg = neg_image.len();
         let mut pairs = Vec::new();

@@ -73,14 +73,19 @@ impl Canvas for PngCanvas {
     }
 
     fn text(&mut self, x: f64, y: f64, s: &str, colour: [u8; 3], anchor: Anchor) {
-        let chars: Vec<char> = s.chars().map(|c| match c {
-            '→' => '>',
-            '←' => '<',
-            '±' => '~',
-            'τ' => 't',
-            c if c.is_ascii() => c,
-            _ => '?',
-        }).collect();
+        // The bitmap font is ASCII: spell out the few non-ASCII symbols our labels use.
+        let mut chars = Vec::with_capacity(s.len());
+        for c in s.chars() {
+            match c {
+                '→' => chars.extend(['-', '>']),
+                '←' => chars.extend(['<', '-']),
+                '±' => chars.extend(['+', '/', '-']),
+                'τ' => chars.push('t'),
+                'Δ' => chars.push('D'),
+                c if c.is_ascii() => chars.push(c),
+                _ => chars.push('?'),
+            }
+        }
         let w = chars.len() as f64 * GLYPH;
         let x0 = match anchor {
             Anchor::Start => x,
@@ -207,7 +212,7 @@ const W: u32 = 720;
 const H: u32 = 420;
 const LEFT: f64 = 70.0;
 const RIGHT: f64 = 170.0;
-const TOP: f64 = 40.0;
+const TOP: f64 = 52.0;
 const BOTTOM: f64 = 55.0;
 
 struct Frame {
@@ -241,7 +246,7 @@ fn axes(c: &mut dyn Canvas, f: &Frame, title: &str, x_label: &str, y_label: &str
     }
     c.line((LEFT, TOP), (LEFT, H as f64 - BOTTOM), black, 1.0);
     c.line((LEFT, H as f64 - BOTTOM), (W as f64 - RIGHT, H as f64 - BOTTOM), black, 1.0);
-    c.text(W as f64 / 2.0 - (RIGHT - LEFT) / 2.0, 16.0, title, black, Anchor::Middle);
+    c.text(W as f64 / 2.0 - (RIGHT - LEFT) / 2.0, 14.0, title, black, Anchor::Middle);
     c.text(LEFT, TOP - 14.0, y_label, black, Anchor::Start);
     c.text((LEFT + W as f64 - RIGHT) / 2.0, H as f64 - 14.0, x_label, black, Anchor::Middle);
 }

@@ -77,9 +77,9 @@ impl Dataset {
     /// Appends one image with everything known about it; `reference` is the ground-truth
     /// segmentation when one exists (panoptic and box tokens need it).
     pub fn push(&mut self, image: RgbImage, reference: Option<&Segmentation>, cfg: &TokenConfig, captions: Vec<String>, negatives: Vec<String>, questions: Vec<QaItem>) -> anyhow::Result<()> {
-        let seg = segment(&image, reference, cfg)?;
         let side = image.width();
         anyhow::ensure!(side % 4 == 0 && image.height() == side, "images must be square with a side divisible by 4, got {}×{}", image.width(), image.height());
+        let seg = segment(&image, reference, cfg)?;
         self.tokens.push(ImageTokens::new(&seg, side as usize / 4, side as usize / 4, cfg.graph_kind(side))?);
         self.segmentations.push(seg);
         self.images.push(image);
