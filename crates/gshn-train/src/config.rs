@@ -184,9 +184,11 @@ impl Default for TokenConfig {
 }
 
 impl TokenConfig {
-    /// The graph kind for images of `side` pixels.
+    /// The graph kind for images of `side` pixels. Box tokens overlap, so their region
+    /// adjacency is overlap or a shared border, without dilation.
     pub fn graph_kind(&self, side: u32) -> GraphKind {
         match self.graph {
+            GraphChoice::RegionAdjacency if self.source == TokenSource::Boxes => GraphKind::RegionAdjacency { dilation: 0 },
             GraphChoice::RegionAdjacency => GraphKind::RegionAdjacency { dilation: self.dilation },
             GraphChoice::Knn => GraphKind::Knn { k: self.k },
             GraphChoice::Radius => GraphKind::Radius { radius: self.radius * side as f64 },

@@ -118,6 +118,23 @@ fn the_vqa_head_attends_over_each_questions_image_only_and_stl_compares_words_wi
 }
 
 #[test]
+fn every_token_source_and_graph_kind_prepares_shapeworld() {
+    use gshn_train::config::{GraphChoice, TokenSource};
+    let examples = generate(&ShapeWorldConfig::default(), 9, Split::Test, 4);
+    for source in [TokenSource::Panoptic, TokenSource::Felzenszwalb, TokenSource::Slic, TokenSource::Grid, TokenSource::Boxes] {
+        for graph in [GraphChoice::RegionAdjacency, GraphChoice::Knn, GraphChoice::Radius, GraphChoice::Full] {
+            let cfg = TokenConfig { source, graph, ..Default::default() };
+            let data = Dataset::from_shapeworld(&examples, &cfg).unwrap_or_else(|e| panic!("{source:?} / {graph:?}: {e}"));
+            for t in &data.tokens {
+                assert!(t.n >= 2, "{source:?}: {} tokens", t.n);
+                assert!(!t.edges.src.is_empty(), "{source:?} / {graph:?}: no edges");
+                assert_eq!(t.masks.len(), t.n * 16 * 16);
+            }
+        }
+    }
+}
+
+#[test]
 fn learning_rate_warms_up_then_decays_to_zero() {
     let s = TrainConfig { lr: 1.0, warmup: 10, ..Default::default() };
     assert_eq!(learning_rate(&s, 5, 110), 0.5);
