@@ -466,7 +466,7 @@ pub fn run(cfg: &ExperimentConfig, device: &Device, opts: &RunOptions) -> anyhow
             let last_val = if validated(&row) { Some(row.clone()) } else { log.iter().rev().find(|r| validated(r)).cloned() };
             let val_text = last_val.map_or(String::from("val –"), |r| {
                 let rec = r.val_t2i_r1.map_or(String::new(), |t| format!("val R@1 i→t {:.3} t→i {t:.3}", r.val_i2t_r1.unwrap_or(0.0)));
-                format!("{rec}{}", r.val_vqa.map_or(String::new(), |v| format!(" val VQA {v:.3}")))
+                format!("{rec}{}", r.val_vqa.map_or(String::new(), |v| format!(" val VQA {v:.3}"))).trim_start().to_string()
             });
             let done = session_steps as f64 / session_start.elapsed().as_secs_f64().max(1e-9);
             let eta = (total - step) as f64 / done.max(1e-9);
