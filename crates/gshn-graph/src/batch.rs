@@ -94,8 +94,7 @@ impl GraphBatch {
 
     /// The row of each node in the padded `[B·N_max, …]` layout of [`to_dense`](Self::to_dense).
     pub fn dense_slots(&self) -> Vec<usize> {
-        let m = self.max_nodes();
-        self.batch.iter().enumerate().map(|(i, &g)| g * m + (i - self.ptr[g])).collect()
+        dense_slots(&self.ptr).0
     }
 
     /// Splits per-node rows `[ΣN, F]` back into one tensor per graph.
@@ -106,15 +105,29 @@ impl GraphBatch {
     /// Pads per-node rows into `[B, N_max, F]` (zeros beyond each graph) and a mask
     /// `[B, N_max]` that is true on real nodes.
     pub fn to_dense(&self, x: Tensor<2>) -> (Tensor<3>, Tensor<2, Bool>) {
-        let [_, f] = x.dims();
         let (b, m) = (self.num_graphs(), self.max_nodes());
         let device = x.device();
         let slots = self.dense_slots();
-        let dense = Tensor::<2>::zeros([b * m, f], &device).select_assign(0, index_tensor(&slots, &device), x, IndexingUpdateOp::Add).reshape([b, m, f]);
+        let dense = pad_rows(x, index_tensor(&slots, &device), b, m);
         let mut mask = vec![false; b * m];
         slots.iter().for_each(|&s| mask[s] = true);
         (dense, Tensor::from_data(TensorData::new(mask, [b, m]), &device))
     }
+}
+
+/// For graphs with node offsets `ptr` (graph `g` owns nodes `ptr[g]..ptr[g + 1]`): the row of
+/// each node in a padded `[B·N_max, …]` layout (`g·N_max + i − ptr[g]`), and `N_max`.
+pub fn dense_slots(ptr: &[usize]) -> (Vec<usize>, usize) {
+    let m = ptr.windows(2).map(|w| w[1] - w[0]).max().unwrap_or(0);
+    let slots = ptr.windows(2).enumerate().flat_map(|(g, w)| (0..w[1] - w[0]).map(move |k| g * m + k)).collect();
+    (slots, m)
+}
+
+/// Node rows `[ΣN, F]` padded into `[graphs, max_nodes, F]` (zeros elsewhere), row `i` going
+/// to slot `slots[i]` of [`dense_slots`].
+pub fn pad_rows(x: Tensor<2>, slots: Tensor<1, Int>, graphs: usize, max_nodes: usize) -> Tensor<3> {
+    let [_, f] = x.dims();
+    Tensor::<2>::zeros([graphs * max_nodes, f], &x.device()).select_assign(0, slots, x, IndexingUpdateOp::Add).reshape([graphs, max_nodes, f])
 }
 
 /// The mean of node rows `[ΣN, F]` per graph `[B, F]`, given each node's graph (`index`)

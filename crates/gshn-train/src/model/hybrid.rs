@@ -15,7 +15,9 @@ use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::pool::{AvgPool2d, AvgPool2dConfig};
 use burn::nn::{Linear, LinearConfig, PaddingConfig2d};
 use burn::tensor::activation::{elu, relu};
-use burn::tensor::{Bool, Device, IndexingUpdateOp, Int, Tensor, TensorData};
+use burn::tensor::{Bool, Device, Int, Tensor, TensorData};
+use gshn_graph::batch::{dense_slots, pad_rows};
+use gshn_graph::edges::index_tensor;
 use gshn_graph::{EdgeList, GatConv, GatConvConfig};
 use gshn_snn::layer::rate_readout;
 use gshn_snn::neuron::NeuronConfig;
@@ -149,17 +151,11 @@ impl ImageBatch {
         }
         let total = *ptr.last().expect("non-empty");
         let edges = EdgeList { num_nodes: total, src, dst };
-        let max_nodes = ptr.windows(2).map(|w| w[1] - w[0]).max().unwrap_or(0);
-        let mut slots = Vec::with_capacity(total);
+        let (slots, max_nodes) = dense_slots(&ptr);
         let mut mask = vec![false; images.len() * max_nodes];
-        for (g, w) in ptr.windows(2).enumerate() {
-            for k in 0..w[1] - w[0] {
-                slots.push((g * max_nodes + k) as i64);
-                mask[g * max_nodes + k] = true;
-            }
-        }
+        slots.iter().for_each(|&s| mask[s] = true);
         Ok(Self {
-            slots: Tensor::from_data(TensorData::new(slots, [total]), device),
+            slots: index_tensor(&slots, device),
             max_nodes,
             mask: Tensor::from_data(TensorData::new(mask, [images.len(), max_nodes]), device),
             pixels: Tensor::from_data(TensorData::new(pixels, [images.len(), 3, h as usize, w as usize]), device),
@@ -184,9 +180,7 @@ impl ImageBatch {
 
     /// Node rows `[ΣN, F]` padded into `[B, N_max, F]` (zeros beyond each image's nodes).
     pub fn to_dense(&self, x: Tensor<2>) -> Tensor<3> {
-        let [_, f] = x.dims();
-        let (b, m) = (self.len(), self.max_nodes);
-        Tensor::<2>::zeros([b * m, f], &x.device()).select_assign(0, self.slots.clone(), x, IndexingUpdateOp::Add).reshape([b, m, f])
+        pad_rows(x, self.slots.clone(), self.len(), self.max_nodes)
     }
 }
 
