@@ -514,12 +514,7 @@ impl ExperimentConfig {
             return Err(invalid("data.dir", "the coco and easy-vqa sources read a folder: set data.dir"));
         }
         for h in &d.holdout {
-            let ok = h.split_once(':').is_some_and(|(c, s)| {
-                crate::data::shapeworld::COLOURS.iter().any(|x| x.0 == c) && crate::data::shapeworld::SHAPES.contains(&s)
-            });
-            if !ok {
-                return Err(invalid("data.holdout", format!("`{h}` is not a colour:shape pair such as red:triangle")));
-            }
+            crate::data::shapeworld::parse_holdout(h).map_err(|e| invalid("data.holdout", e))?;
         }
         let t = &self.tokens;
         if t.k == 0 {

@@ -5,14 +5,16 @@
 use std::collections::BTreeMap;
 
 use burn::module::Module;
-use burn::tensor::{Device, Int, Tensor, TensorData};
+use burn::tensor::{Device, Tensor};
+use gshn_graph::edges::index_tensor;
 use gshn_snn::stats::{EnergyModel, LayerStats};
 use image::RgbImage;
 use serde::{Deserialize, Serialize};
 
 use crate::data::Dataset;
 use crate::metrics::{pairwise_accuracy, retrieval, RetrievalMetrics};
-use crate::model::{Gshn, ImageBatch, ImageTokens, Vocab};
+use crate::model::hybrid::ImageOutput;
+use crate::model::{Gshn, ImageBatch, ImageTokens, Vocab, VqaOutput};
 
 /// Longest text in tokens.
 pub const MAX_TEXT: usize = 48;
@@ -123,8 +125,22 @@ pub fn image_batch(model: &Gshn, data: &Dataset, idx: &[usize], device: &Device)
     ImageBatch::new(&imgs, &toks, model.time_steps, device)
 }
 
-fn to_vec(t: Tensor<2>) -> anyhow::Result<Vec<f32>> {
+/// A float tensor's values, row-major.
+pub(crate) fn to_vec<const D: usize>(t: Tensor<D>) -> anyhow::Result<Vec<f32>> {
     t.to_data().convert::<f32>().try_to_vec::<f32>().map_err(|e| anyhow::anyhow!("reading a tensor: {e:?}"))
+}
+
+/// The index of the largest logit of each row.
+pub(crate) fn argmax_rows(logits: Tensor<2>) -> anyhow::Result<Vec<usize>> {
+    let v = logits.argmax(1).to_data().convert::<i64>().try_to_vec::<i64>().map_err(|e| anyhow::anyhow!("reading a tensor: {e:?}"))?;
+    Ok(v.into_iter().map(|i| i as usize).collect())
+}
+
+/// VQA on an encoded batch: question `k` (`texts[k]`) asks about the batch's image `rows[k]`.
+pub fn ask(model: &Gshn, vocab: &Vocab, batch: &ImageBatch, out: &ImageOutput, texts: &[&str], rows: &[usize], device: &Device) -> VqaOutput {
+    let (ids, pad) = vocab.batch(texts, MAX_TEXT, device);
+    let (_, sentence) = model.text.forward(ids, pad);
+    model.answer(batch, out, sentence, index_tensor(rows, device))
 }
 
 /// Evaluates `model` on `data` with batches of `batch_size` images; `energy` names an
@@ -179,14 +195,10 @@ pub fn evaluate(model: &Gshn, data: &Dataset, vocab: &Vocab, energy: &str, batch
         if q_end > q_cursor {
             let qs = &questions[q_cursor..q_end];
             let texts: Vec<&str> = qs.iter().map(|q| q.1).collect();
-            let (ids, pad) = vocab.batch(&texts, MAX_TEXT, device);
-            let (_, sentence) = model.text.forward(ids, pad);
-            let rows: Vec<i64> = qs.iter().map(|q| (q.0 - start) as i64).collect();
-            let qi = Tensor::<1, Int>::from_data(TensorData::new(rows, [qs.len()]), device);
-            let logits = model.answer(&batch, &out, sentence, qi).logits;
-            let pred: Vec<i64> = logits.argmax(1).to_data().convert::<i64>().try_to_vec::<i64>().map_err(|e| anyhow::anyhow!("{e:?}"))?;
+            let rows: Vec<usize> = qs.iter().map(|q| q.0 - start).collect();
+            let pred = argmax_rows(ask(&model, vocab, &batch, &out, &texts, &rows, device).logits)?;
             for (k, q) in qs.iter().enumerate() {
-                vqa_right[q_cursor + k] = pred[k] as usize == q.2;
+                vqa_right[q_cursor + k] = pred[k] == q.2;
             }
             q_cursor = q_end;
         }

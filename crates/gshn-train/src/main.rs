@@ -142,15 +142,9 @@ fn main() -> anyhow::Result<()> {
             println!("{}", snn_demo::render(&report, &energy));
         }
         Command::Data(DataCommand::Shapeworld { out, seed, train, val, test, image_size, holdout }) => {
-            use gshn_train::data::shapeworld::{generate, write_split, ShapeWorldConfig, Split, COLOURS, SHAPES};
+            use gshn_train::data::shapeworld::{generate, parse_holdout, write_split, ShapeWorldConfig, Split};
             anyhow::ensure!(image_size >= 32, "--image-size must be at least 32");
-            let mut pairs = Vec::new();
-            for h in &holdout {
-                let (c, s) = h.split_once(':').with_context(|| format!("--holdout takes colour:shape pairs, got `{h}`"))?;
-                anyhow::ensure!(COLOURS.iter().any(|x| x.0 == c), "unknown colour `{c}` in --holdout");
-                anyhow::ensure!(SHAPES.contains(&s), "unknown shape `{s}` in --holdout");
-                pairs.push((c.to_string(), s.to_string()));
-            }
+            let pairs = holdout.iter().map(|h| parse_holdout(h)).collect::<Result<Vec<_>, _>>().map_err(|e| anyhow::anyhow!("--holdout: {e}"))?;
             let cfg = ShapeWorldConfig { image_size, holdout: pairs, ..Default::default() };
             for (split, n) in [(Split::Train, train), (Split::Val, val), (Split::Test, test)] {
                 eprintln!("writing {} {} examples to {}", n, split.name(), out.join(split.name()).display());

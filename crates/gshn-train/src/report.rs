@@ -6,14 +6,14 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use burn::module::Module;
-use burn::tensor::{Device, Int, Tensor, TensorData};
+use burn::tensor::Device;
 use gshn_seg::overlay::{overlay, OverlayStyle};
 use image::imageops::{resize, FilterType};
 use image::{Rgb, RgbImage};
 
 use crate::config::ExperimentConfig;
 use crate::data::Dataset;
-use crate::eval::{image_batch, EvalReport, MAX_TEXT};
+use crate::eval::{argmax_rows, ask, image_batch, to_vec, EvalReport};
 use crate::model::{Gshn, Vocab};
 use crate::plot::{self, Anchor, Bar, BarChart, Canvas, LineChart, PngCanvas, Series};
 use crate::train::{hms, LogRow};
@@ -36,17 +36,13 @@ pub fn example_pictures(model: &Gshn, data: &Dataset, vocab: &Vocab, answers: &[
     let mut predicted = vec![String::new(); k];
     if !asked.is_empty() {
         let texts: Vec<&str> = asked.iter().map(|&i| data.questions[i][0].text.as_str()).collect();
-        let (ids, pad) = vocab.batch(&texts, MAX_TEXT, device);
-        let (_, sentence) = model.text.forward(ids, pad);
-        let rows: Vec<i64> = asked.iter().map(|&i| i as i64).collect();
-        let qi = Tensor::<1, Int>::from_data(TensorData::new(rows, [asked.len()]), device);
-        let v = model.answer(&batch, &out, sentence, qi);
+        let v = ask(&model, vocab, &batch, &out, &texts, &asked, device);
         let m = batch.max_nodes;
-        let att: Vec<f32> = v.attention.to_data().convert::<f32>().try_to_vec::<f32>().map_err(|e| anyhow::anyhow!("{e:?}"))?;
-        let pred: Vec<i64> = v.logits.argmax(1).to_data().convert::<i64>().try_to_vec::<i64>().map_err(|e| anyhow::anyhow!("{e:?}"))?;
+        let att = to_vec(v.attention)?;
+        let pred = argmax_rows(v.logits)?;
         for (r, &i) in asked.iter().enumerate() {
             attention[i] = att[r * m..r * m + data.tokens[i].n].to_vec();
-            predicted[i] = answers.get(pred[r] as usize).cloned().unwrap_or_default();
+            predicted[i] = answers.get(pred[r]).cloned().unwrap_or_default();
         }
     }
     let text_h = 52;

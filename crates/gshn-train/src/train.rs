@@ -16,15 +16,16 @@ use std::time::Instant;
 use burn::grad_clipping::GradientClippingConfig;
 use burn::module::{Module, ModuleVisitor, Param};
 use burn::optim::{AdamWConfig, GradientsParams, ModuleOptimizer};
-use burn::tensor::{Device, Int, Tensor, TensorData};
+use burn::tensor::{Device, Tensor};
 use gshn_snn::rng::SeedRng;
 use serde::{Deserialize, Serialize};
 
 use crate::checkpoint::{self, TrainState};
 use crate::config::{DataSource, DeviceChoice, ExperimentConfig, TrainConfig};
-use crate::data::shapeworld::{answer_vocabulary, generate, ShapeWorldConfig, Split};
+use crate::data::shapeworld::{answer_vocabulary, generate, parse_holdout, ShapeWorldConfig, Split};
 use crate::data::Dataset;
-use crate::eval::{evaluate, image_batch, EvalReport, MAX_TEXT};
+use crate::eval::{ask, evaluate, image_batch, EvalReport, MAX_TEXT};
+use gshn_graph::edges::index_tensor;
 use crate::loss::{clip_loss, cross_entropy, symmetric_infonce};
 use crate::model::{Gshn, Vocab};
 
@@ -134,7 +135,7 @@ pub fn load_data(cfg: &ExperimentConfig) -> anyhow::Result<Data> {
                 image_size: d.image_size,
                 min_objects: d.min_objects,
                 max_objects: d.max_objects,
-                holdout: d.holdout.iter().filter_map(|h| h.split_once(':')).map(|(c, s)| (c.to_string(), s.to_string())).collect(),
+                holdout: d.holdout.iter().map(|h| parse_holdout(h)).collect::<Result<_, _>>().map_err(|e| anyhow::anyhow!("data.holdout: {e}"))?,
             };
             let split = |s, n| Dataset::from_shapeworld(&generate(&sw, cfg.seed, s, n), &cfg.tokens);
             (split(Split::Train, d.train_images)?, split(Split::Val, d.val_images)?, split(Split::Test, d.test_images)?, answer_vocabulary())
@@ -402,13 +403,9 @@ pub fn run(cfg: &ExperimentConfig, device: &Device, opts: &RunOptions) -> anyhow
                 let with_q: Vec<(usize, usize)> = idx.iter().enumerate().filter(|(_, &i)| !data.train.questions[i].is_empty()).map(|(r, &i)| (r, i)).collect();
                 let qs: Vec<&crate::data::QaItem> = with_q.iter().map(|&(_, i)| &data.train.questions[i][pick.below(data.train.questions[i].len() as u64) as usize]).collect();
                 let texts: Vec<&str> = qs.iter().map(|q| q.text.as_str()).collect();
-                let (qids, qpad) = data.vocab.batch(&texts, MAX_TEXT, device);
-                let (_, qsent) = model.text.forward(qids, qpad);
-                let rows: Vec<i64> = with_q.iter().map(|&(r, _)| r as i64).collect();
-                let qi = Tensor::<1, Int>::from_data(TensorData::new(rows, [qs.len()]), device);
-                let targets: Vec<i64> = qs.iter().map(|q| q.answer as i64).collect();
-                let targets = Tensor::<1, Int>::from_data(TensorData::new(targets, [qs.len()]), device);
-                let v = cross_entropy(model.answer(&batch, &out_img, qsent, qi).logits, targets);
+                let rows: Vec<usize> = with_q.iter().map(|&(r, _)| r).collect();
+                let targets: Vec<usize> = qs.iter().map(|q| q.answer).collect();
+                let v = cross_entropy(ask(&model, &data.vocab, &batch, &out_img, &texts, &rows, device).logits, index_tensor(&targets, device));
                 parts[2] = scalar(&v);
                 l = l.add(v.mul_scalar(tc.vqa_weight));
             }

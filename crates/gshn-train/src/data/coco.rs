@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use gshn_seg::image_io::{read_rgb, ImageLimits};
 use gshn_seg::instances::{instances_to_panoptic, read_instances, InstanceAnnotation, InstancesToPanoptic};
-use gshn_seg::{Segmentation, VOID};
+use gshn_seg::Segmentation;
 use gshn_snn::rng::SeedRng;
 use image::imageops::{resize, FilterType};
 use serde::Deserialize;
@@ -85,7 +85,7 @@ fn subdirs(root: &Path) -> Vec<PathBuf> {
 /// Nearest-neighbour resampling of a label map to `w × h` (overlapping masks are flattened
 /// to their labels).
 pub fn resample(seg: &Segmentation, w: u32, h: u32) -> gshn_seg::Result<Segmentation> {
-    let mut labels = Vec::with_capacity(w as usize * h as usize);
+    let mut labels: Vec<u32> = Vec::with_capacity(w as usize * h as usize);
     for y in 0..h as u64 {
         let sy = ((y * 2 + 1) * seg.height as u64 / (2 * h as u64)).min(seg.height as u64 - 1);
         for x in 0..w as u64 {
@@ -94,14 +94,7 @@ pub fn resample(seg: &Segmentation, w: u32, h: u32) -> gshn_seg::Result<Segmenta
         }
     }
     // Keep the segments that survive, numbered densely.
-    let mut map: BTreeMap<u32, u32> = BTreeMap::new();
-    for &l in &labels {
-        if l != VOID {
-            let next = map.len() as u32;
-            map.entry(l).or_insert(next);
-        }
-    }
-    let labels = labels.into_iter().map(|l| if l == VOID { VOID } else { map[&l] }).collect();
+    Segmentation::relabel_sequential(&mut labels);
     Segmentation::from_labels(w, h, labels)
 }
 

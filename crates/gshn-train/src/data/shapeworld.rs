@@ -321,6 +321,19 @@ pub struct Scene {
     pub texture_seed: u64,
 }
 
+/// Parses a compositional hold-out pair `colour:shape` (e.g. `red:triangle`), checking both
+/// names against [`COLOURS`] and [`SHAPES`].
+pub fn parse_holdout(pair: &str) -> Result<(String, String), String> {
+    let (c, s) = pair.split_once(':').ok_or_else(|| format!("`{pair}` is not a colour:shape pair such as red:triangle"))?;
+    if !COLOURS.iter().any(|x| x.0 == c) {
+        return Err(format!("unknown colour `{c}` in `{pair}`"));
+    }
+    if !SHAPES.contains(&s) {
+        return Err(format!("unknown shape `{s}` in `{pair}`"));
+    }
+    Ok((c.to_string(), s.to_string()))
+}
+
 /// Generator settings.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ShapeWorldConfig {
