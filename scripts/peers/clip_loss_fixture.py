@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from open_clip.loss import ClipLoss
 
-OUT = pathlib.Path(__file__).resolve().parents[2] / "crates/gshn-train/tests/fixtures/open_clip_loss.json"
+OUT = pathlib.Path(__file__).resolve().parents[2] / "gshn-train/tests/fixtures/open_clip_loss.json"
 
 
 def flat(t):

@@ -16,7 +16,7 @@ import importlib.metadata as md
 import torch
 from torch_geometric.nn import GATConv, GATv2Conv
 
-OUT = pathlib.Path(__file__).resolve().parents[2] / "crates/gshn-graph/tests/fixtures"
+OUT = pathlib.Path(__file__).resolve().parents[2] / "gshn-graph/tests/fixtures"
 
 CASES = {
     "gat_heads4_concat": dict(cls=GATConv, in_ch=8, out_ch=5, heads=4, concat=True),

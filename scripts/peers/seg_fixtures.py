@@ -18,7 +18,7 @@ from skimage import data, io, transform
 from skimage.segmentation import felzenszwalb, slic
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
-OUT = ROOT / "crates/gshn-seg/tests/fixtures"
+OUT = ROOT / "gshn-seg/tests/fixtures"
 SHARED = ROOT.parent / "shared/data"
 
 FH = dict(scale=100.0, sigma=0.8, min_size=50)
@@ -60,7 +60,7 @@ def main():
         io.imsave(path, img, check_contrast=False)
         cases.append((f"tests/fixtures/images/{name}.png", io.imread(path)))
     for rel in COCO:
-        cases.append((f"../../../shared/data/{rel}", io.imread(SHARED / rel)))
+        cases.append((f"../../shared/data/{rel}", io.imread(SHARED / rel)))
     fixtures = []
     for rel, img in cases:
         img = img[..., :3]

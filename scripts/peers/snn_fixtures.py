@@ -3,7 +3,7 @@
 
 Each case runs one peer neuron multi-step (T = 8, N = 200) on seeded random input and records
 spikes, the membrane trace, and the gradients of the loss L = sum(g_s * S) + sum(g_v * V) with
-respect to the input (and PLIF's weight w). Writes crates/gshn-snn/tests/fixtures/*.json.
+respect to the input (and PLIF's weight w). Writes gshn-snn/tests/fixtures/*.json.
 
     python3 -m venv .venv && .venv/bin/pip install torch snntorch spikingjelly
     .venv/bin/python scripts/peers/snn_fixtures.py
@@ -18,7 +18,7 @@ from spikingjelly.activation_based import neuron as sj_neuron
 from spikingjelly.activation_based import surrogate as sj_sg
 import importlib.metadata as md
 
-OUT = pathlib.Path(__file__).resolve().parents[2] / "crates/gshn-snn/tests/fixtures"
+OUT = pathlib.Path(__file__).resolve().parents[2] / "gshn-snn/tests/fixtures"
 T, N = 8, 200
 
 

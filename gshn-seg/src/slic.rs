@@ -1,0 +1,291 @@
+//! SLIC superpixels (Achanta et al. 2012) with scikit-image's semantics
+//! (`skimage.segmentation.slic`, 2-D, no mask, SLIC rather than SLICO).
+//!
+//! The image is rescaled to `[0, 1]` by its global min/max, converted to L*a*b*, optionally
+//! smoothed, and multiplied by `1/compactness`. Cluster centres start on a regular grid of
+//! step `S = round(√(H·W/n))` (skimage's `regular_grid`) with colour zero; each iteration
+//! assigns every pixel within `±2S` of a centre to the centre minimising
+//! `‖c_p − c_k‖² + ‖p − k‖²/S²`, then moves centres to their members' means, until no pixel
+//! changes or `max_iter` is reached. `enforce_connectivity` then relabels 4-connected
+//! components in raster order, merging those under `min_size_factor·HW/n` pixels into the
+//! previously labelled neighbour and splitting those over `max_size_factor·HW/n`.
+
+use image::RgbImage;
+
+use crate::color::rgb_to_lab;
+use crate::error::{invalid, Result};
+use crate::filter::gaussian_blur;
+use crate::segmentation::Segmentation;
+
+/// Parameters of [`slic`], with skimage's defaults.
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct SlicParams {
+    /// Approximate number of superpixels. Default 100.
+    pub n_segments: usize,
+    /// Colour vs space balance: larger gives squarer superpixels. Default 10.
+    pub compactness: f64,
+    /// Maximum k-means iterations. Default 10.
+    pub max_iter: usize,
+    /// Gaussian pre-smoothing width. Default 0.
+    pub sigma: f64,
+    /// Convert to L*a*b* first. Default true.
+    pub convert2lab: bool,
+    /// Relabel connected components and absorb small ones. Default true.
+    pub enforce_connectivity: bool,
+    /// Components under this fraction of the mean size are merged. Default 0.5.
+    pub min_size_factor: f64,
+    /// Components over this multiple of the mean size are split. Default 3.
+    pub max_size_factor: f64,
+}
+
+impl Default for SlicParams {
+    fn default() -> Self {
+        Self {
+            n_segments: 100,
+            compactness: 10.0,
+            max_iter: 10,
+            sigma: 0.0,
+            convert2lab: true,
+            enforce_connectivity: true,
+            min_size_factor: 0.5,
+            max_size_factor: 3.0,
+        }
+    }
+}
+
+/// skimage's `regular_grid` for a `(1, h, w)` volume: returns (start, step) along y and x.
+fn grid(h: usize, w: usize, n: usize) -> ((usize, usize), (usize, usize), f64) {
+    let space = (h * w) as f64;
+    if space <= n as f64 {
+        return ((0, 1), (0, 1), 1.0);
+    }
+    let mut dims = [(1usize, 0usize), (h, 1), (w, 2)];
+    dims.sort_by_key(|d| d.0);
+    let mut steps = [(space / n as f64).powf(1.0 / 3.0); 3];
+    if dims.iter().zip(steps).any(|(d, s)| (d.0 as f64) < s) {
+        for dim in 0..3 {
+            steps[dim] = dims[dim].0 as f64;
+            let rest: f64 = dims[dim + 1..].iter().map(|d| d.0 as f64).product();
+            let left = 3 - dim - 1;
+            for s in steps.iter_mut().skip(dim + 1) {
+                *s = (rest / n as f64).powf(1.0 / left as f64);
+            }
+            if dims.iter().zip(steps).all(|(d, s)| d.0 as f64 >= s) {
+                break;
+            }
+        }
+    }
+    let mut by_axis = [(0usize, 1usize); 3];
+    for (i, d) in dims.iter().enumerate() {
+        let start = (steps[i] / 2.0).floor() as usize;
+        let step = round_half_even(steps[i]).max(1.0) as usize;
+        by_axis[d.1] = (start, step);
+    }
+    let max_step = by_axis.iter().map(|a| a.1).max().unwrap_or(1) as f64;
+    (by_axis[1], by_axis[2], max_step)
+}
+
+fn round_half_even(x: f64) -> f64 {
+    let r = x.round();
+    if (x - x.trunc()).abs() == 0.5 && r % 2.0 != 0.0 {
+        r - x.signum()
+    } else {
+        r
+    }
+}
+
+/// Segments an 8-bit RGB image into superpixels; every pixel gets a segment.
+pub fn slic(img: &RgbImage, params: &SlicParams) -> Result<Segmentation> {
+    let (w, h) = img.dimensions();
+    crate::image_io::check_size(w, h, &crate::image_io::ImageLimits { max_pixels: u64::MAX, convert_to_rgb8: true })?;
+    if params.n_segments == 0 {
+        return Err(invalid("n_segments", "must be at least 1"));
+    }
+    if !(params.compactness.is_finite() && params.compactness > 0.0) {
+        return Err(invalid("compactness", format!("must be finite and > 0, got {}", params.compactness)));
+    }
+    if !(params.sigma.is_finite() && params.sigma >= 0.0) {
+        return Err(invalid("sigma", format!("must be finite and ≥ 0, got {}", params.sigma)));
+    }
+    let (w, h) = (w as usize, h as usize);
+    // Rescale to [0, 1] by the global min/max, then Lab.
+    let raw = img.as_raw();
+    let (lo, hi) = raw.iter().fold((u8::MAX, 0u8), |(lo, hi), &v| (lo.min(v), hi.max(v)));
+    let range = if hi > lo { (hi - lo) as f64 / 255.0 } else { 1.0 };
+    let mut feat: Vec<f64> = Vec::with_capacity(w * h * 3);
+    for p in raw.chunks_exact(3) {
+        let rgb = [0, 1, 2].map(|c| (p[c] as f64 / 255.0 - lo as f64 / 255.0) / range);
+        feat.extend(if params.convert2lab { rgb_to_lab(rgb) } else { rgb });
+    }
+    gaussian_blur(&mut feat, w, h, 3, params.sigma);
+    let ratio = 1.0 / params.compactness;
+    feat.iter_mut().for_each(|v| *v *= ratio);
+
+    let ((y0, sy), (x0, sx), step) = grid(h, w, params.n_segments);
+    // Centres: [y, x, c0, c1, c2], colour initialised to zero as in skimage.
+    let mut centres: Vec<[f64; 5]> = Vec::new();
+    for y in (y0..h).step_by(sy) {
+        for x in (x0..w).step_by(sx) {
+            centres.push([y as f64, x as f64, 0.0, 0.0, 0.0]);
+        }
+    }
+    let n = centres.len();
+    let spatial_weight = 1.0 / (step * step);
+    let window = 2.0 * step;
+    let mut nearest = vec![u32::MAX; w * h];
+    let mut distance = vec![f64::MAX; w * h];
+    let mut alive = vec![true; n];
+    for _ in 0..params.max_iter {
+        let mut changed = false;
+        distance.iter_mut().for_each(|d| *d = f64::MAX);
+        for (k, c) in centres.iter().enumerate() {
+            if !alive[k] {
+                continue;
+            }
+            let ymin = (c[0] - window).max(0.0) as usize;
+            let ymax = ((c[0] + window + 1.0).min(h as f64)) as usize;
+            let xmin = (c[1] - window).max(0.0) as usize;
+            let xmax = ((c[1] + window + 1.0).min(w as f64)) as usize;
+            for y in ymin..ymax {
+                let dy = (c[0] - y as f64).powi(2);
+                let row = y * w;
+                // Row slices let the compiler drop the bounds checks in the hot loop.
+                let feats = &feat[(row + xmin) * 3..(row + xmax) * 3];
+                let dists = &mut distance[row + xmin..row + xmax];
+                let owners = &mut nearest[row + xmin..row + xmax];
+                for (((f, dist), owner), x) in feats.chunks_exact(3).zip(dists.iter_mut()).zip(owners.iter_mut()).zip(xmin..) {
+                    let dx = (c[1] - x as f64).powi(2);
+                    let dc = (f[0] - c[2]).powi(2) + (f[1] - c[3]).powi(2) + (f[2] - c[4]).powi(2);
+                    let d = (dy + dx) * spatial_weight + dc;
+                    if *dist > d {
+                        *owner = k as u32;
+                        *dist = d;
+                        changed = true;
+                    }
+                }
+            }
+        }
+        if !changed {
+            break;
+        }
+        let mut sums = vec![[0.0f64; 5]; n];
+        let mut counts = vec![0u64; n];
+        for (i, &k) in nearest.iter().enumerate() {
+            if k == u32::MAX {
+                continue;
+            }
+            let s = &mut sums[k as usize];
+            s[0] += (i / w) as f64;
+            s[1] += (i % w) as f64;
+            for c in 0..3 {
+                s[2 + c] += feat[i * 3 + c];
+            }
+            counts[k as usize] += 1;
+        }
+        for k in 0..n {
+            if counts[k] == 0 {
+                alive[k] = false; // skimage divides by zero here; the centre never wins again
+            } else {
+                centres[k] = sums[k].map(|v| v / counts[k] as f64);
+            }
+        }
+    }
+    // A pixel no window reached (only possible for degenerate grids) joins its nearest centre.
+    for (i, l) in nearest.iter_mut().enumerate() {
+        if *l == u32::MAX {
+            let (y, x) = ((i / w) as f64, (i % w) as f64);
+            *l = (0..n)
+                .filter(|&k| alive[k])
+                .min_by(|&a, &b| {
+                    let da = (centres[a][0] - y).powi(2) + (centres[a][1] - x).powi(2);
+                    let db = (centres[b][0] - y).powi(2) + (centres[b][1] - x).powi(2);
+                    da.total_cmp(&db)
+                })
+                .unwrap_or(0) as u32;
+        }
+    }
+    let mut labels = if params.enforce_connectivity {
+        let seg_size = (w * h) as f64 / n as f64;
+        enforce_connectivity(&nearest, w, h, (params.min_size_factor * seg_size) as usize, (params.max_size_factor * seg_size) as usize)
+    } else {
+        nearest
+    };
+    Segmentation::relabel_sequential(&mut labels);
+    Segmentation::from_labels(w as u32, h as u32, labels)
+}
+
+/// skimage's `_enforce_label_connectivity_cython` on a 2-D label map: breadth-first search of
+/// 4-connected components in raster order, capped at `max_size` pixels; a component under
+/// `min_size` takes the label of the last differently labelled neighbour found (if none was
+/// found, it keeps its own label, where skimage would leave it unlabelled).
+pub fn enforce_connectivity(labels: &[u32], w: usize, h: usize, min_size: usize, max_size: usize) -> Vec<u32> {
+    const UNSET: u32 = u32::MAX;
+    let max_size = max_size.max(1);
+    let mut out = vec![UNSET; w * h];
+    let mut next = 0u32;
+    let mut queue: Vec<usize> = Vec::with_capacity(max_size);
+    for start in 0..w * h {
+        if out[start] != UNSET {
+            continue;
+        }
+        let label = labels[start];
+        let mut adjacent = UNSET;
+        out[start] = next;
+        queue.clear();
+        queue.push(start);
+        let mut visited = 0;
+        'bfs: while visited < queue.len() && queue.len() < max_size {
+            let p = queue[visited];
+            let (x, y) = (p % w, p / w);
+            let nbrs = [(x + 1 < w).then(|| p + 1), (x > 0).then(|| p - 1), (y + 1 < h).then(|| p + w), (y > 0).then(|| p - w)];
+            for q in nbrs.into_iter().flatten() {
+                if labels[q] == label && out[q] == UNSET {
+                    out[q] = next;
+                    queue.push(q);
+                    if queue.len() >= max_size {
+                        break 'bfs;
+                    }
+                } else if out[q] != UNSET && out[q] != next {
+                    adjacent = out[q];
+                }
+            }
+            visited += 1;
+        }
+        if queue.len() < min_size && adjacent != UNSET {
+            for &q in &queue {
+                out[q] = adjacent;
+            }
+        } else {
+            next += 1;
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn grid_matches_skimage_regular_grid() {
+        // 512×512, n = 100: step √2621.44 = 51.2 → start 25, step 51.
+        let ((y0, sy), (x0, sx), step) = grid(512, 512, 100);
+        assert_eq!((y0, sy, x0, sx), (25, 51, 25, 51));
+        assert_eq!(step, 51.0);
+        assert_eq!(round_half_even(2.5), 2.0);
+        assert_eq!(round_half_even(3.5), 4.0);
+    }
+
+    #[test]
+    fn connectivity_splits_disconnected_labels_and_absorbs_small_ones() {
+        // Label 0 appears in two separate places; the single-pixel island of 1 is absorbed.
+        #[rustfmt::skip]
+        let labels = [
+            0, 0, 2, 0,
+            0, 1, 2, 0,
+            0, 0, 2, 0,
+        ];
+        let out = enforce_connectivity(&labels, 4, 3, 2, 100);
+        assert_eq!(out, vec![0, 0, 1, 2, 0, 0, 1, 2, 0, 0, 1, 2]);
+    }
+}

@@ -1,0 +1,40 @@
+//! # gshn-snn
+//!
+//! Spiking neurons with surrogate gradients on Burn 0.22, proven against snnTorch and
+//! SpikingJelly: the discrete branch `E_SNN` of a Graph Spiking Hybrid Network.
+//!
+//! * [`neuron`]: IF, LIF (τ or β form), PLIF (learnable τ); hard/soft/no reset, delayed or
+//!   immediate; `≥` or `>` at the threshold; single-step with explicit state, or multi-step
+//!   over a leading `[T, …]` axis.
+//! * [`surrogate`]: ATan, Sigmoid, fast sigmoid, piecewise quadratic, straight-through —
+//!   exactly 0/1 forward, the analytic derivative backward, on every backend.
+//! * [`encoder`]: direct, rate (seeded Bernoulli) and latency (linear, log) codes.
+//! * [`layer`]: multi-step spiking linear layer and time-folding helpers.
+//! * [`stats`]: firing rates, synaptic operations and energy estimates.
+//!
+//! The crate enables no Burn backend: pick one with `burn`'s `flex` or `wgpu` feature.
+//!
+//! ```no_run
+//! use burn::tensor::{Device, Tensor};
+//! use gshn_snn::neuron::{LifConfig, SpikingNeuron};
+//!
+//! let device = Device::flex();
+//! let lif = LifConfig::new().init(&device).unwrap();
+//! let x = Tensor::<3>::ones([4, 2, 8], &device); // [T, N, F]
+//! let spikes = lif.forward(x).unwrap();           // 0/1, [T, N, F]
+//! ```
+
+#![warn(missing_docs)]
+
+mod config_serde;
+pub mod encoder;
+pub mod error;
+pub mod layer;
+pub mod neuron;
+pub mod rng;
+pub mod stats;
+pub mod surrogate;
+
+pub use error::{Result, SnnError};
+pub use neuron::{Neuron, NeuronConfig, SpikingNeuron};
+pub use surrogate::{FireCondition, Surrogate};

@@ -1,0 +1,114 @@
+//! Golden parity with snnTorch 1.0 and SpikingJelly 2.0 (fixtures from
+//! `scripts/peers/snn_fixtures.py`): spikes exactly, membrane traces and gradients to 1e-5.
+
+mod common;
+
+use burn::tensor::Tensor;
+use common::{assert_close, flex, tensor, values};
+use gshn_snn::neuron::*;
+use gshn_snn::surrogate::Surrogate;
+use serde::Deserialize;
+
+#[derive(Deserialize)]
+struct Fixture {
+    name: String,
+    t: usize,
+    n: usize,
+    x: Vec<f32>,
+    g_spike: Vec<f32>,
+    g_mem: Vec<f32>,
+    spikes: Vec<f32>,
+    membrane: Vec<f32>,
+    grad_x: Vec<f32>,
+    grad_w: Option<f32>,
+}
+
+fn load(name: &str) -> Fixture {
+    let path = format!("{}/tests/fixtures/{name}.json", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{path}: {e}"));
+    serde_json::from_str(&text).unwrap()
+}
+
+/// Runs `neuron` on the fixture's input and checks spikes, membrane and input gradient.
+/// Returns the gradients so callers can check parameters.
+fn check<N: SpikingNeuron>(fix: &Fixture, neuron: &N, device: &burn::tensor::Device) -> burn::tensor::Gradients {
+    let shape = [fix.t, fix.n];
+    let x = tensor(&fix.x, shape, device).require_grad();
+    let out = neuron.forward_multi(x.clone(), None).unwrap();
+    assert_eq!(values(&out.spikes), fix.spikes, "{}: spikes differ", fix.name);
+    assert_close(&format!("{}: membrane", fix.name), &values(&out.membrane), &fix.membrane, 1e-5);
+    let loss: Tensor<1> = out.spikes.mul(tensor(&fix.g_spike, shape, device)).sum() + out.membrane.mul(tensor(&fix.g_mem, shape, device)).sum();
+    let grads = loss.backward();
+    let gx = x.grad(&grads).expect("input gradient");
+    assert_close(&format!("{}: grad x", fix.name), &values(&gx), &fix.grad_x, 1e-5);
+    grads
+}
+
+fn sj_base(surrogate: Surrogate) -> NeuronBaseConfig {
+    NeuronBaseConfig::new().with_surrogate(surrogate)
+}
+
+#[test]
+fn snntorch_leaky_subtract_atan() {
+    let fix = load("snntorch_leaky_subtract_atan");
+    let device = flex().autodiff();
+    let lif = LifConfig::snntorch(0.9).init(&device).unwrap();
+    check(&fix, &lif, &device);
+}
+
+#[test]
+fn spikingjelly_lif_hard_sigmoid() {
+    let fix = load("spikingjelly_lif_hard_sigmoid");
+    let device = flex().autodiff();
+    let lif = LifConfig::new().with_base(sj_base(Surrogate::sigmoid())).init(&device).unwrap();
+    check(&fix, &lif, &device);
+}
+
+#[test]
+fn spikingjelly_lif_hard_atan() {
+    let fix = load("spikingjelly_lif_hard_atan");
+    let device = flex().autodiff();
+    let lif = LifConfig::new().with_base(sj_base(Surrogate::atan())).init(&device).unwrap();
+    check(&fix, &lif, &device);
+}
+
+#[test]
+fn spikingjelly_lif_no_decay_input_detached_reset() {
+    let fix = load("spikingjelly_lif_nodecay_detach_atan");
+    let device = flex().autodiff();
+    let lif = LifConfig::new()
+        .with_leak(Leak::Tau { tau: 3.0, decay_input: false })
+        .with_base(sj_base(Surrogate::atan()).with_detach_reset(true))
+        .init(&device)
+        .unwrap();
+    check(&fix, &lif, &device);
+}
+
+#[test]
+fn spikingjelly_plif_with_tau_gradient() {
+    let fix = load("spikingjelly_plif_hard_atan");
+    let device = flex().autodiff();
+    let plif = PlifConfig::new().with_base(sj_base(Surrogate::atan())).init(&device).unwrap();
+    assert!((plif.tau() - 2.0).abs() < 1e-6, "init τ = 2");
+    let grads = check(&fix, &plif, &device);
+    let gw: f32 = plif.w.grad(&grads).expect("w gradient").into_scalar();
+    let want = fix.grad_w.unwrap();
+    assert!((gw - want).abs() <= 1e-5 * want.abs().max(1.0), "PLIF grad w: {gw} vs {want}");
+}
+
+#[test]
+fn spikingjelly_if_soft_reset() {
+    let fix = load("spikingjelly_if_soft_atan");
+    let device = flex().autodiff();
+    let neuron = IfConfig::new().with_base(sj_base(Surrogate::atan()).with_reset(ResetMode::Soft)).init(&device).unwrap();
+    check(&fix, &neuron, &device);
+}
+
+#[test]
+fn peer_parity_holds_on_wgpu_too() {
+    let Some(device) = common::wgpu() else { return };
+    let device = device.autodiff();
+    let fix = load("spikingjelly_lif_hard_atan");
+    let lif = LifConfig::new().with_base(sj_base(Surrogate::atan())).init(&device).unwrap();
+    check(&fix, &lif, &device);
+}

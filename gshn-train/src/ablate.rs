@@ -1,0 +1,325 @@
+//! `gshn ablate`: a base experiment against a list or grid of overrides, each over several
+//! seeds; resumable; `runs.csv`, `table.md` (mean ± std, 95 % CI, paired difference to the
+//! reference variant) and bar charts with error bars.
+//!
+//! An ablation file:
+//!
+//! ```toml
+//! base = "../shapeworld.toml"          # relative to this file
+//! seeds = [0, 1, 2]                    # default [0, 1, 2]
+//! set = ["train.steps=300"]            # applied to every variant (sizes the grid)
+//! reference = "hybrid"                 # default: the first variant
+//! plot = ["t2i_r10", "vqa"]            # metrics drawn as bar charts
+//!
+//! [[variant]]
+//! name = "hybrid"
+//!
+//! [[variant]]
+//! name = "gat-only"
+//! set = ["model.fusion.branches=gat-only"]
+//!
+//! [grid]                               # or / and: the Cartesian product of field values
+//! "model.snn.time_steps" = [1, 2, 4, 8]
+//! ```
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use burn::tensor::Device;
+use serde::Deserialize;
+
+use crate::eval::EvalReport;
+use crate::experiment::{ConfigError, ExperimentConfig};
+use crate::plot::{self, Bar, BarChart};
+use crate::run_error::{io_at, DataError, RunError};
+use crate::stats::{paired_difference, summarise};
+use crate::train::{hms, run, RunOptions};
+
+/// One variant: a name and its overrides.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Variant {
+    /// Name (a folder name: letters, digits, `-`, `_`, `.`, `=`).
+    pub name: String,
+    /// Overrides `key=value`.
+    #[serde(default)]
+    pub set: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AblationFile {
+    base: PathBuf,
+    #[serde(default = "default_seeds")]
+    seeds: Vec<u64>,
+    #[serde(default)]
+    set: Vec<String>,
+    #[serde(default)]
+    reference: Option<String>,
+    #[serde(default = "default_plot")]
+    plot: Vec<String>,
+    #[serde(default)]
+    variant: Vec<Variant>,
+    #[serde(default)]
+    grid: toml::Table,
+}
+
+fn default_seeds() -> Vec<u64> {
+    vec![0, 1, 2]
+}
+
+fn default_plot() -> Vec<String> {
+    vec!["t2i_r10".into()]
+}
+
+/// A resolved ablation: every variant's full config.
+#[derive(Debug, Clone)]
+pub struct Ablation {
+    /// Seeds.
+    pub seeds: Vec<u64>,
+    /// Variants with their resolved configs (seed not yet applied).
+    pub variants: Vec<(Variant, ExperimentConfig)>,
+    /// The reference variant's name.
+    pub reference: String,
+    /// Metrics to plot.
+    pub plot: Vec<String>,
+}
+
+/// The metrics of a run, by name, in table order.
+pub const METRICS: [(&str, &str); 12] = [
+    ("t2i_r1", "text→image R@1"),
+    ("t2i_r5", "text→image R@5"),
+    ("t2i_r10", "text→image R@10"),
+    ("i2t_r1", "image→text R@1"),
+    ("i2t_r10", "image→text R@10"),
+    ("hard_negative", "hard-negative accuracy"),
+    ("vqa", "VQA accuracy"),
+    ("firing_rate", "mean firing rate"),
+    ("sops", "SOPs / image"),
+    ("energy_nj", "energy / image (nJ)"),
+    ("r", "r (mean)"),
+    ("train_s", "training time (s)"),
+];
+
+/// The named metrics of a test evaluation (`None` where the run has no such number).
+pub fn metric(e: &EvalReport, train_s: f64, name: &str) -> Option<f64> {
+    let r = e.retrieval.as_ref();
+    match name {
+        "t2i_r1" => r.map(|r| r.t2i_recall[0]),
+        "t2i_r5" => r.map(|r| r.t2i_recall[1]),
+        "t2i_r10" => r.map(|r| r.t2i_recall[2]),
+        "i2t_r1" => r.map(|r| r.i2t_recall[0]),
+        "i2t_r10" => r.map(|r| r.i2t_recall[2]),
+        "hard_negative" => e.hard_negative_accuracy,
+        "vqa" => e.vqa.as_ref().map(|v| v.accuracy),
+        "firing_rate" => (!e.layers.is_empty()).then(|| e.mean_firing_rate()),
+        "sops" => (!e.layers.is_empty()).then_some(e.sops_per_image),
+        "energy_nj" => (!e.layers.is_empty()).then_some(e.energy_pj_per_image / 1000.0),
+        "r" => (!e.r.is_empty()).then(|| e.r.iter().map(|&v| v as f64).sum::<f64>() / e.r.len() as f64),
+        "train_s" => Some(train_s),
+        _ => None,
+    }
+}
+
+fn parse_err(path: &Path, message: impl ToString) -> ConfigError {
+    ConfigError::Parse { origin: path.display().to_string(), message: message.to_string() }
+}
+
+impl Ablation {
+    /// Reads an ablation file; `extra` overrides apply to every variant (after the file's).
+    pub fn load(path: &Path, extra: &[String]) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.into(), source })?;
+        let file: AblationFile = toml::from_str(&text).map_err(|e| parse_err(path, e))?;
+        let base_path = path.parent().unwrap_or(Path::new(".")).join(&file.base);
+        let base_text = std::fs::read_to_string(&base_path).map_err(|source| ConfigError::Read { path: base_path.clone(), source })?;
+        let mut variants = file.variant.clone();
+        if !file.grid.is_empty() {
+            let mut combos: Vec<Variant> = vec![Variant { name: String::new(), set: vec![] }];
+            for (key, values) in &file.grid {
+                let values = values.as_array().ok_or_else(|| parse_err(path, format!("grid field `{key}` must be a list of values")))?;
+                let mut next = Vec::new();
+                for c in &combos {
+                    for v in values {
+                        let text = match v {
+                            toml::Value::String(s) => s.clone(),
+                            other => other.to_string(),
+                        };
+                        let short = key.rsplit('.').next().unwrap_or(key);
+                        let name = if c.name.is_empty() { format!("{short}={text}") } else { format!("{},{short}={text}", c.name) };
+                        let mut set = c.set.clone();
+                        set.push(format!("{key}={}", v));
+                        next.push(Variant { name, set });
+                    }
+                }
+                combos = next;
+            }
+            variants.extend(combos);
+        }
+        if variants.is_empty() {
+            return Err(parse_err(path, "no [[variant]] and no [grid]"));
+        }
+        if file.seeds.is_empty() {
+            return Err(parse_err(path, "seeds is empty"));
+        }
+        let mut resolved = Vec::new();
+        for v in variants {
+            if v.name.is_empty() || !v.name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.=,".contains(c)) {
+                return Err(parse_err(path, format!("variant name `{}` must be letters, digits and - _ . = ,", v.name)));
+            }
+            if resolved.iter().any(|(o, _): &(Variant, ExperimentConfig)| o.name == v.name) {
+                return Err(parse_err(path, format!("two variants are named `{}`", v.name)));
+            }
+            let all: Vec<String> = file.set.iter().chain(&v.set).chain(extra).cloned().collect();
+            let cfg = ExperimentConfig::from_toml(&base_text, &base_path.display().to_string(), &all)
+                .map_err(|e| parse_err(path, format!("variant `{}`: {e}", v.name)))?;
+            resolved.push((v, cfg));
+        }
+        let reference = file.reference.unwrap_or_else(|| resolved[0].0.name.clone());
+        if !resolved.iter().any(|(v, _)| v.name == reference) {
+            return Err(parse_err(path, format!("the reference variant `{reference}` does not exist")));
+        }
+        for m in &file.plot {
+            if !METRICS.iter().any(|(k, _)| k == m) {
+                return Err(parse_err(path, format!("unknown plot metric `{m}` (one of {})", METRICS.map(|m| m.0).join(", "))));
+            }
+        }
+        Ok(Self { seeds: file.seeds, variants: resolved, reference, plot: file.plot })
+    }
+}
+
+/// One finished run.
+#[derive(Debug, Clone)]
+pub struct RunRow {
+    /// Variant name.
+    pub variant: String,
+    /// Seed.
+    pub seed: u64,
+    /// Test metrics.
+    pub eval: EvalReport,
+    /// Training seconds.
+    pub train_s: f64,
+}
+
+fn run_dir(out: &Path, variant: &str, seed: u64) -> PathBuf {
+    out.join("runs").join(variant).join(format!("seed-{seed}"))
+}
+
+/// Runs every variant × seed not yet finished (a run with `eval.json` is done; one with a
+/// checkpoint resumes), then writes `runs.csv`, `table.md` and the plots into `out`.
+pub fn ablate(ab: &Ablation, out: &Path, device: &Device, progress: bool) -> Result<Vec<RunRow>, RunError> {
+    std::fs::create_dir_all(out).map_err(io_at(out))?;
+    let total = ab.variants.len() * ab.seeds.len();
+    let start = Instant::now();
+    let mut rows = Vec::new();
+    let mut fresh_time = 0.0;
+    let mut fresh_runs = 0usize;
+    let jobs: Vec<(&Variant, ExperimentConfig)> =
+        ab.variants.iter().flat_map(|(v, c)| ab.seeds.iter().map(move |&seed| (v, ExperimentConfig { seed, ..c.clone() }))).collect();
+    for (k, (v, cfg)) in jobs.into_iter().enumerate() {
+        let dir = run_dir(out, &v.name, cfg.seed);
+        let eval_path = dir.join("eval.json");
+        let t0 = Instant::now();
+        let status = if eval_path.is_file() { "done earlier" } else { "running" };
+        if progress {
+            let eta = if fresh_runs > 0 { format!(", ETA {}", hms(fresh_time / fresh_runs as f64 * (total - k) as f64)) } else { String::new() };
+            eprintln!("[ablate {}/{total}] {} seed {} — {status} (elapsed {}{eta})", k + 1, v.name, cfg.seed, hms(start.elapsed().as_secs_f64()));
+        }
+        if !eval_path.is_file() {
+            let resume = crate::checkpoint::resolve(&dir).is_ok();
+            run(&cfg, device, &RunOptions { out: dir.clone(), resume, stop_after: None, progress: false })?;
+            fresh_time += t0.elapsed().as_secs_f64();
+            fresh_runs += 1;
+        }
+        let text = std::fs::read_to_string(&eval_path).map_err(io_at(&eval_path))?;
+        let eval: EvalReport = serde_json::from_str(&text).map_err(|e| DataError::Malformed { path: eval_path.clone(), reason: e.to_string() })?;
+        let train_s = crate::train::read_log(&dir)?.last().map_or(0.0, |r| r.elapsed_s);
+        if progress {
+            let show = |m: &str| metric(&eval, train_s, m).map_or("–".to_string(), |x| format!("{x:.3}"));
+            eprintln!("    t→i R@10 {}  VQA {}  firing {}  ({})", show("t2i_r10"), show("vqa"), show("firing_rate"), hms(train_s));
+        }
+        rows.push(RunRow { variant: v.name.clone(), seed: cfg.seed, eval, train_s });
+    }
+    write_outputs(ab, &rows, out)?;
+    Ok(rows)
+}
+
+/// `runs.csv`: one row per run, the variant and seed then every metric (empty where the run
+/// has none), written with a CSV library so that names with commas stay one field.
+pub fn runs_csv(rows: &[RunRow]) -> String {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let header: Vec<&str> = ["variant", "seed"].into_iter().chain(METRICS.iter().map(|m| m.0)).collect();
+    w.write_record(&header).expect("writing to memory");
+    for r in rows {
+        let mut rec = vec![r.variant.clone(), r.seed.to_string()];
+        rec.extend(METRICS.iter().map(|(k, _)| metric(&r.eval, r.train_s, k).map_or(String::new(), |v| v.to_string())));
+        w.write_record(&rec).expect("writing to memory");
+    }
+    String::from_utf8(w.into_inner().expect("writing to memory")).expect("UTF-8 fields")
+}
+
+/// Writes `runs.csv`, `table.md` and the bar charts.
+pub fn write_outputs(ab: &Ablation, rows: &[RunRow], out: &Path) -> Result<(), RunError> {
+    for (name, text) in [("runs.csv", runs_csv(rows)), ("table.md", table(ab, rows))] {
+        let p = out.join(name);
+        crate::checkpoint::write_atomic(&p, text.as_bytes()).map_err(io_at(&p))?;
+    }
+    for m in &ab.plot {
+        let label = METRICS.iter().find(|(k, _)| k == m).map_or(m.as_str(), |x| x.1);
+        let bars = ab
+            .variants
+            .iter()
+            .map(|(v, _)| {
+                let vals: Vec<f64> = rows.iter().filter(|r| r.variant == v.name).filter_map(|r| metric(&r.eval, r.train_s, m)).collect();
+                let s = summarise(&vals);
+                Bar { label: v.name.clone(), value: if s.mean.is_nan() { 0.0 } else { s.mean }, error: s.ci95.is_finite().then_some(s.ci95) }
+            })
+            .collect();
+        let chart = BarChart { title: format!("{label} (mean, 95% CI over {} seeds)", ab.seeds.len()), y_label: label.to_string(), bars };
+        plot::save(&out.join(m), |c| chart.draw(c))?;
+    }
+    Ok(())
+}
+
+fn fmt(v: f64) -> String {
+    if v.is_nan() {
+        "–".into()
+    } else if v != 0.0 && (v.abs() >= 1e4 || v.abs() < 1e-3) {
+        format!("{v:.3e}")
+    } else {
+        format!("{v:.3}")
+    }
+}
+
+/// The Markdown table: per variant and metric, mean ± std [95 % CI], and the paired
+/// difference to the reference over the shared seeds.
+pub fn table(ab: &Ablation, rows: &[RunRow]) -> String {
+    let mut s = String::new();
+    let _ = writeln!(s, "Seeds: {:?}. Each cell: mean ± sample std, then the 95 % confidence interval of the mean (Student t). Δ: the paired difference to `{}` over the same seeds, with its 95 % CI (an interval excluding 0 is a difference the seeds resolve).\n", ab.seeds, ab.reference);
+    let used: Vec<(&str, &str)> = METRICS.iter().copied().filter(|(k, _)| rows.iter().any(|r| metric(&r.eval, r.train_s, k).is_some())).collect();
+    for (key, label) in used {
+        let _ = writeln!(s, "### {label}\n\n| variant | runs | mean ± std | 95 % CI | Δ vs {} [95 % CI] |\n|---|---|---|---|---|", ab.reference);
+        let per = |name: &str| -> Vec<(u64, f64)> {
+            rows.iter().filter(|r| r.variant == name).filter_map(|r| metric(&r.eval, r.train_s, key).map(|v| (r.seed, v))).collect()
+        };
+        let reference = per(&ab.reference);
+        for (v, _) in &ab.variants {
+            let vals = per(&v.name);
+            let sm = summarise(&vals.iter().map(|x| x.1).collect::<Vec<_>>());
+            let delta = if v.name == ab.reference {
+                "—".to_string()
+            } else {
+                let d = paired_difference(&vals, &reference);
+                if d.n == 0 {
+                    "–".into()
+                } else {
+                    format!("{:+.3} [{}, {}]", d.mean, fmt(d.mean - d.ci95), fmt(d.mean + d.ci95))
+                }
+            };
+            let ci = if sm.ci95.is_finite() { format!("[{}, {}]", fmt(sm.mean - sm.ci95), fmt(sm.mean + sm.ci95)) } else { "–".into() };
+            let _ = writeln!(s, "| {} | {} | {} ± {} | {ci} | {delta} |", v.name, sm.n, fmt(sm.mean), fmt(sm.std));
+        }
+        s += "\n";
+    }
+    s
+}

@@ -1,0 +1,321 @@
+//! From examples to device batches: an [`Example`] (image, segmentation, captions, hard
+//! negatives, questions) is [prepared](GshnBatcher::prepare) once into visual-token inputs
+//! (masks at the feature-map resolution, geometry, the segment graph), and the
+//! [`GshnBatcher`] turns prepared examples into a [`GshnBatch`] for
+//! [`Gshn::losses`](crate::model::Gshn::losses).
+//!
+//! The shapes the model and the data share — the feature-map stride, the longest text, the
+//! time steps — are read from the model's [`GshnConfig`], one place.
+
+use std::ops::Deref;
+
+use burn::tensor::{Bool, Device, Int, Tensor, TensorData};
+use gshn_graph::scatter::{dense_slots, index_tensor};
+use gshn_graph::{EdgeList, GraphBatch, GraphKind};
+use gshn_seg::Segmentation;
+use gshn_snn::rng::SeedRng;
+use image::RgbImage;
+
+use crate::error::{bad_input, Result};
+use crate::model::config::{GshnConfig, TokensConfig};
+use crate::model::spiking_graph::FoldedEdges;
+use crate::model::tokens::{ImageTokens, GEOMETRY};
+use crate::model::Vocab;
+
+/// A question with its answer as an index into the answer vocabulary.
+#[derive(Debug, Clone, PartialEq)]
+pub struct QaItem {
+    /// Question type (for per-type accuracy), e.g. `colour`.
+    pub kind: String,
+    /// The question.
+    pub text: String,
+    /// Index of the answer.
+    pub answer: usize,
+}
+
+/// One image with everything known about it.
+#[derive(Debug, Clone)]
+pub struct Example {
+    /// The image (RGB8, square, its side divisible by the feature-map stride).
+    pub image: RgbImage,
+    /// Its segments (the graph's nodes).
+    pub segmentation: Segmentation,
+    /// True captions (none, one or more).
+    pub captions: Vec<String>,
+    /// Hard-negative captions (false of the image), possibly none.
+    pub negatives: Vec<String>,
+    /// Questions, possibly none.
+    pub questions: Vec<QaItem>,
+}
+
+/// An example with its visual-token inputs, computed once.
+#[derive(Debug, Clone)]
+pub struct Prepared {
+    /// The example.
+    pub example: Example,
+    /// Masks, geometry and graph of its segments.
+    pub tokens: ImageTokens,
+}
+
+impl Deref for Prepared {
+    type Target = Example;
+
+    fn deref(&self) -> &Example {
+        &self.example
+    }
+}
+
+/// Computes the token inputs of `example` for `tokens` (the feature-map stride) with graph
+/// `kind` (e.g. overlapping box tokens take region adjacency without dilation).
+pub fn prepare(example: Example, tokens: &TokensConfig, kind: GraphKind) -> Result<Prepared> {
+    let (w, h) = example.image.dimensions();
+    if w != h {
+        return Err(bad_input(format!("images must be square, got {w}×{h}")));
+    }
+    if (example.segmentation.width, example.segmentation.height) != (w, h) {
+        return Err(bad_input(format!("the segmentation is {}×{}, the image {w}×{h}", example.segmentation.width, example.segmentation.height)));
+    }
+    let side = tokens.feature_side(w)?;
+    let tokens = ImageTokens::new(&example.segmentation, side, side, kind)?;
+    Ok(Prepared { example, tokens })
+}
+
+/// Texts on the device: token ids `[B, L]` and a padding mask `[B, L]` (true on padding).
+#[derive(Debug, Clone)]
+pub struct TextBatch {
+    /// Token ids.
+    pub ids: Tensor<2, Int>,
+    /// True on padding.
+    pub pad: Tensor<2, Bool>,
+}
+
+/// Questions about a batch's images.
+#[derive(Debug, Clone)]
+pub struct QuestionBatch {
+    /// The questions.
+    pub text: TextBatch,
+    /// The batch row of each question's image `[Q]`.
+    pub image: Tensor<1, Int>,
+    /// The answer of each question `[Q]` (an index into the answer vocabulary).
+    pub answers: Tensor<1, Int>,
+}
+
+/// Segmented images on the device.
+#[derive(Debug, Clone)]
+pub struct ImageBatch {
+    /// Pixels `[B, 3, H, W]`, scaled to `[−0.5, 0.5]`.
+    pub pixels: Tensor<4>,
+    /// Segment masks at the feature-map resolution, padded per image: `[B, N_max, cells]`,
+    /// each real row summing to 1, padding rows 0.
+    pub masks: Tensor<3>,
+    /// The segment graphs batched (node features: the geometry `[ΣN, 7]`, box/centroid/area
+    /// over the image size), with `ptr` offsets and the node → image vector.
+    pub graph: GraphBatch,
+    /// Image of each node `[ΣN]`.
+    pub node_image: Tensor<1, Int>,
+    /// Row of each node in the padded `[B·N_max, …]` layout `[ΣN]`.
+    pub slots: Tensor<1, Int>,
+    /// `[B, N_max]`, true on real nodes.
+    pub mask: Tensor<2, Bool>,
+    /// Nodes of the largest image.
+    pub max_nodes: usize,
+    /// The edges with self loops, folded for the spiking branch's T steps.
+    pub folded: FoldedEdges,
+}
+
+impl ImageBatch {
+    /// Images in the batch.
+    pub fn len(&self) -> usize {
+        self.graph.num_graphs()
+    }
+
+    /// Whether the batch is empty (never, for a batch the batcher made).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Nodes in the batch.
+    pub fn num_nodes(&self) -> usize {
+        self.graph.edges.num_nodes
+    }
+
+    /// Node rows `[ΣN, F]` padded into `[B, N_max, F]` (zeros beyond each image's nodes).
+    pub fn to_dense(&self, x: Tensor<2>) -> Tensor<3> {
+        gshn_graph::scatter::pad_rows(x, self.slots.clone(), self.len(), self.max_nodes)
+    }
+}
+
+/// What one training step consumes: images, one caption per image (when the data has
+/// captions) and one question per image that has questions.
+#[derive(Debug, Clone)]
+pub struct GshnBatch {
+    /// The images.
+    pub images: ImageBatch,
+    /// Caption `b` belongs to image `b`.
+    pub captions: Option<TextBatch>,
+    /// Questions about some of the images.
+    pub questions: Option<QuestionBatch>,
+}
+
+/// Turns examples into batches for a model config and a vocabulary.
+#[derive(Debug, Clone)]
+pub struct GshnBatcher {
+    /// The word vocabulary.
+    pub vocab: Vocab,
+    /// Token and graph settings (the feature-map stride among them).
+    pub tokens: TokensConfig,
+    /// Longest text in tokens.
+    pub max_text: usize,
+    /// Spiking time steps (the folded edges are built for them).
+    pub time_steps: usize,
+}
+
+impl GshnBatcher {
+    /// A batcher for `model` and `vocab`.
+    pub fn new(model: &GshnConfig, vocab: Vocab) -> Self {
+        Self { vocab, tokens: model.tokens.clone(), max_text: model.text.max_len, time_steps: model.snn.time_steps }
+    }
+
+    /// Computes the token inputs of `example` with the config's segment graph.
+    pub fn prepare(&self, example: Example) -> Result<Prepared> {
+        let kind = self.tokens.graph_kind(example.image.width(), false);
+        prepare(example, &self.tokens, kind)
+    }
+
+    /// Token ids and padding masks of `texts`, cut to the longest text allowed.
+    pub fn texts(&self, texts: &[&str], device: &Device) -> TextBatch {
+        let (ids, pad) = self.vocab.batch(texts, self.max_text, device);
+        TextBatch { ids, pad }
+    }
+
+    /// The images of `items` on the device.
+    pub fn images(&self, items: &[&Prepared], device: &Device) -> Result<ImageBatch> {
+        let first = items.first().ok_or_else(|| bad_input("a batch needs at least one image"))?;
+        let (w, h) = first.image.dimensions();
+        let cells = first.tokens.cells;
+        let mut pixels = Vec::with_capacity(items.len() * 3 * (w * h) as usize);
+        for p in items {
+            if p.image.dimensions() != (w, h) {
+                return Err(bad_input(format!("images in a batch must share a size: {}×{} and {w}×{h}", p.image.width(), p.image.height())));
+            }
+            if p.tokens.cells != cells {
+                return Err(bad_input(format!("token masks in a batch must share the feature-map size: {} and {cells} cells", p.tokens.cells)));
+            }
+            for c in 0..3 {
+                pixels.extend(p.image.pixels().map(|px| px.0[c] as f32 / 255.0 - 0.5));
+            }
+        }
+        let mut ptr = vec![0];
+        let (mut geometry, mut node_image, mut src, mut dst) = (vec![], vec![], vec![], vec![]);
+        for (g, p) in items.iter().enumerate() {
+            let t = &p.tokens;
+            let off = *ptr.last().expect("non-empty");
+            geometry.extend_from_slice(&t.geometry);
+            node_image.extend(std::iter::repeat_n(g, t.n));
+            src.extend(t.edges.src.iter().map(|s| s + off));
+            dst.extend(t.edges.dst.iter().map(|d| d + off));
+            ptr.push(off + t.n);
+        }
+        let (b, total) = (items.len(), *ptr.last().expect("non-empty"));
+        let (slots, max_nodes) = dense_slots(&ptr);
+        let mut masks = vec![0f32; b * max_nodes * cells];
+        let mut mask = vec![false; b * max_nodes];
+        for (g, p) in items.iter().enumerate() {
+            let rows = g * max_nodes..g * max_nodes + p.tokens.n;
+            masks[rows.start * cells..rows.end * cells].copy_from_slice(&p.tokens.masks);
+            mask[rows].iter_mut().for_each(|m| *m = true);
+        }
+        let edges = EdgeList { num_nodes: total, src, dst };
+        let graph =
+            GraphBatch { x: Tensor::from_data(TensorData::new(geometry, [total, GEOMETRY]), device), edges, edge_attr: None, batch: node_image.clone(), ptr };
+        Ok(ImageBatch {
+            pixels: Tensor::from_data(TensorData::new(pixels, [b, 3, h as usize, w as usize]), device),
+            masks: Tensor::from_data(TensorData::new(masks, [b, max_nodes, cells]), device),
+            node_image: index_tensor(&node_image, device),
+            slots: index_tensor(&slots, device),
+            mask: Tensor::from_data(TensorData::new(mask, [b, max_nodes]), device),
+            max_nodes,
+            folded: FoldedEdges::new(&graph.edges, self.time_steps, device),
+            graph,
+        })
+    }
+
+    /// Questions `(batch row of the image, question)` on the device.
+    pub fn questions(&self, questions: &[(usize, &QaItem)], device: &Device) -> QuestionBatch {
+        let texts: Vec<&str> = questions.iter().map(|(_, q)| q.text.as_str()).collect();
+        let rows: Vec<usize> = questions.iter().map(|(r, _)| *r).collect();
+        let answers: Vec<usize> = questions.iter().map(|(_, q)| q.answer).collect();
+        QuestionBatch { text: self.texts(&texts, device), image: index_tensor(&rows, device), answers: index_tensor(&answers, device) }
+    }
+
+    /// A training batch of `items`: `pick` chooses one caption per image, then one question
+    /// per image that has any (in that order, so that a seeded `pick` repeats the batch).
+    pub fn batch(&self, items: &[&Prepared], pick: &mut SeedRng, device: &Device) -> Result<GshnBatch> {
+        let images = self.images(items, device)?;
+        let with_captions = items.iter().all(|p| !p.captions.is_empty());
+        let captions = with_captions.then(|| {
+            let texts: Vec<&str> = items.iter().map(|p| p.captions[pick.below(p.captions.len() as u64) as usize].as_str()).collect();
+            self.texts(&texts, device)
+        });
+        let asked: Vec<(usize, &QaItem)> = items
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| !p.questions.is_empty())
+            .map(|(r, p)| (r, &p.questions[pick.below(p.questions.len() as u64) as usize]))
+            .collect();
+        let questions = (!asked.is_empty()).then(|| self.questions(&asked, device));
+        Ok(GshnBatch { images, captions, questions })
+    }
+}
+
+/// Examples prepared for a model: what training and evaluation consume, whatever the source.
+#[derive(Debug, Clone, Default)]
+pub struct Dataset {
+    /// The prepared examples.
+    pub items: Vec<Prepared>,
+}
+
+impl Dataset {
+    /// Images.
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    /// Whether there are no images.
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+
+    /// The examples `idx`, in that order.
+    pub fn subset(&self, idx: &[usize]) -> Self {
+        Self { items: idx.iter().map(|&i| self.items[i].clone()).collect() }
+    }
+
+    /// References to the examples `idx`.
+    pub fn refs(&self, idx: &[usize]) -> Vec<&Prepared> {
+        idx.iter().map(|&i| &self.items[i]).collect()
+    }
+
+    /// Whether every image has a caption (contrastive learning and retrieval need them).
+    pub fn has_captions(&self) -> bool {
+        !self.is_empty() && self.items.iter().all(|p| !p.captions.is_empty())
+    }
+
+    /// Whether any image has a question.
+    pub fn has_questions(&self) -> bool {
+        self.items.iter().any(|p| !p.questions.is_empty())
+    }
+
+    /// Every caption, hard negative and question of the set (for building a vocabulary).
+    pub fn texts(&self) -> impl Iterator<Item = &str> {
+        self.items.iter().flat_map(|p| p.captions.iter().chain(&p.negatives).map(String::as_str).chain(p.questions.iter().map(|q| q.text.as_str())))
+    }
+}
+
+impl std::ops::Index<usize> for Dataset {
+    type Output = Prepared;
+
+    fn index(&self, i: usize) -> &Prepared {
+        &self.items[i]
+    }
+}

@@ -1,0 +1,175 @@
+//! COCO-style folders: `annotations/captions_*.json` (required), `annotations/instances_*.json`
+//! (optional; panoptic and box tokens need it) and the images, wherever below the folder their
+//! `file_name`s are found. Images are squashed to `data.image_size` squared; panoptic tokens
+//! are the instances rasterised at full size (leftover regions become stuff segments, as in
+//! `gshn-seg`) and then resampled to the same size. The split is a seeded permutation of the
+//! images: test first, then validation, then training.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use gshn_seg::image_io::{read_rgb, ImageLimits};
+use gshn_seg::instances::{instances_to_panoptic, read_instances, InstanceAnnotation, InstancesToPanoptic};
+use gshn_seg::Segmentation;
+use gshn_snn::rng::SeedRng;
+use image::imageops::{resize, FilterType};
+use serde::Deserialize;
+
+use crate::batch::Dataset;
+use crate::data::segments::DatasetBuilder;
+use crate::experiment::ExperimentConfig;
+use crate::run_error::{io_at, DataError, RunError};
+
+#[derive(Deserialize)]
+struct CaptionFile {
+    images: Vec<gshn_seg::instances::CocoImage>,
+    annotations: Vec<CaptionAnnotation>,
+}
+
+#[derive(Deserialize)]
+struct CaptionAnnotation {
+    image_id: u64,
+    caption: String,
+}
+
+fn find_one(dir: &Path, prefix: &str) -> Option<PathBuf> {
+    let mut found: Vec<PathBuf> = std::fs::read_dir(dir)
+        .ok()?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with(prefix) && n.ends_with(".json")))
+        .collect();
+    found.sort();
+    found.into_iter().next()
+}
+
+/// Where the image files are: the folder itself or any folder one or two levels below it.
+fn image_path(root: &Path, file_name: &str, dirs: &[PathBuf]) -> Option<PathBuf> {
+    std::iter::once(root.to_path_buf()).chain(dirs.iter().cloned()).map(|d| d.join(file_name)).find(|p| p.is_file())
+}
+
+fn subdirs(root: &Path) -> Vec<PathBuf> {
+    let list = |d: &Path| -> Vec<PathBuf> {
+        let mut v: Vec<PathBuf> = std::fs::read_dir(d).map(|r| r.filter_map(|e| e.ok().map(|e| e.path())).filter(|p| p.is_dir()).collect()).unwrap_or_default();
+        v.sort();
+        v
+    };
+    let first = list(root);
+    let mut all = first.clone();
+    for d in &first {
+        all.extend(list(d));
+    }
+    all
+}
+
+/// Nearest-neighbour resampling of a label map to `w × h` (overlapping masks are flattened
+/// to their labels).
+pub fn resample(seg: &Segmentation, w: u32, h: u32) -> gshn_seg::Result<Segmentation> {
+    let mut labels: Vec<u32> = Vec::with_capacity(w as usize * h as usize);
+    for y in 0..h as u64 {
+        let sy = ((y * 2 + 1) * seg.height as u64 / (2 * h as u64)).min(seg.height as u64 - 1);
+        for x in 0..w as u64 {
+            let sx = ((x * 2 + 1) * seg.width as u64 / (2 * w as u64)).min(seg.width as u64 - 1);
+            labels.push(seg.labels[(sy * seg.width as u64 + sx) as usize]);
+        }
+    }
+    // Keep the segments that survive, numbered densely.
+    Segmentation::relabel_sequential(&mut labels);
+    Segmentation::from_labels(w, h, labels)
+}
+
+/// Reads a COCO-style folder into one data set of all its captioned images (in image-id
+/// order).
+pub fn load(dir: &Path, cfg: &ExperimentConfig) -> Result<Dataset, RunError> {
+    if !dir.is_dir() {
+        return Err(DataError::Missing {
+            what: "the COCO data folder (data.dir)".into(),
+            path: dir.into(),
+            hint: " — point data.dir at a folder with annotations/captions_*.json and the images".into(),
+        }
+        .into());
+    }
+    let ann_dir = if dir.join("annotations").is_dir() { dir.join("annotations") } else { dir.to_path_buf() };
+    let captions_path =
+        find_one(&ann_dir, "captions").ok_or_else(|| DataError::Missing { what: "captions_*.json".into(), path: ann_dir.clone(), hint: String::new() })?;
+    let text = std::fs::read_to_string(&captions_path).map_err(io_at(&captions_path))?;
+    let captions: CaptionFile = serde_json::from_str(&text).map_err(|e| DataError::Malformed { path: captions_path.clone(), reason: e.to_string() })?;
+    let instances = match find_one(&ann_dir, "instances") {
+        Some(p) => Some(read_instances(&p).map_err(|e| DataError::Malformed { path: p.clone(), reason: e.to_string() })?),
+        None => None,
+    };
+    let needs_gt = cfg.data.segments.needs_reference();
+    if needs_gt && instances.is_none() {
+        return Err(DataError::Missing {
+            what: "instances_*.json".into(),
+            path: ann_dir.clone(),
+            hint: format!(
+                " — segment source {:?} needs ground-truth instances; set data.segments.source to felzenszwalb, slic or grid without it",
+                cfg.data.segments.source
+            ),
+        }
+        .into());
+    }
+    let mut by_image: BTreeMap<u64, Vec<String>> = BTreeMap::new();
+    for a in captions.annotations {
+        by_image.entry(a.image_id).or_default().push(a.caption.trim().to_string());
+    }
+    let mut anns: BTreeMap<u64, Vec<&InstanceAnnotation>> = BTreeMap::new();
+    if let Some(inst) = &instances {
+        for a in &inst.annotations {
+            anns.entry(a.image_id).or_default().push(a);
+        }
+    }
+    let dirs = subdirs(dir);
+    let side = cfg.data.image_size;
+    let mut images = captions.images;
+    images.sort_by_key(|i| i.id);
+    let mut out = DatasetBuilder::new(&cfg.data.segments, &cfg.model.tokens);
+    for im in images {
+        let Some(caps) = by_image.remove(&im.id) else { continue };
+        let path = image_path(dir, &im.file_name, &dirs).ok_or_else(|| DataError::Missing {
+            what: format!("image {}", im.file_name),
+            path: dir.into(),
+            hint: " (searched the folder and two levels below it)".into(),
+        })?;
+        let full = read_rgb(&path, &ImageLimits::default()).map_err(crate::GshnError::from)?;
+        let small = resize(&full, side, side, FilterType::Triangle);
+        let reference = if needs_gt {
+            let meta = gshn_seg::instances::CocoImage { width: full.width(), height: full.height(), ..im.clone() };
+            let seg = instances_to_panoptic(&meta, anns.get(&im.id).map(Vec::as_slice).unwrap_or(&[]), &InstancesToPanoptic::default())
+                .map_err(crate::GshnError::from)?;
+            Some(resample(&seg, side, side).map_err(crate::GshnError::from)?)
+        } else {
+            None
+        };
+        out.push(small, reference.as_ref(), caps, vec![], vec![]).map_err(|e| DataError::Malformed { path: path.clone(), reason: e.to_string() })?;
+    }
+    let out = out.finish();
+    if out.is_empty() {
+        return Err(DataError::Unfit(format!("no captioned image found in {}", dir.display())).into());
+    }
+    Ok(out)
+}
+
+/// Splits a data set by a seeded permutation: `(train, val, test)` with the configured sizes
+/// (training gets the rest, at most `train_images`).
+pub fn split(all: Dataset, cfg: &ExperimentConfig, label: &str) -> Result<(Dataset, Dataset, Dataset), RunError> {
+    let n = all.len();
+    let (nt, nv) = (cfg.data.test_images, cfg.data.val_images);
+    if nt + nv >= n {
+        return Err(DataError::Unfit(format!(
+            "{label}: {n} images cannot give {nt} test + {nv} validation images and a training set (lower data.test_images or data.val_images)"
+        ))
+        .into());
+    }
+    let mut order: Vec<usize> = (0..n).collect();
+    SeedRng::new(cfg.seed).fork(label).fork("split").shuffle(&mut order);
+    let train_end = (nt + nv + cfg.data.train_images).min(n);
+    Ok((all.subset(&order[nt + nv..train_end]), all.subset(&order[nt..nt + nv]), all.subset(&order[..nt])))
+}
+
+/// The three splits of `cfg.data.dir`; no VQA answers.
+pub fn load_splits(cfg: &ExperimentConfig) -> Result<(Dataset, Dataset, Dataset, Vec<String>), RunError> {
+    let dir = cfg.data.dir.clone().unwrap_or_default();
+    let (train, val, test) = split(load(&dir, cfg)?, cfg, "coco")?;
+    Ok((train, val, test, vec![]))
+}

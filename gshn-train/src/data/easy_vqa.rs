@@ -1,0 +1,98 @@
+//! easy-VQA (Victor Zhou, MIT licence; PyPI `easy-vqa` 1.0): 64×64 images of one coloured
+//! shape, 38,575 training and 9,673 test questions over 13 answers. `scripts/fetch-data.sh
+//! easy-vqa DIR` downloads the wheel with pip, checks its SHA-256 and unpacks it; `data.dir`
+//! may point at DIR, DIR/easy_vqa or DIR/easy_vqa/data. There are no ground-truth segments and
+//! no captions: tokens come from Felzenszwalb, SLIC or grid patches, and only the VQA head
+//! trains. Question types: `shape`, `colour` and `yes/no`, by the answer.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use gshn_seg::image_io::{read_rgb, ImageLimits};
+use gshn_snn::rng::SeedRng;
+use image::imageops::{resize, FilterType};
+
+use crate::batch::{Dataset, QaItem};
+use crate::data::segments::DatasetBuilder;
+use crate::experiment::ExperimentConfig;
+use crate::run_error::{io_at, DataError, RunError};
+
+/// How to get the data, for error messages.
+pub const FETCH_HINT: &str = " — fetch it with `bash scripts/fetch-data.sh easy-vqa DIR` and set data.dir = \"DIR\"";
+
+/// The folder holding `answers.txt`, `train/` and `test/`.
+pub fn data_root(dir: &Path) -> Result<PathBuf, DataError> {
+    for cand in [dir.to_path_buf(), dir.join("easy_vqa"), dir.join("easy_vqa").join("data"), dir.join("data")] {
+        if cand.join("answers.txt").is_file() {
+            return Ok(cand);
+        }
+    }
+    Err(DataError::Missing { what: "easy-VQA (answers.txt)".into(), path: dir.into(), hint: FETCH_HINT.into() })
+}
+
+fn kind(answer: &str) -> &'static str {
+    match answer {
+        "yes" | "no" => "yes/no",
+        "circle" | "rectangle" | "triangle" => "shape",
+        _ => "colour",
+    }
+}
+
+/// Reads one split (`train` or `test`): images (squashed to `image_size`) with their
+/// questions, at most `limit` images, in image-id order.
+pub fn load_split(root: &Path, split: &str, answers: &[String], limit: usize, cfg: &ExperimentConfig) -> Result<Dataset, RunError> {
+    let qpath = root.join(split).join("questions.json");
+    let text = std::fs::read_to_string(&qpath).map_err(|_| DataError::Missing {
+        what: format!("{split}/questions.json"),
+        path: root.into(),
+        hint: FETCH_HINT.into(),
+    })?;
+    let raw: Vec<(String, String, u64)> = serde_json::from_str(&text).map_err(|e| DataError::Malformed { path: qpath.clone(), reason: e.to_string() })?;
+    let mut by_image: BTreeMap<u64, Vec<QaItem>> = BTreeMap::new();
+    for (q, a, id) in raw {
+        let answer = answers
+            .iter()
+            .position(|x| *x == a)
+            .ok_or_else(|| DataError::Malformed { path: qpath.clone(), reason: format!("answer `{a}` is not in answers.txt") })?;
+        by_image.entry(id).or_default().push(QaItem { kind: kind(&a).into(), text: q, answer });
+    }
+    let side = cfg.data.image_size;
+    let mut out = DatasetBuilder::new(&cfg.data.segments, &cfg.model.tokens);
+    for (id, qs) in by_image.into_iter().take(limit) {
+        let p = root.join(split).join("images").join(format!("{id}.png"));
+        if !p.is_file() {
+            return Err(DataError::Missing {
+                what: format!("image {id}.png"),
+                path: root.join(split).join("images"),
+                hint: " — the download is damaged; fetch it again".into(),
+            }
+            .into());
+        }
+        let img = read_rgb(&p, &ImageLimits::default()).map_err(crate::GshnError::from)?;
+        let img = if img.dimensions() == (side, side) { img } else { resize(&img, side, side, FilterType::Triangle) };
+        out.push(img, None, vec![], vec![], qs).map_err(|e| DataError::Malformed { path: p.clone(), reason: e.to_string() })?;
+    }
+    Ok(out.finish())
+}
+
+/// Training (minus a seeded validation sample), validation and test splits, and the answers.
+pub fn load_splits(cfg: &ExperimentConfig) -> Result<(Dataset, Dataset, Dataset, Vec<String>), RunError> {
+    let root = data_root(&cfg.data.dir.clone().unwrap_or_default())?;
+    let answers_path = root.join("answers.txt");
+    let answers: Vec<String> =
+        std::fs::read_to_string(&answers_path).map_err(io_at(&answers_path))?.lines().map(|l| l.trim().to_string()).filter(|l| !l.is_empty()).collect();
+    if answers.len() < 2 {
+        return Err(DataError::Malformed { path: answers_path, reason: "fewer than two answers".into() }.into());
+    }
+    let d = &cfg.data;
+    let train_all = load_split(&root, "train", &answers, d.train_images + d.val_images, cfg)?;
+    let test = load_split(&root, "test", &answers, d.test_images, cfg)?;
+    let n = train_all.len();
+    if d.val_images >= n {
+        return Err(DataError::Unfit(format!("easy-VQA: {n} training images cannot spare {} for validation (lower data.val_images)", d.val_images)).into());
+    }
+    let mut order: Vec<usize> = (0..n).collect();
+    SeedRng::new(cfg.seed).fork("easy-vqa").fork("split").shuffle(&mut order);
+    let (val_idx, train_idx) = order.split_at(d.val_images);
+    Ok((train_all.subset(train_idx), train_all.subset(val_idx), test, answers))
+}

@@ -1,0 +1,14 @@
+//! Data: the generated ShapeWorld set and segment sources (library); COCO-style folders,
+//! easy-VQA and the ShapeWorld export (behind the `cli` feature).
+
+pub mod segments;
+pub mod shapeworld;
+
+#[cfg(feature = "cli")]
+pub mod coco;
+#[cfg(feature = "cli")]
+pub mod easy_vqa;
+#[cfg(feature = "cli")]
+pub mod export;
+
+pub use segments::{segment, DatasetBuilder, SegmentSource, SegmentsConfig};

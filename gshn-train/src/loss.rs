@@ -1,0 +1,173 @@
+//! Contrastive losses: CLIP's symmetric InfoNCE with a learnable logit scale, the same
+//! objective between the two views of each segment (node-level), and Spiked Text Learning's
+//! FILIP-style word–segment alignment.
+
+use burn::module::{Module, Param};
+use burn::tensor::activation::log_softmax;
+use burn::tensor::{Bool, Device, Int, Tensor};
+
+/// The loss terms of one batch and their weighted total (`None` for a term not computed).
+#[derive(Debug, Clone)]
+pub struct Losses {
+    /// `Σ weight · term` over the computed terms, `[1]`.
+    pub total: Tensor<1>,
+    /// CLIP's symmetric InfoNCE between images and captions.
+    pub clip: Option<Tensor<1>>,
+    /// Spiked Text Learning's word–segment InfoNCE.
+    pub stl: Option<Tensor<1>>,
+    /// VQA cross-entropy.
+    pub vqa: Option<Tensor<1>>,
+    /// Node-level InfoNCE between the `E_SNN` and `F_GAT` views.
+    pub node: Option<Tensor<1>>,
+}
+
+impl Losses {
+    /// No term yet: a zero total.
+    pub fn new(device: &Device) -> Self {
+        Self { total: Tensor::zeros([1], device), clip: None, stl: None, vqa: None, node: None }
+    }
+
+    /// Whether no term was computed (nothing to learn from the batch).
+    pub fn is_empty(&self) -> bool {
+        self.clip.is_none() && self.stl.is_none() && self.vqa.is_none() && self.node.is_none()
+    }
+
+    fn add(&mut self, term: &Tensor<1>, weight: f64) {
+        self.total = self.total.clone().add(term.clone().mul_scalar(weight));
+    }
+
+    /// Adds the CLIP term with `weight`.
+    pub fn add_clip(&mut self, term: Tensor<1>, weight: f64) {
+        self.add(&term, weight);
+        self.clip = Some(term);
+    }
+
+    /// Adds the STL term with `weight`.
+    pub fn add_stl(&mut self, term: Tensor<1>, weight: f64) {
+        self.add(&term, weight);
+        self.stl = Some(term);
+    }
+
+    /// Adds the VQA term with `weight`.
+    pub fn add_vqa(&mut self, term: Tensor<1>, weight: f64) {
+        self.add(&term, weight);
+        self.vqa = Some(term);
+    }
+
+    /// Adds the node-level term with `weight`.
+    pub fn add_node(&mut self, term: Tensor<1>, weight: f64) {
+        self.add(&term, weight);
+        self.node = Some(term);
+    }
+
+    /// `[total, clip, stl, vqa, node]` as one detached tensor `[5]` (0 for a missing term),
+    /// to be read back from the device only when needed.
+    pub fn stacked(&self) -> Tensor<1> {
+        let device = self.total.device();
+        let part = |t: &Option<Tensor<1>>| t.clone().map_or_else(|| Tensor::zeros([1], &device), |t| t.detach());
+        Tensor::cat(vec![self.total.clone().detach(), part(&self.clip), part(&self.stl), part(&self.vqa), part(&self.node)], 0)
+    }
+}
+
+/// CLIP's initial temperature: `logit_scale = ln(1/0.07)`.
+pub const LOGIT_SCALE_INIT: f64 = 2.659_260_036_932_779; // ln(1 / 0.07)
+/// CLIP's ceiling on the logit scale: `ln 100`.
+pub const LOGIT_SCALE_MAX: f64 = 4.605_170_185_988_092; // ln 100
+
+/// A learnable logit scale (Radford et al. 2021; open_clip): stored as `ln s`, initialised to
+/// `ln(1/0.07)`, and clamped to `[0, ln 100]` where it is used (open_clip clamps the
+/// parameter after each step; within the range both are the same). Kept in f32.
+#[derive(Module, Debug)]
+pub struct LogitScale {
+    /// `ln s`, shape `[1]`.
+    pub log_scale: Param<Tensor<1>>,
+}
+
+impl LogitScale {
+    /// A logit scale starting at `ln_init` (use [`LOGIT_SCALE_INIT`]).
+    pub fn new(ln_init: f64, device: &Device) -> Self {
+        Self { log_scale: Param::from_tensor(Tensor::from_floats([ln_init as f32], device)) }
+    }
+
+    /// `s = exp(clamp(ln s, 0, ln 100))`, shape `[1]`.
+    pub fn scale(&self) -> Tensor<1> {
+        self.log_scale.val().clamp(0.0, LOGIT_SCALE_MAX).exp()
+    }
+
+    /// The current value of `s`.
+    pub fn value(&self) -> f64 {
+        let v: f32 = self.scale().into_scalar();
+        v as f64
+    }
+}
+
+/// Rows scaled to unit L2 norm (`+1e-12` against division by zero).
+pub fn l2_normalize(x: Tensor<2>) -> Tensor<2> {
+    let norm = x.clone().powf_scalar(2.0).sum_dim(1).sqrt().add_scalar(1e-12);
+    x.div(norm)
+}
+
+/// Mean cross-entropy of `logits` `[N, C]` against class `targets` `[N]`.
+pub fn cross_entropy(logits: Tensor<2>, targets: Tensor<1, Int>) -> Tensor<1> {
+    let [n, _] = logits.dims();
+    let picked = log_softmax(logits, 1).gather(1, targets.reshape([n, 1]));
+    picked.mean().neg()
+}
+
+/// Symmetric InfoNCE on a similarity matrix `logits` `[N, N]` whose diagonal holds the
+/// positive pairs: `(CE(logits, arange) + CE(logitsᵀ, arange)) / 2` — open_clip's `ClipLoss`.
+pub fn symmetric_infonce(logits: Tensor<2>) -> Tensor<1> {
+    let [n, m] = logits.dims();
+    assert_eq!(n, m, "InfoNCE needs a square similarity matrix");
+    let targets = Tensor::<1, Int>::arange(0..n as i64, &logits.device());
+    cross_entropy(logits.clone(), targets.clone()).add(cross_entropy(logits.transpose(), targets)).div_scalar(2.0)
+}
+
+/// CLIP's loss for unit-norm image and text features `[N, D]` (row `i` of each is a pair):
+/// `logits = s · image · textᵀ`, then [`symmetric_infonce`].
+pub fn clip_loss(image: Tensor<2>, text: Tensor<2>, scale: Tensor<1>) -> Tensor<1> {
+    let logits = image.matmul(text.transpose()).mul(scale.unsqueeze_dim(0));
+    symmetric_infonce(logits)
+}
+
+/// FILIP-style late interaction (Yao et al. 2022), the Spiked Text Learning similarity:
+/// for words `[B_t, K, D]` (mask `[B_t, K]`) and segments `[B_i, J, D]` (mask `[B_i, J]`),
+/// `sim[t, i] = mean over t's words k of max over i's segments j of ⟨w_tk, s_ij⟩`.
+/// Returns `[B_t, B_i]`.
+pub fn token_segment_similarity(words: Tensor<3>, word_mask: Tensor<2, Bool>, segments: Tensor<3>, segment_mask: Tensor<2, Bool>) -> Tensor<2> {
+    let [bt, k, d] = words.dims();
+    let [bi, j, _] = segments.dims();
+    let dots: Tensor<4> = words.reshape([bt * k, d]).matmul(segments.reshape([bi * j, d]).transpose()).reshape([bt, k, bi, j]);
+    let seg_pad = segment_mask.bool_not().reshape([1, 1, bi, j]).expand([bt, k, bi, j]);
+    let best: Tensor<3> = dots.mask_fill(seg_pad, -1e9).max_dim(3).reshape([bt, k, bi]);
+    let wm = word_mask.float().reshape([bt, k, 1]);
+    let summed: Tensor<2> = best.mul(wm.clone()).sum_dim(1).reshape([bt, bi]);
+    let count: Tensor<2> = wm.sum_dim(1).reshape([bt, 1]).clamp_min(1.0);
+    summed.div(count)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use burn::tensor::TensorData;
+
+    #[test]
+    fn constants_are_clips() {
+        assert!((LOGIT_SCALE_INIT - (1.0f64 / 0.07).ln()).abs() < 1e-12);
+        assert!((LOGIT_SCALE_MAX - 100f64.ln()).abs() < 1e-12);
+    }
+
+    #[test]
+    fn token_segment_similarity_by_hand() {
+        let d = Device::flex();
+        // One caption with words (1,0) and (0,1); image 0 has segments (1,0), (0,2);
+        // image 1 has (0,1) and a padded segment (5,5) that must be ignored.
+        let words = Tensor::<3>::from_data(TensorData::new(vec![1.0f32, 0.0, 0.0, 1.0], [1, 2, 2]), &d);
+        let wmask = Tensor::<2, Bool>::from_data(TensorData::new(vec![true, true], [1, 2]), &d);
+        let segs = Tensor::<3>::from_data(TensorData::new(vec![1.0f32, 0.0, 0.0, 2.0, 0.0, 1.0, 5.0, 5.0], [2, 2, 2]), &d);
+        let smask = Tensor::<2, Bool>::from_data(TensorData::new(vec![true, true, true, false], [2, 2]), &d);
+        let sim = token_segment_similarity(words, wmask, segs, smask).to_data().convert::<f32>().try_to_vec::<f32>().unwrap();
+        // image 0: word 1 → max(1, 0) = 1, word 2 → max(0, 2) = 2 → 1.5; image 1: (0 + 1)/2.
+        assert_eq!(sim, vec![1.5, 0.5]);
+    }
+}

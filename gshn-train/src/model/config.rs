@@ -1,0 +1,483 @@
+//! The model's configuration, nested by component and made of the component crates' own
+//! configs: the visual tokens (backbone, feature-map stride, graph), the GAT branch
+//! (`gshn-graph`'s `GatConvConfig` fields), the spiking branch (`gshn-snn`'s `NeuronConfig`
+//! with its surrogate and reset), the fusion, the text encoder and the loss weights.
+//!
+//! Every field has a default (docs/paper-map.md says which are the paper's), so a config file names only what it changes; an
+//! unknown field is an error. In an experiment file this is the `[model]` table:
+//!
+//! ```toml
+//! [model]
+//! d_model = 64
+//! [model.gat]
+//! variant = "v2"
+//! [model.snn]
+//! time_steps = 8
+//! [model.snn.neuron.lif]
+//! tau = 3.0
+//! ```
+
+use gshn_graph::{GatConvConfig, GatPath, GatVariant, GraphKind};
+use gshn_snn::neuron::NeuronConfig;
+use serde::{Deserialize, Serialize};
+
+use crate::error::{invalid, Result};
+
+/// Configuration of the [`Gshn`](super::Gshn) model.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GshnConfig {
+    /// Node feature width of both branches. Default 64.
+    pub d_model: usize,
+    /// Joint image–text embedding width. Default 64.
+    pub embed_dim: usize,
+    /// Visual tokens: backbone, feature-map stride and segment graph.
+    pub tokens: TokensConfig,
+    /// The graph attention branch `F_GAT`.
+    pub gat: GatBranchConfig,
+    /// The spiking branch `E_SNN`.
+    pub snn: SnnBranchConfig,
+    /// The fusion `V' = r·E_SNN + F_GAT`.
+    pub fusion: FusionConfig,
+    /// The text encoder.
+    pub text: TextConfig,
+    /// Loss weights of [`Gshn::losses`](super::Gshn::losses).
+    pub loss: LossConfig,
+    /// Words in the vocabulary (from the data; not a file field). Set with
+    /// [`with_vocab_size`](Self::with_vocab_size).
+    #[serde(skip)]
+    pub vocab_size: usize,
+    /// VQA answers (from the data; not a file field), at least 1.
+    #[serde(skip)]
+    pub answers: usize,
+}
+
+impl Default for GshnConfig {
+    fn default() -> Self {
+        Self {
+            d_model: 64,
+            embed_dim: 64,
+            tokens: TokensConfig::default(),
+            gat: GatBranchConfig::default(),
+            snn: SnnBranchConfig::default(),
+            fusion: FusionConfig::default(),
+            text: TextConfig::default(),
+            loss: LossConfig::default(),
+            vocab_size: 0,
+            answers: 1,
+        }
+    }
+}
+
+impl burn::config::Config for GshnConfig {}
+
+/// The image backbone whose feature map the segment masks pool.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum Backbone {
+    /// A small CNN trained from scratch: 3×3 convolutions with ReLU, one 2×2 average pool per
+    /// halving of the resolution (so the stride is a power of two). Default.
+    #[default]
+    Cnn,
+}
+
+/// Which segment graph the tokens form.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum GraphChoice {
+    /// Segments that touch (after a `dilation`-pixel dilation). Default.
+    #[default]
+    RegionAdjacency,
+    /// Each segment to its `k` nearest centroids.
+    Knn,
+    /// Centroids within `radius` (a fraction of the image side).
+    Radius,
+    /// Every pair.
+    Full,
+}
+
+/// Visual tokens: `V_k = W_v · masked-mean_k(CNN(I)) + W_g · geometry_k`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TokensConfig {
+    /// Backbone. Default `cnn`.
+    pub backbone: Backbone,
+    /// Backbone output channels. Default 32.
+    pub cnn_channels: usize,
+    /// Feature-map stride: one feature cell per `stride × stride` pixels, and the resolution
+    /// the segment masks are resized to (a power of two, 1–16). Default 4.
+    pub stride: usize,
+    /// Add the box/centroid/area embedding to each token. Default true.
+    pub geometry: bool,
+    /// The segment graph. Default `region-adjacency`.
+    pub graph: GraphChoice,
+    /// Region adjacency: dilation in pixels (box tokens overlap and use none). Default 1.
+    pub dilation: u32,
+    /// k-NN: neighbours. Default 4.
+    pub k: usize,
+    /// Radius graph: radius as a fraction of the image side. Default 0.3.
+    pub radius: f64,
+}
+
+impl Default for TokensConfig {
+    fn default() -> Self {
+        Self { backbone: Backbone::Cnn, cnn_channels: 32, stride: 4, geometry: true, graph: GraphChoice::RegionAdjacency, dilation: 1, k: 4, radius: 0.3 }
+    }
+}
+
+impl TokensConfig {
+    /// The graph kind for images of `side` pixels; `overlapping` segments (box tokens) take
+    /// region adjacency without dilation (overlap or a shared border).
+    pub fn graph_kind(&self, side: u32, overlapping: bool) -> GraphKind {
+        match self.graph {
+            GraphChoice::RegionAdjacency if overlapping => GraphKind::RegionAdjacency { dilation: 0 },
+            GraphChoice::RegionAdjacency => GraphKind::RegionAdjacency { dilation: self.dilation },
+            GraphChoice::Knn => GraphKind::Knn { k: self.k },
+            GraphChoice::Radius => GraphKind::Radius { radius: self.radius * side as f64 },
+            GraphChoice::Full => GraphKind::Full,
+        }
+    }
+
+    /// The feature map's side for images of `side` pixels, or an error when the stride does
+    /// not divide it.
+    pub fn feature_side(&self, side: u32) -> Result<usize> {
+        let s = self.stride as u32;
+        if s == 0 || !side.is_multiple_of(s) {
+            return Err(invalid("tokens.stride", format!("{} does not divide the image side {side}", self.stride)));
+        }
+        Ok((side / s) as usize)
+    }
+}
+
+/// GATConv or GATv2Conv, in config files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum GatVariantChoice {
+    /// GATConv (static attention). Default.
+    #[default]
+    V1,
+    /// GATv2Conv (dynamic attention).
+    V2,
+}
+
+/// Which implementation the GAT layers run, in config files (`gshn-graph`'s [`GatPath`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum GatPathChoice {
+    /// Dense where measured faster (small graphs, GATConv without edge features). Default.
+    #[default]
+    Auto,
+    /// Masked dense attention over `[B, H, N_max, N_max]`.
+    Dense,
+    /// Gather/scatter over the edge list.
+    EdgeList,
+}
+
+/// The GAT branch: `layers` GAT layers of `heads` heads each (`d_model / heads` channels per
+/// head, concatenated), ELU between layers. The fields are those of `gshn-graph`'s
+/// `GatConvConfig` (PyG's names and defaults), plus the depth and the implementation path.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GatBranchConfig {
+    /// Layers. Default 2.
+    pub layers: usize,
+    /// Attention heads per layer. Default 4.
+    pub heads: usize,
+    /// `v1` (GATConv) or `v2` (GATv2Conv). Default `v1`.
+    pub variant: GatVariantChoice,
+    /// GATv2: one weight matrix for sources and targets. Default false (PyG).
+    pub share_weights: bool,
+    /// Concatenate the heads (else average them, each head `d_model` wide). Default true.
+    pub concat: bool,
+    /// LeakyReLU slope. Default 0.2.
+    pub negative_slope: f64,
+    /// Attention dropout (training only). Default 0.
+    pub dropout: f64,
+    /// Replace self loops with one per node. Default true.
+    pub add_self_loops: bool,
+    /// Output bias. Default true.
+    pub bias: bool,
+    /// Linear skip connection. Default false.
+    pub residual: bool,
+    /// Implementation. Default `auto`.
+    pub path: GatPathChoice,
+}
+
+impl Default for GatBranchConfig {
+    fn default() -> Self {
+        Self {
+            layers: 2,
+            heads: 4,
+            variant: GatVariantChoice::V1,
+            share_weights: false,
+            concat: true,
+            negative_slope: 0.2,
+            dropout: 0.0,
+            add_self_loops: true,
+            bias: true,
+            residual: false,
+            path: GatPathChoice::Auto,
+        }
+    }
+}
+
+impl GatBranchConfig {
+    /// The layer config for `d_model`-wide nodes.
+    pub fn conv(&self, d_model: usize) -> GatConvConfig {
+        let out = if self.concat { d_model / self.heads.max(1) } else { d_model };
+        GatConvConfig::new(d_model, out)
+            .with_heads(self.heads)
+            .with_concat(self.concat)
+            .with_negative_slope(self.negative_slope)
+            .with_dropout(self.dropout)
+            .with_add_self_loops(self.add_self_loops)
+            .with_bias(self.bias)
+            .with_residual(self.residual)
+            .with_variant(match self.variant {
+                GatVariantChoice::V1 => GatVariant::V1,
+                GatVariantChoice::V2 => GatVariant::V2 { share_weights: self.share_weights },
+            })
+    }
+
+    /// The implementation path.
+    pub fn gat_path(&self) -> GatPath {
+        match self.path {
+            GatPathChoice::Auto => GatPath::Auto,
+            GatPathChoice::Dense => GatPath::Dense,
+            GatPathChoice::EdgeList => GatPath::EdgeList,
+        }
+    }
+}
+
+/// The spiking branch: `layers` spiking graph layers over `time_steps` steps, the input the
+/// same at every step (direct encoding), the mean firing rate of the last layer read out by
+/// a linear layer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SnnBranchConfig {
+    /// Time steps T. Default 4.
+    pub time_steps: usize,
+    /// Spiking graph layers. Default 2.
+    pub layers: usize,
+    /// The neuron (model, leak, threshold, reset, surrogate). Default LIF τ = 2, V_th = 1,
+    /// hard reset to 0, ATan α = 2.
+    pub neuron: NeuronConfig,
+}
+
+impl Default for SnnBranchConfig {
+    fn default() -> Self {
+        Self { time_steps: 4, layers: 2, neuron: NeuronConfig::default() }
+    }
+}
+
+/// Which branches the encoder uses (the paper's hybrid and the two ablations).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum Branches {
+    /// `V' = r·E_SNN + F_GAT`. Default.
+    #[default]
+    Hybrid,
+    /// `V' = F_GAT`.
+    GatOnly,
+    /// `V' = E_SNN`.
+    SnnOnly,
+}
+
+/// How `r` is set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum FusionMode {
+    /// One learned scalar (the paper's). Default.
+    #[default]
+    Learned,
+    /// A learned weight per channel.
+    PerChannel,
+    /// The constant `r`.
+    Fixed,
+}
+
+/// The fusion of the two branches.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FusionConfig {
+    /// Branches. Default `hybrid`.
+    pub branches: Branches,
+    /// How `r` is set. Default `learned`.
+    pub mode: FusionMode,
+    /// Initial (or fixed) `r`. Default 1.
+    pub r: f64,
+}
+
+impl Default for FusionConfig {
+    fn default() -> Self {
+        Self { branches: Branches::Hybrid, mode: FusionMode::Learned, r: 1.0 }
+    }
+}
+
+/// The text encoder trained from scratch: word and position embeddings, a pre-norm
+/// transformer, the mean over real tokens.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TextConfig {
+    /// Width. Default 64.
+    pub width: usize,
+    /// Layers. Default 2.
+    pub layers: usize,
+    /// Attention heads (dividing `width`). Default 4.
+    pub heads: usize,
+    /// Longest text in tokens; longer texts are cut. Default 48.
+    pub max_len: usize,
+    /// Dropout. Default 0.1.
+    pub dropout: f64,
+}
+
+impl Default for TextConfig {
+    fn default() -> Self {
+        Self { width: 64, layers: 2, heads: 4, max_len: 48, dropout: 0.1 }
+    }
+}
+
+/// Weights of the loss terms; a term with weight 0 is not computed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LossConfig {
+    /// CLIP's symmetric InfoNCE between images and captions. Default 1.
+    pub clip: f64,
+    /// Spiked Text Learning (word–segment InfoNCE); the runner's pre-training stage uses it
+    /// alone. Default 0 in the main stage.
+    pub stl: f64,
+    /// VQA cross-entropy. Default 0.5.
+    pub vqa: f64,
+    /// Node-level InfoNCE between the `E_SNN` and `F_GAT` views of each segment (hybrid
+    /// only). Default 0.
+    pub node: f64,
+    /// Temperature of the node-level InfoNCE. Default 0.1.
+    pub node_temperature: f64,
+    /// Most nodes per batch in the node-level InfoNCE (its cost grows with their square).
+    /// Default 512.
+    pub node_max: usize,
+}
+
+impl Default for LossConfig {
+    fn default() -> Self {
+        Self { clip: 1.0, stl: 0.0, vqa: 0.5, node: 0.0, node_temperature: 0.1, node_max: 512 }
+    }
+}
+
+impl LossConfig {
+    /// The Spiked Text Learning stage's objective: STL alone.
+    pub fn stl_only() -> Self {
+        Self { clip: 0.0, stl: 1.0, vqa: 0.0, node: 0.0, ..Self::default() }
+    }
+}
+
+/// Upper bounds that keep a config from allocating without limit (every numeric field
+/// finite and within a documented range).
+pub mod limits {
+    /// Widest layer (`d_model`, `embed_dim`, `cnn_channels`, text width).
+    pub const MAX_WIDTH: usize = 4096;
+    /// Deepest stack (GAT, spiking and text layers).
+    pub const MAX_LAYERS: usize = 64;
+    /// Most time steps.
+    pub const MAX_TIME_STEPS: usize = 256;
+    /// Most attention heads.
+    pub const MAX_HEADS: usize = 64;
+    /// Longest text.
+    pub const MAX_TEXT: usize = 512;
+}
+
+impl GshnConfig {
+    /// Sets the vocabulary size (the data's; the text encoder's embedding rows).
+    pub fn with_vocab_size(mut self, vocab_size: usize) -> Self {
+        self.vocab_size = vocab_size;
+        self
+    }
+
+    /// Sets the number of VQA answers.
+    pub fn with_answers(mut self, answers: usize) -> Self {
+        self.answers = answers;
+        self
+    }
+
+    /// Checks every field; errors name the field relative to this config (`gat.heads`).
+    pub fn validate(&self) -> Result<()> {
+        use limits::*;
+        let width = |field: &str, v: usize| -> Result<()> {
+            if v == 0 || v > MAX_WIDTH {
+                return Err(invalid(field, format!("{v} must lie in 1..={MAX_WIDTH}")));
+            }
+            Ok(())
+        };
+        let layers = |field: &str, v: usize| -> Result<()> {
+            if v == 0 || v > MAX_LAYERS {
+                return Err(invalid(field, format!("{v} must lie in 1..={MAX_LAYERS}")));
+            }
+            Ok(())
+        };
+        let finite = |field: &str, v: f64, ok: bool, range: &str| -> Result<()> {
+            if !v.is_finite() || !ok {
+                return Err(invalid(field, format!("{v} must be {range}")));
+            }
+            Ok(())
+        };
+        width("d_model", self.d_model)?;
+        width("embed_dim", self.embed_dim)?;
+        let t = &self.tokens;
+        width("tokens.cnn_channels", t.cnn_channels)?;
+        if !t.stride.is_power_of_two() || t.stride > 16 {
+            return Err(invalid("tokens.stride", format!("{} must be a power of two from 1 to 16", t.stride)));
+        }
+        if t.k == 0 || t.k > 1024 {
+            return Err(invalid("tokens.k", format!("{} must lie in 1..=1024", t.k)));
+        }
+        if t.dilation > 64 {
+            return Err(invalid("tokens.dilation", format!("{} must lie in 0..=64 pixels", t.dilation)));
+        }
+        finite("tokens.radius", t.radius, t.radius > 0.0 && t.radius <= 2.0, "in (0, 2] (a fraction of the image side)")?;
+        let g = &self.gat;
+        layers("gat.layers", g.layers)?;
+        if g.heads == 0 || g.heads > MAX_HEADS {
+            return Err(invalid("gat.heads", format!("{} must lie in 1..={MAX_HEADS}", g.heads)));
+        }
+        if g.concat && !self.d_model.is_multiple_of(g.heads) {
+            return Err(invalid(
+                "gat.heads",
+                format!("d_model ({}) must be a multiple of gat.heads ({}) when the heads are concatenated", self.d_model, g.heads),
+            ));
+        }
+        finite("gat.negative_slope", g.negative_slope, true, "finite")?;
+        finite("gat.dropout", g.dropout, (0.0..1.0).contains(&g.dropout), "in [0, 1)")?;
+        if g.path == GatPathChoice::Dense && g.variant == GatVariantChoice::V2 {
+            return Err(invalid("gat.path", "the dense path runs GATConv (variant v1) only; use auto or edge-list with v2"));
+        }
+        let s = &self.snn;
+        if s.time_steps == 0 || s.time_steps > MAX_TIME_STEPS {
+            return Err(invalid("snn.time_steps", format!("{} must lie in 1..={MAX_TIME_STEPS}", s.time_steps)));
+        }
+        layers("snn.layers", s.layers)?;
+        s.neuron.validate().map_err(|e| invalid(format!("snn.neuron.{}", s.neuron.name()), e.to_string()))?;
+        finite("fusion.r", self.fusion.r, true, "finite")?;
+        let x = &self.text;
+        width("text.width", x.width)?;
+        layers("text.layers", x.layers)?;
+        if x.heads == 0 || x.heads > MAX_HEADS || !x.width.is_multiple_of(x.heads) {
+            return Err(invalid("text.heads", format!("{} must divide text.width ({}) and lie in 1..={MAX_HEADS}", x.heads, x.width)));
+        }
+        if x.max_len == 0 || x.max_len > MAX_TEXT {
+            return Err(invalid("text.max_len", format!("{} must lie in 1..={MAX_TEXT}", x.max_len)));
+        }
+        finite("text.dropout", x.dropout, (0.0..1.0).contains(&x.dropout), "in [0, 1)")?;
+        let l = &self.loss;
+        for (field, w) in [("loss.clip", l.clip), ("loss.stl", l.stl), ("loss.vqa", l.vqa), ("loss.node", l.node)] {
+            finite(field, w, (0.0..=1e6).contains(&w), "in [0, 1e6]")?;
+        }
+        finite("loss.node_temperature", l.node_temperature, l.node_temperature > 0.0 && l.node_temperature <= 1e3, "in (0, 1000]")?;
+        if l.node_max < 2 || l.node_max > 65_536 {
+            return Err(invalid("loss.node_max", format!("{} must lie in 2..=65536", l.node_max)));
+        }
+        if l.node > 0.0 && self.fusion.branches != Branches::Hybrid {
+            return Err(invalid("loss.node", "the node-level InfoNCE contrasts E_SNN with F_GAT: it needs fusion.branches = \"hybrid\""));
+        }
+        Ok(())
+    }
+}

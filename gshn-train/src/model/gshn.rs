@@ -1,0 +1,266 @@
+//! The Graph Spiking Hybrid Network with its text encoder, joint space and losses.
+//!
+//! ```text
+//! F        = CNN(I)                                       [B, C, H/s, W/s]
+//! V_k      = W_v · Σ_cells resize(mask_k) · F + W_g · geometry_k      masked mean per segment
+//! F_GAT    = GAT_L(ELU(… GAT_1(V)))                       L layers × H heads, concatenated
+//! E_SNN    = W_o · rate(SGC_L(… SGC_1(repeat_T(V))))      spiking graph layers, LIF, T steps
+//! V'       = r · E_SNN + F_GAT                            r learned (the paper's fusion)
+//! image    = normalise(P_i · mean_k V'_k),  text = normalise(P_t · TextEncoder(words))
+//! ```
+
+use burn::module::Module;
+use burn::nn::{Linear, LinearConfig};
+use burn::tensor::{Bool, Device, Tensor};
+
+use super::backbone::CnnBackbone;
+use super::config::{Branches, GshnConfig};
+use super::fusion::Fusion;
+use super::gat_branch::GatBranch;
+use super::spiking_graph::SnnBranch;
+use super::text::{TextEncoder, TextEncoderConfig};
+use super::tokens::GEOMETRY;
+use super::vqa::{VqaHead, VqaHeadConfig, VqaOutput};
+use crate::batch::{GshnBatch, ImageBatch, QuestionBatch, TextBatch};
+use crate::error::{bad_input, invalid, Result};
+use crate::loss::{clip_loss, cross_entropy, l2_normalize, symmetric_infonce, token_segment_similarity, LogitScale, Losses, LOGIT_SCALE_INIT};
+use crate::model::config::LossConfig;
+
+/// What the image encoder produced.
+#[derive(Debug, Clone)]
+pub struct ImageOutput {
+    /// Unit-norm image embeddings `[B, embed_dim]`.
+    pub embedding: Tensor<2>,
+    /// Fused node features `V'` `[ΣN, d_model]`.
+    pub nodes: Tensor<2>,
+    /// Spiking node features `E_SNN` `[ΣN, d_model]` (when the SNN branch runs).
+    pub snn_nodes: Option<Tensor<2>>,
+    /// Graph-attention node features `F_GAT` `[ΣN, d_model]` (when the GAT branch runs).
+    pub gat_nodes: Option<Tensor<2>>,
+    /// The visual tokens `V` `[ΣN, d_model]` (the branches' input).
+    pub tokens: Tensor<2>,
+    /// Spikes of each spiking graph layer, `[T, ΣN, d_model]` each.
+    pub spikes: Vec<Tensor<3>>,
+}
+
+/// The Graph Spiking Hybrid Network with its text encoder and joint space.
+#[derive(Module, Debug)]
+pub struct Gshn {
+    /// The image backbone.
+    pub backbone: CnnBackbone,
+    /// Segment feature → node width.
+    pub node_in: Linear,
+    /// Geometry embedding (box, centroid, area).
+    pub geometry: Option<Linear>,
+    /// The graph attention branch (absent for `snn-only`).
+    pub gat: Option<GatBranch>,
+    /// The spiking branch (absent for `gat-only`).
+    pub snn: Option<SnnBranch>,
+    /// The fusion weight `r`.
+    pub fusion: Fusion,
+    /// Image projection into the joint space.
+    pub image_proj: Linear,
+    /// The text encoder.
+    pub text: TextEncoder,
+    /// Text projection into the joint space.
+    pub text_proj: Linear,
+    /// CLIP's learnable logit scale.
+    pub logit_scale: LogitScale,
+    /// The VQA head.
+    pub vqa: VqaHead,
+    /// Spiked Text Learning: word features → joint space.
+    pub stl_words: Linear,
+    /// Spiked Text Learning: spiking segment features → joint space.
+    pub stl_segments: Linear,
+    /// Node-level InfoNCE: projection of the `E_SNN` view.
+    pub node_snn: Linear,
+    /// Node-level InfoNCE: projection of the `F_GAT` view.
+    pub node_gat: Linear,
+    /// The configuration the model was built from (loss weights, shapes).
+    #[module(skip)]
+    pub config: GshnConfig,
+}
+
+impl GshnConfig {
+    /// Validates the config and builds the model (set the vocabulary size and the number of
+    /// answers first: [`with_vocab_size`](Self::with_vocab_size),
+    /// [`with_answers`](Self::with_answers)).
+    pub fn init(&self, device: &Device) -> Result<Gshn> {
+        self.validate()?;
+        if self.vocab_size <= 2 {
+            return Err(invalid(
+                "vocab_size",
+                format!("{} words: set the data's vocabulary size with with_vocab_size (at least 3 with <pad> and <unk>)", self.vocab_size),
+            ));
+        }
+        if self.answers == 0 {
+            return Err(invalid("answers", "the VQA head needs at least one answer"));
+        }
+        let d = self.d_model;
+        let w = self.text.width;
+        let lin = |i, o| LinearConfig::new(i, o).init(device);
+        let branches = self.fusion.branches;
+        Ok(Gshn {
+            backbone: CnnBackbone::new(&self.tokens, device),
+            node_in: lin(self.tokens.cnn_channels, d),
+            geometry: self.tokens.geometry.then(|| lin(GEOMETRY, d)),
+            gat: (branches != Branches::SnnOnly).then(|| GatBranch::new(&self.gat, d, device)).transpose()?,
+            snn: (branches != Branches::GatOnly).then(|| SnnBranch::new(&self.snn, d, device)).transpose()?,
+            fusion: Fusion::new(&self.fusion, d, device),
+            image_proj: lin(d, self.embed_dim),
+            text: TextEncoderConfig::from_text(&self.text, self.vocab_size).init(device),
+            text_proj: lin(w, self.embed_dim),
+            logit_scale: LogitScale::new(LOGIT_SCALE_INIT, device),
+            vqa: VqaHeadConfig::new(d, w, self.answers).init(device),
+            stl_words: lin(w, self.embed_dim),
+            stl_segments: lin(d, self.embed_dim),
+            node_snn: lin(d, d),
+            node_gat: lin(d, d),
+            config: self.clone(),
+        })
+    }
+}
+
+impl Gshn {
+    /// Visual tokens `V` `[ΣN, d_model]`: the feature map averaged under each segment's
+    /// resized mask (one batched product `[B, N_max, cells] · [B, cells, C]`), plus the
+    /// geometry embedding.
+    pub fn tokens(&self, batch: &ImageBatch) -> Result<Tensor<2>> {
+        let f = self.backbone.forward(batch.pixels.clone()); // [B, C, h, w]
+        let [b, c, h, w] = f.dims();
+        let [_, m, k] = batch.masks.dims();
+        if k != h * w {
+            return Err(bad_input(format!(
+                "masks were made for a {k}-cell feature map, the backbone gives {} cells ({h}×{w}); prepare the examples with this model's tokens.stride",
+                h * w
+            )));
+        }
+        let cells: Tensor<3> = f.reshape([b, c, h * w]).swap_dims(1, 2); // [B, cells, C]
+        let pooled: Tensor<2> = batch.masks.clone().matmul(cells).reshape([b * m, c]).select(0, batch.slots.clone());
+        let v = self.node_in.forward(pooled);
+        Ok(match &self.geometry {
+            Some(g) => v.add(g.forward(batch.graph.x.clone())),
+            None => v,
+        })
+    }
+
+    /// Encodes a batch of images.
+    pub fn encode_images(&self, batch: &ImageBatch) -> Result<ImageOutput> {
+        let v = self.tokens(batch)?;
+        let gat_nodes = match &self.gat {
+            Some(gat) => {
+                let mut graph = batch.graph.clone();
+                graph.x = v.clone();
+                Some(gat.forward(&graph)?)
+            }
+            None => None,
+        };
+        let (snn_nodes, spikes) = match &self.snn {
+            Some(snn) => {
+                let out = snn.forward(v.clone(), &batch.folded)?;
+                (Some(out.nodes), out.spikes)
+            }
+            None => (None, vec![]),
+        };
+        let nodes = self.fusion.forward(snn_nodes.clone(), gat_nodes.clone());
+        let mean = gshn_graph::scatter::segment_mean(nodes.clone(), batch.node_image.clone(), &batch.graph.ptr);
+        Ok(ImageOutput { embedding: l2_normalize(self.image_proj.forward(mean)), nodes, snn_nodes, gat_nodes, tokens: v, spikes })
+    }
+
+    /// Per-token features `[B, L, text_width]` and unit-norm sentence embeddings
+    /// `[B, embed_dim]` of a text batch.
+    pub fn encode_text_tokens(&self, text: &TextBatch) -> (Tensor<3>, Tensor<2>) {
+        let (words, sentence) = self.text.forward(text.ids.clone(), text.pad.clone());
+        (words, l2_normalize(self.text_proj.forward(sentence)))
+    }
+
+    /// Unit-norm text embeddings `[B, embed_dim]`.
+    pub fn encode_text(&self, text: &TextBatch) -> Tensor<2> {
+        self.encode_text_tokens(text).1
+    }
+
+    /// VQA: answers `questions` about the images of `batch`, attending over the fused nodes
+    /// of `out`.
+    pub fn answer(&self, batch: &ImageBatch, out: &ImageOutput, questions: &QuestionBatch) -> VqaOutput {
+        let (_, sentence) = self.text.forward(questions.text.ids.clone(), questions.text.pad.clone());
+        let dense = batch.to_dense(out.nodes.clone()).select(0, questions.image.clone());
+        let mask = batch.mask.clone().int().select(0, questions.image.clone()).equal_elem(1);
+        self.vqa.forward(sentence, dense, mask)
+    }
+
+    /// Spiked Text Learning similarity `[B_t, B_i]` (scaled by the logit scale): each word of
+    /// each caption against the spiking segment features `E_SNN` of each image, max over
+    /// segments, mean over words (FILIP-style). With no spiking branch the fused nodes stand
+    /// in. `words` `[B_t, L, text_width]`, `pad` true on padding.
+    pub fn stl_logits(&self, batch: &ImageBatch, out: &ImageOutput, words: Tensor<3>, pad: Tensor<2, Bool>) -> Tensor<2> {
+        let [bt, l, w] = words.dims();
+        let e = self.config.embed_dim;
+        let wf = l2_normalize(self.stl_words.forward(words.reshape([bt * l, w]))).reshape([bt, l, e]);
+        let seg = out.snn_nodes.clone().unwrap_or_else(|| out.nodes.clone());
+        let sf = batch.to_dense(l2_normalize(self.stl_segments.forward(seg)));
+        token_segment_similarity(wf, pad.bool_not(), sf, batch.mask.clone()).mul(self.logit_scale.scale().unsqueeze_dim(0))
+    }
+
+    /// Node-level InfoNCE between the `E_SNN` and `F_GAT` views of each segment (hybrid only):
+    /// projected, unit-norm, `logits = e·fᵀ / temperature` over the batch's nodes (at most
+    /// `max_nodes`), symmetric cross-entropy with the same segment as the positive.
+    pub fn node_infonce(&self, out: &ImageOutput, temperature: f64, max_nodes: usize) -> Option<Tensor<1>> {
+        let (e, f) = (out.snn_nodes.clone()?, out.gat_nodes.clone()?);
+        let n = e.dims()[0].min(max_nodes);
+        let e = l2_normalize(self.node_snn.forward(e.narrow(0, 0, n)));
+        let f = l2_normalize(self.node_gat.forward(f.narrow(0, 0, n)));
+        Some(symmetric_infonce(e.matmul(f.transpose()).div_scalar(temperature)))
+    }
+
+    /// Every loss term of a batch with the config's weights (`config.loss`), and their
+    /// weighted total.
+    pub fn losses(&self, batch: &GshnBatch) -> Result<Losses> {
+        self.losses_with(batch, &self.config.loss)
+    }
+
+    /// Every loss term with weights `w`: CLIP (needs captions), Spiked Text Learning (needs
+    /// captions), VQA (needs questions), node-level InfoNCE (needs both branches). A term
+    /// with weight 0, or whose input the batch lacks, is not computed.
+    pub fn losses_with(&self, batch: &GshnBatch, w: &LossConfig) -> Result<Losses> {
+        let images = &batch.images;
+        let out = self.encode_images(images)?;
+        let mut losses = Losses::new(&images.pixels.device());
+        if let Some(captions) = &batch.captions {
+            if w.clip > 0.0 || w.stl > 0.0 {
+                let (words, sentence) = self.text.forward(captions.ids.clone(), captions.pad.clone());
+                if w.clip > 0.0 {
+                    let text = l2_normalize(self.text_proj.forward(sentence));
+                    losses.add_clip(clip_loss(out.embedding.clone(), text, self.logit_scale.scale()), w.clip);
+                }
+                if w.stl > 0.0 {
+                    losses.add_stl(symmetric_infonce(self.stl_logits(images, &out, words, captions.pad.clone())), w.stl);
+                }
+            }
+        }
+        if let (Some(q), true) = (&batch.questions, w.vqa > 0.0) {
+            let logits = self.answer(images, &out, q).logits;
+            losses.add_vqa(cross_entropy(logits, q.answers.clone()), w.vqa);
+        }
+        if w.node > 0.0 {
+            if let Some(n) = self.node_infonce(&out, w.node_temperature, w.node_max) {
+                losses.add_node(n, w.node);
+            }
+        }
+        Ok(losses)
+    }
+
+    /// The current fusion weight(s) `r`.
+    pub fn r_values(&self) -> Vec<f32> {
+        self.fusion.values()
+    }
+
+    /// Which branches run.
+    pub fn branches(&self) -> Branches {
+        self.config.fusion.branches
+    }
+
+    /// Spiking time steps.
+    pub fn time_steps(&self) -> usize {
+        self.config.snn.time_steps
+    }
+}

@@ -1,0 +1,163 @@
+//! The text side: a word vocabulary built from the data, and a small transformer encoder
+//! trained from scratch.
+
+use std::collections::BTreeMap;
+
+use burn::config::Config;
+use burn::module::Module;
+use burn::nn::transformer::{TransformerEncoder, TransformerEncoderConfig, TransformerEncoderInput};
+use burn::nn::{Embedding, EmbeddingConfig};
+use burn::tensor::{Bool, Device, Int, Tensor, TensorData};
+
+use super::config::TextConfig;
+
+/// Padding token id.
+pub const PAD: usize = 0;
+/// Unknown-word token id.
+pub const UNK: usize = 1;
+
+/// A word vocabulary: lower-cased words split on white space and punctuation; ids 0 and 1
+/// are padding and unknown, the rest in alphabetical order (stable across runs). Serialised
+/// as its word list (the index is rebuilt when it is read).
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(from = "Vec<String>", into = "Vec<String>")]
+pub struct Vocab {
+    /// Words by id.
+    pub words: Vec<String>,
+    index: BTreeMap<String, usize>,
+}
+
+impl From<Vec<String>> for Vocab {
+    fn from(words: Vec<String>) -> Self {
+        Self::from_words(words)
+    }
+}
+
+impl From<Vocab> for Vec<String> {
+    fn from(v: Vocab) -> Self {
+        v.words
+    }
+}
+
+/// The words of a text.
+pub fn words(text: &str) -> Vec<String> {
+    text.split(|c: char| !c.is_alphanumeric()).filter(|w| !w.is_empty()).map(|w| w.to_lowercase()).collect()
+}
+
+impl Vocab {
+    /// The vocabulary of `texts`.
+    pub fn build<'a>(texts: impl IntoIterator<Item = &'a str>) -> Self {
+        let mut set = std::collections::BTreeSet::new();
+        for t in texts {
+            set.extend(words(t));
+        }
+        let mut all = vec!["<pad>".to_string(), "<unk>".to_string()];
+        all.extend(set);
+        Self::from_words(all)
+    }
+
+    /// A vocabulary from its word list (as saved).
+    pub fn from_words(words: Vec<String>) -> Self {
+        let index = words.iter().enumerate().map(|(i, w)| (w.clone(), i)).collect();
+        Self { words, index }
+    }
+
+    /// Number of ids.
+    pub fn len(&self) -> usize {
+        self.words.len()
+    }
+
+    /// Whether only the special tokens exist.
+    pub fn is_empty(&self) -> bool {
+        self.words.len() <= 2
+    }
+
+    /// Token ids of a text.
+    pub fn encode(&self, text: &str) -> Vec<usize> {
+        words(text).iter().map(|w| self.index.get(w).copied().unwrap_or(UNK)).collect()
+    }
+
+    /// A padded batch: ids `[B, L]` and a padding mask `[B, L]` (true on padding), `L` the
+    /// longest text (at most `max_len`).
+    pub fn batch(&self, texts: &[&str], max_len: usize, device: &Device) -> (Tensor<2, Int>, Tensor<2, Bool>) {
+        let enc: Vec<Vec<usize>> = texts.iter().map(|t| self.encode(t).into_iter().take(max_len).collect()).collect();
+        let l = enc.iter().map(Vec::len).max().unwrap_or(1).max(1);
+        let mut ids = vec![PAD as i64; texts.len() * l];
+        let mut pad = vec![true; texts.len() * l];
+        for (b, e) in enc.iter().enumerate() {
+            for (i, &id) in e.iter().enumerate() {
+                ids[b * l + i] = id as i64;
+                pad[b * l + i] = false;
+            }
+        }
+        (Tensor::from_data(TensorData::new(ids, [texts.len(), l]), device), Tensor::from_data(TensorData::new(pad, [texts.len(), l]), device))
+    }
+}
+
+/// Configuration of the [`TextEncoder`].
+#[derive(Config, Debug)]
+pub struct TextEncoderConfig {
+    /// Vocabulary size.
+    pub vocab_size: usize,
+    /// Width. Default 64.
+    #[config(default = 64)]
+    pub d_model: usize,
+    /// Attention heads. Default 4.
+    #[config(default = 4)]
+    pub heads: usize,
+    /// Layers. Default 2.
+    #[config(default = 2)]
+    pub layers: usize,
+    /// Longest text in tokens. Default 48.
+    #[config(default = 48)]
+    pub max_len: usize,
+    /// Dropout. Default 0.1.
+    #[config(default = 0.1)]
+    pub dropout: f64,
+}
+
+/// Word + position embeddings, a pre-norm transformer encoder, and the mean over real tokens.
+#[derive(Module, Debug)]
+pub struct TextEncoder {
+    /// Word embeddings.
+    pub words: Embedding,
+    /// Learned position embeddings.
+    pub positions: Embedding,
+    /// The transformer.
+    pub encoder: TransformerEncoder,
+}
+
+impl TextEncoderConfig {
+    /// The encoder of `text` for a vocabulary of `vocab_size` words.
+    pub fn from_text(text: &TextConfig, vocab_size: usize) -> Self {
+        Self::new(vocab_size).with_d_model(text.width).with_heads(text.heads).with_layers(text.layers).with_max_len(text.max_len).with_dropout(text.dropout)
+    }
+
+    /// Builds the encoder.
+    pub fn init(&self, device: &Device) -> TextEncoder {
+        TextEncoder {
+            words: EmbeddingConfig::new(self.vocab_size, self.d_model).init(device),
+            positions: EmbeddingConfig::new(self.max_len, self.d_model).init(device),
+            encoder: TransformerEncoderConfig::new(self.d_model, 2 * self.d_model, self.heads, self.layers)
+                .with_dropout(self.dropout)
+                .with_norm_first(true)
+                .init(device),
+        }
+    }
+}
+
+impl TextEncoder {
+    /// Per-token features `[B, L, d]` and the sentence feature `[B, d]` (mean over non-padding).
+    pub fn forward(&self, ids: Tensor<2, Int>, pad: Tensor<2, Bool>) -> (Tensor<3>, Tensor<2>) {
+        let [b, l] = ids.dims();
+        let device = ids.device();
+        let pos = Tensor::<1, Int>::arange(0..l as i64, &device).reshape([1, l]).expand([b, l]);
+        let x = self.words.forward(ids).add(self.positions.forward(pos));
+        let tokens = self.encoder.forward(TransformerEncoderInput::new(x).mask_pad(pad.clone()));
+        let keep = pad.bool_not().float().reshape([b, l, 1]);
+        let count = keep.clone().sum_dim(1).clamp_min(1.0);
+        let d = tokens.dims()[2];
+        let sentence: Tensor<2> = tokens.clone().mul(keep).sum_dim(1).div(count).reshape([b, d]);
+        (tokens, sentence)
+    }
+}

@@ -1,0 +1,222 @@
+//! The report folder of a run: `report.md` with the metrics table and the plots — loss and
+//! validation curves, firing rate per spiking layer, and test images with their segments,
+//! graph edges and the VQA head's attention drawn on them.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use burn::module::Module;
+use burn::tensor::Device;
+use gshn_seg::overlay::{overlay, OverlayStyle};
+use image::imageops::{resize, FilterType};
+use image::{Rgb, RgbImage};
+
+use crate::batch::{Dataset, GshnBatcher, QaItem};
+use crate::eval::{argmax_rows, to_vec, EvalReport};
+use crate::experiment::ExperimentConfig;
+use crate::model::Gshn;
+use crate::plot::{self, Anchor, Bar, BarChart, Canvas, LineChart, PngCanvas, Series};
+use crate::run_error::{io_at, DataError, RunError};
+use crate::train::{hms, LogRow};
+
+/// Pixels per side of an example picture.
+const PANEL: u32 = 256;
+
+/// Draws test images `0..k` with segment colours and boundaries, the graph's edges (yellow)
+/// and, when the data set has questions, the VQA attention of the image's first question
+/// (red discs, area ∝ weight) with the question and the model's answer underneath.
+pub fn example_pictures(model: &Gshn, data: &Dataset, batcher: &GshnBatcher, answers: &[String], k: usize, device: &Device) -> Result<RgbImage, RunError> {
+    let k = k.min(data.len());
+    if k == 0 {
+        return Err(DataError::Unfit("no images to draw (eval.report_images = 0 or an empty test split)".into()).into());
+    }
+    let model = model.clone().valid();
+    let idx: Vec<usize> = (0..k).collect();
+    let batch = batcher.images(&data.refs(&idx), device)?;
+    let out = model.encode_images(&batch)?;
+    let asked: Vec<usize> = idx.iter().copied().filter(|&i| !data[i].questions.is_empty()).collect();
+    let mut attention = vec![vec![]; k];
+    let mut predicted = vec![String::new(); k];
+    if !asked.is_empty() {
+        let qs: Vec<(usize, &QaItem)> = asked.iter().map(|&i| (i, &data[i].questions[0])).collect();
+        let v = model.answer(&batch, &out, &batcher.questions(&qs, device));
+        let m = batch.max_nodes;
+        let att = to_vec(v.attention)?;
+        let pred = argmax_rows(v.logits)?;
+        for (r, &i) in asked.iter().enumerate() {
+            attention[i] = att[r * m..r * m + data[i].tokens.n].to_vec();
+            predicted[i] = answers.get(pred[r]).cloned().unwrap_or_default();
+        }
+    }
+    let text_h = 52;
+    let mut sheet = PngCanvas::new(k as u32 * (PANEL + 8) + 8, PANEL + text_h + 16);
+    for (slot, &i) in idx.iter().enumerate() {
+        let style = OverlayStyle { alpha: 0.35, ids: false, ..Default::default() };
+        let pic = overlay(&data[i].image, &data[i].segmentation, &style, None).map_err(crate::GshnError::from)?;
+        let mut pic = resize(&pic, PANEL, PANEL, FilterType::Nearest);
+        let t = &data[i].tokens;
+        let centre = |n: usize| (t.geometry[n * 7 + 4] as f64 * PANEL as f64, t.geometry[n * 7 + 5] as f64 * PANEL as f64);
+        {
+            let mut c = PngCanvas(std::mem::take(&mut pic));
+            for (&s, &d) in t.edges.src.iter().zip(&t.edges.dst) {
+                c.line(centre(s), centre(d), [255, 220, 0], 1.0);
+            }
+            for (n, &a) in attention[i].iter().enumerate() {
+                let r = 2.0 + 14.0 * (a as f64).sqrt();
+                let (x, y) = centre(n);
+                disc(&mut c.0, x, y, r, [220, 20, 60]);
+            }
+            pic = c.0;
+        }
+        let x0 = 8 + slot as u32 * (PANEL + 8);
+        image::imageops::replace(&mut sheet.0, &pic, x0 as i64, 8);
+        let mut y = PANEL as f64 + 20.0;
+        if let Some(q) = data[i].questions.first() {
+            for line in wrap(&q.text, (PANEL / 8) as usize) {
+                sheet.text(x0 as f64, y, &line, [0, 0, 0], Anchor::Start);
+                y += 11.0;
+            }
+            let truth = answers.get(q.answer).map_or("?", |s| s.as_str());
+            let colour = if predicted[i] == truth { [0, 130, 0] } else { [200, 0, 0] };
+            sheet.text(x0 as f64, y, &format!("model: {}  truth: {truth}", predicted[i]), colour, Anchor::Start);
+        } else {
+            for line in data[i].captions.first().map(|c| wrap(c, (PANEL / 8) as usize)).unwrap_or_default().into_iter().take(4) {
+                sheet.text(x0 as f64, y, &line, [0, 0, 0], Anchor::Start);
+                y += 11.0;
+            }
+        }
+    }
+    Ok(sheet.0)
+}
+
+fn disc(img: &mut RgbImage, x: f64, y: f64, r: f64, colour: [u8; 3]) {
+    let (w, h) = (img.width() as i64, img.height() as i64);
+    for yy in (y - r).floor() as i64..=(y + r).ceil() as i64 {
+        for xx in (x - r).floor() as i64..=(x + r).ceil() as i64 {
+            let d2 = (xx as f64 - x).powi(2) + (yy as f64 - y).powi(2);
+            if d2 <= r * r && xx >= 0 && yy >= 0 && xx < w && yy < h {
+                let p = img.get_pixel_mut(xx as u32, yy as u32);
+                let edge = d2 >= (r - 1.5).max(0.0).powi(2);
+                *p = if edge { Rgb([255, 255, 255]) } else { Rgb(colour) };
+            }
+        }
+    }
+}
+
+fn wrap(text: &str, width: usize) -> Vec<String> {
+    let mut lines = vec![String::new()];
+    for w in text.split_whitespace() {
+        let last = lines.last_mut().expect("non-empty");
+        if !last.is_empty() && last.len() + 1 + w.len() > width {
+            lines.push(w.to_string());
+        } else {
+            if !last.is_empty() {
+                last.push(' ');
+            }
+            last.push_str(w);
+        }
+    }
+    lines
+}
+
+/// Everything the report shows.
+pub struct ReportInput<'a> {
+    /// The config.
+    pub config: &'a ExperimentConfig,
+    /// The metrics log.
+    pub log: &'a [LogRow],
+    /// The test evaluation.
+    pub test: &'a EvalReport,
+    /// The command that made the run.
+    pub command: &'a str,
+    /// The device it ran on.
+    pub device: &'a str,
+}
+
+/// Writes `dir/report.md` and its plots; `examples` is the picture sheet (if any).
+pub fn write_report(dir: &Path, input: &ReportInput, examples: Option<&RgbImage>) -> Result<(), RunError> {
+    std::fs::create_dir_all(dir).map_err(io_at(dir))?;
+    let (cfg, log, test) = (input.config, input.log, input.test);
+    let pts = |f: &dyn Fn(&LogRow) -> Option<f64>, stage: Option<&str>| -> Vec<(f64, f64)> {
+        log.iter().filter(|r| stage.is_none_or(|s| r.stage == s)).filter_map(|r| f(r).map(|v| (r.step as f64, v))).collect()
+    };
+    let mut loss = vec![Series { name: "total".into(), points: pts(&|r| Some(r.loss), None) }];
+    if log.iter().any(|r| r.stage == "main") {
+        loss.push(Series { name: "CLIP".into(), points: pts(&|r| Some(r.clip), Some("main")) });
+    }
+    if log.iter().any(|r| r.vqa > 0.0) {
+        loss.push(Series { name: "VQA".into(), points: pts(&|r| Some(r.vqa), Some("main")) });
+    }
+    if log.iter().any(|r| r.node > 0.0) {
+        loss.push(Series { name: "node InfoNCE".into(), points: pts(&|r| Some(r.node), Some("main")) });
+    }
+    if log.iter().any(|r| r.stage == "stl") {
+        loss.push(Series { name: "STL".into(), points: pts(&|r| Some(r.stl), Some("stl")) });
+    }
+    let chart = LineChart { title: "training loss".into(), x_label: "step".into(), y_label: "loss".into(), series: loss, y_range: None };
+    plot::save(&dir.join("loss"), |c| chart.draw(c))?;
+    let mut curves = vec![
+        Series { name: "i->t R@1".into(), points: pts(&|r| r.val_i2t_r1, None) },
+        Series { name: "t->i R@1".into(), points: pts(&|r| r.val_t2i_r1, None) },
+        Series { name: "t->i R@5".into(), points: pts(&|r| r.val_t2i_r5, None) },
+        Series { name: "t->i R@10".into(), points: pts(&|r| r.val_t2i_r10, None) },
+    ];
+    if log.iter().any(|r| r.val_vqa.is_some()) {
+        curves.push(Series { name: "VQA acc".into(), points: pts(&|r| r.val_vqa, None) });
+    }
+    let chart =
+        LineChart { title: "validation".into(), x_label: "step".into(), y_label: "recall / accuracy".into(), series: curves, y_range: Some((0.0, 1.0)) };
+    plot::save(&dir.join("validation"), |c| chart.draw(c))?;
+    let has_spikes = !test.layers.is_empty();
+    if has_spikes {
+        let chart = BarChart {
+            title: "firing rate per spiking layer (test)".into(),
+            y_label: "spikes / neuron / step".into(),
+            bars: test.layers.iter().map(|l| Bar { label: l.name.clone(), value: l.firing_rate(), error: None }).collect(),
+        };
+        plot::save(&dir.join("firing_rates"), |c| chart.draw(c))?;
+    }
+    if let Some(pic) = examples {
+        plot::save_png(pic, &dir.join("examples.png"))?;
+    }
+
+    let mut md = String::new();
+    let _ = writeln!(md, "# GSHN run `{}`\n", cfg.name);
+    let _ = writeln!(md, "Command: `{}`  \nDevice: {}  ", input.command, input.device);
+    if let Some(last) = log.last() {
+        let _ = writeln!(md, "Steps: {} ({} STL + {} main), training time {}\n", last.step, cfg.train.stl_steps, cfg.train.steps, hms(last.elapsed_s));
+    }
+    let m = &cfg.model;
+    let _ = writeln!(
+        md,
+        "Data: {:?}, {} train images; segments: {:?} on a {:?} graph; model: {:?}, fusion {:?} (r₀ = {}), T = {}, {} neurons with the {} surrogate; seed {}.\n",
+        cfg.data.source,
+        cfg.data.train_images,
+        cfg.data.segments.source,
+        m.tokens.graph,
+        m.fusion.branches,
+        m.fusion.mode,
+        m.fusion.r,
+        m.snn.time_steps,
+        m.snn.neuron.name(),
+        m.snn.neuron.base().surrogate.config_name(),
+        cfg.seed
+    );
+    let _ = writeln!(md, "## Test metrics\n\n{}", test.markdown());
+    if test.retrieval.is_some() {
+        let _ = writeln!(md, "Chance R@1 is {:.4} (text→image) — one image in {}.\n", 1.0 / test.images as f64, test.images);
+    }
+    let _ = writeln!(md, "## Training\n\n![loss](loss.png)\n\n![validation](validation.png)\n");
+    if has_spikes {
+        let _ = writeln!(md, "## Spiking activity\n\n![firing rates](firing_rates.png)\n");
+    }
+    if examples.is_some() {
+        let _ = writeln!(
+            md,
+            "## Test images\n\nSegments (colours, white boundaries), graph edges (yellow) and, where the data has questions, the VQA head's attention for the first question (red discs, area ∝ weight); green answer = right, red = wrong.\n\n![examples](examples.png)\n"
+        );
+    }
+    let _ = writeln!(md, "Files: `metrics.csv` / `metrics.jsonl` (the log), `eval.json` (these metrics), `config.toml` (the resolved config), `checkpoints/` (model, optimiser, state).");
+    let p = dir.join("report.md");
+    std::fs::write(&p, md).map_err(io_at(&p))
+}

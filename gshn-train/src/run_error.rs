@@ -1,0 +1,88 @@
+//! The runner's typed errors (training, evaluation, data folders, checkpoints, reports): each
+//! names the file or the field it is about. The `gshn` binary turns them into messages; the
+//! library never uses `anyhow`.
+
+use std::path::{Path, PathBuf};
+
+use crate::checkpoint::CheckpointError;
+use crate::experiment::ConfigError;
+use crate::GshnError;
+
+/// A data folder or file that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum DataError {
+    /// The folder or a required file is missing.
+    #[error("{what} not found at {path}{hint}")]
+    Missing {
+        /// What was looked for.
+        what: String,
+        /// Where.
+        path: PathBuf,
+        /// How to get it.
+        hint: String,
+    },
+    /// A file does not parse or holds impossible values.
+    #[error("malformed file {path}: {reason}")]
+    Malformed {
+        /// The file.
+        path: PathBuf,
+        /// The parser's message (with line and column), or what is wrong.
+        reason: String,
+    },
+    /// The data does not fit the experiment (too few images, no captions, …).
+    #[error("{0}")]
+    Unfit(String),
+}
+
+/// Everything a run can stop on.
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    /// The experiment file or an override.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The model or its inputs.
+    #[error(transparent)]
+    Model(#[from] GshnError),
+    /// The data.
+    #[error(transparent)]
+    Data(#[from] DataError),
+    /// A checkpoint.
+    #[error(transparent)]
+    Checkpoint(#[from] CheckpointError),
+    /// A file could not be read or written.
+    #[error("{}: {source}", path.display())]
+    Io {
+        /// The file or folder.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The loss (or a weight) became NaN or infinite.
+    #[error("the loss became {value} at step {step}; stopped. {advice}")]
+    NonFinite {
+        /// The step.
+        step: usize,
+        /// The value.
+        value: f32,
+        /// The last good checkpoint.
+        checkpoint: Option<PathBuf>,
+        /// What to do next (a command that works).
+        advice: String,
+    },
+    /// The run folder holds another run.
+    #[error("{} already holds a run{}; pass --resume to continue it, or choose another --out", dir.display(), if *.different { " of a different config" } else { "" })]
+    Occupied {
+        /// The folder.
+        dir: PathBuf,
+        /// Whether its config differs from this one.
+        different: bool,
+    },
+    /// A device or tensor read failed.
+    #[error("device: {0}")]
+    Device(String),
+}
+
+/// `map_err` for I/O on `path`.
+pub fn io_at(path: &Path) -> impl FnOnce(std::io::Error) -> RunError + '_ {
+    move |source| RunError::Io { path: path.to_path_buf(), source }
+}

@@ -1,0 +1,460 @@
+//! Training a GSHN from an [`ExperimentConfig`]: an optional Spiked Text Learning stage, then
+//! the main stage (CLIP's symmetric InfoNCE + the VQA cross-entropy + the optional
+//! node-level InfoNCE between `E_SNN` and `F_GAT`), AdamW with a linear warm-up and a cosine
+//! decay per stage, gradient-norm clipping, validation, atomic checkpoints and resume.
+//!
+//! Every random choice is a function of the config seed and the step number — the batch
+//! order (a permutation per epoch), the caption and question picked per image, and the
+//! dropout stream (the device RNG is re-seeded each step) — so a resumed run repeats an
+//! uninterrupted one bit for bit on the CPU.
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use burn::grad_clipping::GradientClippingConfig;
+use burn::module::{Module, ModuleVisitor, Param};
+use burn::optim::{AdamWConfig, GradientsParams, ModuleOptimizer};
+use burn::tensor::{Device, Tensor};
+use gshn_snn::rng::SeedRng;
+use serde::{Deserialize, Serialize};
+
+use crate::batch::{Dataset, GshnBatcher};
+use crate::checkpoint::{self, TrainState};
+use crate::data::segments::shapeworld_dataset;
+use crate::data::shapeworld::{answer_vocabulary, generate, parse_holdout, ShapeWorldConfig, Split};
+use crate::eval::{evaluate, to_vec, EvalReport};
+use crate::experiment::{DataSource, ExperimentConfig, TrainConfig};
+use crate::model::config::LossConfig;
+use crate::model::{Gshn, Vocab};
+use crate::run_error::{io_at, DataError, RunError};
+
+/// The learning rate at 1-based `step` of a stage of `len` steps: linear warm-up over
+/// `cfg.warmup` steps, then cosine decay to 0 at the end of the stage.
+pub fn learning_rate(cfg: &TrainConfig, step: usize, len: usize) -> f64 {
+    let warmup = cfg.warmup.min(len / 2);
+    if step <= warmup {
+        cfg.lr * step as f64 / warmup.max(1) as f64
+    } else {
+        let p = (step - warmup) as f64 / (len - warmup).max(1) as f64;
+        cfg.lr * 0.5 * (1.0 + (std::f64::consts::PI * p.min(1.0)).cos())
+    }
+}
+
+/// The three splits, the vocabulary and the VQA answers.
+pub struct Data {
+    /// Training split.
+    pub train: Dataset,
+    /// Validation split.
+    pub val: Dataset,
+    /// Test split.
+    pub test: Dataset,
+    /// Word vocabulary (built from the training texts).
+    pub vocab: Vocab,
+    /// VQA answers.
+    pub answers: Vec<String>,
+}
+
+impl Data {
+    /// The batcher for these data and a model config.
+    pub fn batcher(&self, cfg: &ExperimentConfig) -> GshnBatcher {
+        GshnBatcher::new(&cfg.model, self.vocab.clone())
+    }
+}
+
+/// Generates or loads the data of `cfg` and cuts it into tokens.
+pub fn load_data(cfg: &ExperimentConfig) -> Result<Data, RunError> {
+    let d = &cfg.data;
+    let (train, val, test, answers) = match d.source {
+        DataSource::Shapeworld => {
+            let holdout = d
+                .holdout
+                .iter()
+                .map(|h| parse_holdout(h))
+                .collect::<Result<_, _>>()
+                .map_err(|e| crate::experiment::ConfigError::Invalid { field: "data.holdout".into(), reason: e })?;
+            let sw = ShapeWorldConfig { image_size: d.image_size, min_objects: d.min_objects, max_objects: d.max_objects, holdout };
+            let split = |s, n| shapeworld_dataset(&generate(&sw, cfg.seed, s, n), &d.segments, &cfg.model.tokens);
+            (split(Split::Train, d.train_images)?, split(Split::Val, d.val_images)?, split(Split::Test, d.test_images)?, answer_vocabulary())
+        }
+        DataSource::Coco => crate::data::coco::load_splits(cfg)?,
+        DataSource::EasyVqa => crate::data::easy_vqa::load_splits(cfg)?,
+    };
+    let unfit = |m: String| -> Result<Data, RunError> { Err(DataError::Unfit(m).into()) };
+    if train.len() < cfg.train.batch_size {
+        return unfit(format!("{} training images cannot fill a batch of {} (lower train.batch_size)", train.len(), cfg.train.batch_size));
+    }
+    if test.len() < 2 {
+        return unfit(format!("the test split has {} images; at least 2 are needed (data.test_images)", test.len()));
+    }
+    if !train.has_captions() && cfg.train.stl_steps > 0 {
+        return unfit("Spiked Text Learning contrasts caption words with segments, and this data has no captions: set train.stl_steps = 0".into());
+    }
+    let learns_vqa = cfg.model.loss.vqa > 0.0 && train.has_questions();
+    if !(train.has_captions() || learns_vqa) {
+        return unfit("this data has neither captions nor (with model.loss.vqa > 0) questions: nothing to learn".into());
+    }
+    let vocab = Vocab::build(train.texts());
+    Ok(Data { train, val, test, vocab, answers })
+}
+
+/// The images of training step `step` (1-based): epoch `e` visits a permutation of the
+/// training set drawn from `(seed, e)`, in consecutive batches (the remainder is dropped).
+pub fn batch_indices(seed: u64, n: usize, batch: usize, step: usize) -> Vec<usize> {
+    let per_epoch = (n / batch).max(1);
+    let (epoch, k) = ((step - 1) / per_epoch, (step - 1) % per_epoch);
+    let mut order: Vec<usize> = (0..n).collect();
+    SeedRng::new(seed).fork("batches").fork(&format!("epoch-{epoch}")).shuffle(&mut order);
+    order[k * batch..(k + 1) * batch].to_vec()
+}
+
+/// One row of the metrics log (`metrics.jsonl` and `metrics.csv`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LogRow {
+    /// Step (both stages counted).
+    pub step: usize,
+    /// `stl` or `main`.
+    pub stage: String,
+    /// Mean total loss since the previous row.
+    pub loss: f64,
+    /// Mean CLIP loss (main stage).
+    pub clip: f64,
+    /// Mean VQA loss (main stage).
+    pub vqa: f64,
+    /// Mean node-level InfoNCE (main stage).
+    pub node: f64,
+    /// Mean STL loss (STL stage).
+    pub stl: f64,
+    /// Learning rate at the row's step.
+    pub lr: f64,
+    /// Training images per second since the previous row.
+    pub images_per_s: f64,
+    /// Validation image→text R@1 (rows where validation ran).
+    pub val_i2t_r1: Option<f64>,
+    /// Validation text→image R@1.
+    pub val_t2i_r1: Option<f64>,
+    /// Validation text→image R@5.
+    pub val_t2i_r5: Option<f64>,
+    /// Validation text→image R@10.
+    pub val_t2i_r10: Option<f64>,
+    /// Validation VQA accuracy.
+    pub val_vqa: Option<f64>,
+    /// Seconds since the run began (all sessions).
+    pub elapsed_s: f64,
+}
+
+const CSV_HEADER: &str = "step,stage,loss,clip,vqa,node,stl,lr,images_per_s,val_i2t_r1,val_t2i_r1,val_t2i_r5,val_t2i_r10,val_vqa,elapsed_s";
+
+impl LogRow {
+    fn csv(&self) -> String {
+        let o = |v: Option<f64>| v.map_or(String::new(), |v| format!("{v:.4}"));
+        format!(
+            "{},{},{:.5},{:.5},{:.5},{:.5},{:.5},{:.3e},{:.1},{},{},{},{},{},{:.1}",
+            self.step,
+            self.stage,
+            self.loss,
+            self.clip,
+            self.vqa,
+            self.node,
+            self.stl,
+            self.lr,
+            self.images_per_s,
+            o(self.val_i2t_r1),
+            o(self.val_t2i_r1),
+            o(self.val_t2i_r5),
+            o(self.val_t2i_r10),
+            o(self.val_vqa),
+            self.elapsed_s
+        )
+    }
+}
+
+/// Reads a run's metrics log.
+pub fn read_log(run_dir: &Path) -> Result<Vec<LogRow>, RunError> {
+    let p = run_dir.join("metrics.jsonl");
+    if !p.exists() {
+        return Ok(vec![]);
+    }
+    fs::read_to_string(&p)
+        .map_err(io_at(&p))?
+        .lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty())
+        .map(|(n, l)| serde_json::from_str(l).map_err(|e| DataError::Malformed { path: p.clone(), reason: format!("line {}: {e}", n + 1) }.into()))
+        .collect()
+}
+
+fn write_log(run_dir: &Path, rows: &[LogRow]) -> Result<(), RunError> {
+    let jsonl: String = rows.iter().map(|r| serde_json::to_string(r).expect("a log row serialises") + "\n").collect();
+    let p = run_dir.join("metrics.jsonl");
+    checkpoint::write_atomic(&p, jsonl.as_bytes()).map_err(io_at(&p))?;
+    let csv: String = std::iter::once(CSV_HEADER.to_string()).chain(rows.iter().map(LogRow::csv)).map(|l| l + "\n").collect();
+    let p = run_dir.join("metrics.csv");
+    checkpoint::write_atomic(&p, csv.as_bytes()).map_err(io_at(&p))
+}
+
+fn append_log(run_dir: &Path, row: &LogRow) -> Result<(), RunError> {
+    let append = |name: &str, line: String, header: Option<&str>| -> Result<(), RunError> {
+        let p = run_dir.join(name);
+        let fresh = !p.exists();
+        let mut f = fs::OpenOptions::new().create(true).append(true).open(&p).map_err(io_at(&p))?;
+        if let (true, Some(h)) = (fresh, header) {
+            writeln!(f, "{h}").map_err(io_at(&p))?;
+        }
+        writeln!(f, "{line}").map_err(io_at(&p))
+    };
+    append("metrics.jsonl", serde_json::to_string(row).expect("a log row serialises"), None)?;
+    append("metrics.csv", row.csv(), Some(CSV_HEADER))
+}
+
+/// Whether every float parameter of `model` is finite.
+pub fn all_finite(model: &Gshn) -> bool {
+    struct Check(bool);
+    impl ModuleVisitor for Check {
+        fn visit_float<const D: usize>(&mut self, param: &Param<Tensor<D>>) {
+            if self.0 {
+                let s: f32 = param.val().abs().sum().into_scalar();
+                self.0 = s.is_finite();
+            }
+        }
+    }
+    let mut c = Check(true);
+    model.visit(&mut c);
+    c.0
+}
+
+/// How to run.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// The run folder (checkpoints, logs, report).
+    pub out: PathBuf,
+    /// Continue the run in `out` from its last checkpoint.
+    pub resume: bool,
+    /// Stop after this many steps in this session (tests use it to simulate a kill).
+    pub stop_after: Option<usize>,
+    /// Print progress to stderr.
+    pub progress: bool,
+}
+
+/// What a finished (or stopped) run left.
+pub struct RunResult {
+    /// The model after the last step.
+    pub model: Gshn,
+    /// Steps completed.
+    pub step: usize,
+    /// The test evaluation (`None` if the session stopped early via `stop_after`).
+    pub test: Option<EvalReport>,
+    /// The metrics log.
+    pub log: Vec<LogRow>,
+    /// The data (for the report).
+    pub data: Data,
+    /// The batcher the run used.
+    pub batcher: GshnBatcher,
+}
+
+fn stage_of(cfg: &TrainConfig, step: usize) -> (bool, usize, usize) {
+    if step <= cfg.stl_steps {
+        (true, step, cfg.stl_steps)
+    } else {
+        (false, step - cfg.stl_steps, cfg.steps)
+    }
+}
+
+/// Trains per `cfg` into `opts.out`, then evaluates on the test split and writes
+/// `eval.json`. Resumes from the folder's last checkpoint with `opts.resume`.
+///
+/// Each step is the library's three calls: [`GshnBatcher::batch`], [`Gshn::losses`] (or
+/// [`Gshn::losses_with`] STL alone in the pre-training stage), and the optimiser step. The loss
+/// terms stay on the device and are read back only when a progress row is logged, so a step
+/// does not wait for the device; a non-finite loss stops the run at that read.
+pub fn run(cfg: &ExperimentConfig, device: &Device, opts: &RunOptions) -> Result<RunResult, RunError> {
+    cfg.validate()?;
+    let say = |s: String| {
+        if opts.progress {
+            eprintln!("{s}");
+        }
+    };
+    let out = &opts.out;
+    let existing = checkpoint::resolve(out).ok();
+    if let Some(dir) = &existing {
+        let saved = fs::read_to_string(dir.join("config.toml")).ok().and_then(|t| ExperimentConfig::from_toml(&t, "saved", &[]).ok());
+        let same = saved.as_ref().is_some_and(|s| ExperimentConfig { device: cfg.device, ..s.clone() } == *cfg);
+        if !opts.resume || !same {
+            return Err(RunError::Occupied { dir: out.clone(), different: !same });
+        }
+    }
+    fs::create_dir_all(out).map_err(io_at(out))?;
+    let p = out.join("config.toml");
+    fs::write(&p, cfg.to_toml()).map_err(io_at(&p))?;
+
+    let t0 = Instant::now();
+    say(format!("preparing data: {:?}, segments {:?}, graph {:?}", cfg.data.source, cfg.data.segments.source, cfg.model.tokens.graph));
+    let data = load_data(cfg)?;
+    say(format!(
+        "  {} train / {} val / {} test images, {} words, {} answers, {:.1} nodes per image ({:.1} s)",
+        data.train.len(),
+        data.val.len(),
+        data.test.len(),
+        data.vocab.len(),
+        data.answers.len(),
+        data.train.items.iter().map(|p| p.tokens.n).sum::<usize>() as f64 / data.train.len() as f64,
+        t0.elapsed().as_secs_f64()
+    ));
+    let batcher = data.batcher(cfg);
+
+    device.seed(cfg.seed);
+    let model_cfg = cfg.model.clone().with_vocab_size(data.vocab.len()).with_answers(data.answers.len().max(1));
+    let mut model = model_cfg.init(device)?;
+    let tc = &cfg.train;
+    let mut optim: ModuleOptimizer =
+        AdamWConfig::new().with_weight_decay(tc.weight_decay).with_grad_clipping(Some(GradientClippingConfig::Norm(tc.grad_clip))).init();
+    let mut step = 0;
+    let mut elapsed_before = 0.0;
+    let mut log = Vec::new();
+    let mut last_good: Option<PathBuf> = None;
+    if let Some(dir) = existing {
+        let loaded = checkpoint::load(&dir, device)?;
+        if loaded.vocab != data.vocab {
+            return Err(DataError::Unfit("the checkpoint's vocabulary differs from the data's; the data changed since the run began".into()).into());
+        }
+        model = loaded.model;
+        optim = checkpoint::load_optimizer(&loaded.dir, optim)?;
+        step = loaded.state.step;
+        elapsed_before = loaded.state.elapsed_s;
+        log = read_log(out)?.into_iter().filter(|r| r.step <= step).collect();
+        write_log(out, &log)?;
+        say(format!("resuming from {} (step {step})", loaded.dir.display()));
+        last_good = Some(loaded.dir);
+    } else {
+        write_log(out, &[])?;
+    }
+
+    let total = tc.total_steps();
+    let session_start = Instant::now();
+    let elapsed = |t: &Instant| elapsed_before + t.elapsed().as_secs_f64();
+    let stl_weights = LossConfig::stl_only();
+    // [total, clip, stl, vqa, node] summed on the device since the last read.
+    let mut acc: Option<Tensor<1>> = None;
+    let mut acc_n = 0usize;
+    let mut window = Instant::now();
+    let mut window_images = 0usize;
+    let mut session_steps = 0usize;
+    let non_finite = |step: usize, value: f32, checkpoint: Option<PathBuf>| {
+        let advice = match &checkpoint {
+            Some(c) => format!(
+                "The last good checkpoint is {}. Continue from it with a lower learning rate: gshn train --config {} --out {} --resume --set train.lr={:e}",
+                c.display(),
+                out.join("config.toml").display(),
+                out.display(),
+                tc.lr / 10.0
+            ),
+            None => format!("No checkpoint had been written yet; start again with a lower learning rate (--set train.lr={:e}).", tc.lr / 10.0),
+        };
+        RunError::NonFinite { step, value, checkpoint, advice }
+    };
+    while step < total {
+        if opts.stop_after.is_some_and(|s| session_steps >= s) {
+            return Ok(RunResult { model, step, test: None, log, data, batcher });
+        }
+        step += 1;
+        session_steps += 1;
+        let (stl, stage_step, stage_len) = stage_of(tc, step);
+        let lr = learning_rate(tc, stage_step, stage_len);
+        let idx = batch_indices(cfg.seed, data.train.len(), tc.batch_size, step);
+        let mut pick = SeedRng::new(cfg.seed).fork("step").fork(&step.to_string());
+        device.seed(SeedRng::new(cfg.seed).fork("dropout").fork(&step.to_string()).next_u64());
+        let batch = batcher.batch(&data.train.refs(&idx), &mut pick, device)?;
+        let losses = if stl { model.losses_with(&batch, &stl_weights)? } else { model.losses(&batch)? };
+        if losses.is_empty() {
+            return Err(DataError::Unfit(format!("step {step}: the batch gives no loss term (no captions and no questions)")).into());
+        }
+        let parts = losses.stacked();
+        acc = Some(match acc {
+            Some(a) => a.add(parts),
+            None => parts,
+        });
+        acc_n += 1;
+        let grads = GradientsParams::from_grads(losses.total.backward(), &model);
+        model = optim.step(lr, model, grads);
+        window_images += idx.len();
+
+        let log_now = step % tc.log_every == 0 || step == total || step == tc.stl_steps;
+        let eval_now = step % tc.eval_every == 0 || step == total;
+        let save_now = step % tc.checkpoint_every == 0 || step == total;
+        if log_now || eval_now {
+            // The one read of the loss terms since the last row.
+            let sums = to_vec(acc.take().expect("at least one step accumulated"))?;
+            if let Some(bad) = sums.iter().find(|v| !v.is_finite()) {
+                return Err(non_finite(step, *bad, last_good));
+            }
+            let mean = |k: usize| sums[k] as f64 / acc_n.max(1) as f64;
+            let ips = window_images as f64 / window.elapsed().as_secs_f64().max(1e-9);
+            let mut row = LogRow {
+                step,
+                stage: if stl { "stl" } else { "main" }.into(),
+                loss: mean(0),
+                clip: mean(1),
+                vqa: mean(3),
+                node: mean(4),
+                stl: mean(2),
+                lr,
+                images_per_s: ips,
+                val_i2t_r1: None,
+                val_t2i_r1: None,
+                val_t2i_r5: None,
+                val_t2i_r10: None,
+                val_vqa: None,
+                elapsed_s: elapsed(&session_start),
+            };
+            if eval_now && data.val.len() >= 2 {
+                let v = evaluate(&model, &data.val, &batcher, &cfg.eval.energy, cfg.eval.batch_size, device)?;
+                if let Some(r) = &v.retrieval {
+                    row.val_i2t_r1 = Some(r.i2t_recall[0]);
+                    row.val_t2i_r1 = Some(r.t2i_recall[0]);
+                    row.val_t2i_r5 = Some(r.t2i_recall[1]);
+                    row.val_t2i_r10 = Some(r.t2i_recall[2]);
+                }
+                row.val_vqa = v.vqa.as_ref().map(|q| q.accuracy);
+            }
+            {
+                let validated = |r: &LogRow| r.val_t2i_r1.is_some() || r.val_vqa.is_some();
+                let last_val = if validated(&row) { Some(row.clone()) } else { log.iter().rev().find(|r| validated(r)).cloned() };
+                let val_text = last_val.map_or(String::from("val –"), |r| {
+                    let rec = r.val_t2i_r1.map_or(String::new(), |t| format!("val R@1 i→t {:.3} t→i {t:.3}", r.val_i2t_r1.unwrap_or(0.0)));
+                    format!("{rec}{}", r.val_vqa.map_or(String::new(), |v| format!(" val VQA {v:.3}"))).trim_start().to_string()
+                });
+                let done = session_steps as f64 / session_start.elapsed().as_secs_f64().max(1e-9);
+                let eta = (total - step) as f64 / done.max(1e-9);
+                say(format!("[{:>4}] step {step:>5}/{total}  loss {:.4}  lr {lr:.2e}  {ips:>5.0} img/s  {val_text}  ETA {}", row.stage, row.loss, hms(eta)));
+                append_log(out, &row)?;
+                log.push(row);
+                window = Instant::now();
+                window_images = 0;
+            }
+            acc_n = 0;
+        }
+        if save_now {
+            if !all_finite(&model) {
+                return Err(non_finite(step, f32::NAN, last_good));
+            }
+            let state = TrainState { step, elapsed_s: elapsed(&session_start), answers: data.answers.clone() };
+            last_good = Some(checkpoint::save(out, &model, &optim, cfg, &data.vocab, &state, 2)?);
+        }
+    }
+    say(format!("evaluating on {} test images", data.test.len()));
+    let test = evaluate(&model, &data.test, &batcher, &cfg.eval.energy, cfg.eval.batch_size, device)?;
+    let p = out.join("eval.json");
+    checkpoint::write_atomic(&p, serde_json::to_string_pretty(&test).expect("a report serialises").as_bytes()).map_err(io_at(&p))?;
+    Ok(RunResult { model, step, test: Some(test), log, data, batcher })
+}
+
+/// Seconds as `1h02m03s` / `4m05s` / `6s`.
+pub fn hms(s: f64) -> String {
+    let s = s.max(0.0).round() as u64;
+    match (s / 3600, (s % 3600) / 60, s % 60) {
+        (0, 0, sec) => format!("{sec}s"),
+        (0, m, sec) => format!("{m}m{sec:02}s"),
+        (h, m, sec) => format!("{h}h{m:02}m{sec:02}s"),
+    }
+}

@@ -1,0 +1,177 @@
+//! The COCO-style and easy-VQA loaders on small folders made here (and on
+//! `../shared/data/coco-mini` when present), with clear errors for missing folders, damaged
+//! downloads and malformed annotation files.
+
+use std::path::{Path, PathBuf};
+
+use gshn_train::data::coco;
+use gshn_train::data::easy_vqa;
+use gshn_train::data::SegmentSource as TokenSource;
+use gshn_train::experiment::{DataSource, ExperimentConfig};
+use gshn_train::run_error::{DataError, RunError};
+use image::{Rgb, RgbImage};
+
+fn scratch(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("gshn-data-{name}-{}", std::process::id()));
+    std::fs::remove_dir_all(&d).ok();
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+fn cfg(source: DataSource, dir: &Path, tokens: TokenSource, sizes: (usize, usize, usize)) -> ExperimentConfig {
+    let mut c = ExperimentConfig::default();
+    c.data.source = source;
+    c.data.dir = Some(dir.to_path_buf());
+    (c.data.train_images, c.data.val_images, c.data.test_images) = sizes;
+    c.data.segments.source = tokens;
+    c.train.batch_size = 2;
+    c
+}
+
+/// A COCO folder of `n` 40×30 images, each a red box on grey, two captions each, one box
+/// instance each (a polygon).
+fn make_coco(dir: &Path, n: usize) {
+    std::fs::create_dir_all(dir.join("annotations")).unwrap();
+    std::fs::create_dir_all(dir.join("images/train")).unwrap();
+    let (mut images, mut caps, mut anns) = (vec![], vec![], vec![]);
+    for i in 0..n {
+        let mut img = RgbImage::from_pixel(40, 30, Rgb([120, 120, 120]));
+        let x0 = 4 + 3 * i as u32;
+        for y in 8..20 {
+            for x in x0..x0 + 10 {
+                img.put_pixel(x, y, Rgb([220, 30, 30]));
+            }
+        }
+        let name = format!("{:012}.png", i + 1);
+        img.save(dir.join("images/train").join(&name)).unwrap();
+        images.push(serde_json::json!({"id": i + 1, "file_name": name, "width": 40, "height": 30}));
+        caps.push(serde_json::json!({"id": 10 * i, "image_id": i + 1, "caption": format!("a red box at {i}")}));
+        caps.push(serde_json::json!({"id": 10 * i + 1, "image_id": i + 1, "caption": "a red square on grey"}));
+        let (a, b) = (x0 as f64, (x0 + 10) as f64);
+        anns.push(serde_json::json!({"id": i + 1, "image_id": i + 1, "category_id": 1, "iscrowd": 0, "bbox": [a, 8.0, 10.0, 12.0], "segmentation": [[a, 8.0, b, 8.0, b, 20.0, a, 20.0]]}));
+    }
+    let cats = serde_json::json!([{"id": 1, "name": "box"}]);
+    std::fs::write(dir.join("annotations/captions_train.json"), serde_json::json!({"images": images, "annotations": caps}).to_string()).unwrap();
+    std::fs::write(dir.join("annotations/instances_train.json"), serde_json::json!({"images": images, "annotations": anns, "categories": cats}).to_string())
+        .unwrap();
+}
+
+#[test]
+fn coco_folders_load_with_panoptic_or_weight_free_tokens() {
+    let dir = scratch("coco");
+    make_coco(&dir, 6);
+    let c = cfg(DataSource::Coco, &dir, TokenSource::Panoptic, (10, 1, 2));
+    let all = coco::load(&dir, &c).unwrap();
+    assert_eq!(all.len(), 6);
+    assert_eq!(all[0].captions, vec!["a red box at 0".to_string(), "a red square on grey".to_string()]);
+    assert_eq!(all[0].image.dimensions(), (64, 64));
+    // The box and the grey background around it: two tokens, joined by an edge.
+    assert_eq!(all[0].tokens.n, 2, "{:?}", all[0].segmentation.segments);
+    assert_eq!(all[0].tokens.edges.src.len(), 2);
+    let (train, val, test) = coco::split(all, &c, "coco").unwrap();
+    assert_eq!((train.len(), val.len(), test.len()), (3, 1, 2));
+    let slic = coco::load(&dir, &cfg(DataSource::Coco, &dir, TokenSource::Slic, (10, 1, 2))).unwrap();
+    assert!(slic[0].tokens.n >= 2);
+    // Through the training entry point: the splits and a caption vocabulary.
+    let data = gshn_train::train::load_data(&c).unwrap();
+    assert!(data.vocab.encode("red box").iter().all(|&id| id > 1));
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn coco_errors_name_the_problem() {
+    let dir = scratch("coco-bad");
+    let c = |d: &Path| cfg(DataSource::Coco, d, TokenSource::Panoptic, (10, 1, 2));
+    let missing = dir.join("nowhere");
+    let err = coco::load(&missing, &c(&missing)).unwrap_err();
+    assert!(matches!(&err, RunError::Data(DataError::Missing { .. })), "{err}");
+    make_coco(&dir, 3);
+    std::fs::write(dir.join("annotations/captions_train.json"), "{\"images\": [}").unwrap();
+    let err = coco::load(&dir, &c(&dir)).unwrap_err();
+    let msg = err.to_string();
+    assert!(matches!(&err, RunError::Data(DataError::Malformed { .. })) && msg.contains("captions_train.json") && msg.contains("line 1"), "{msg}");
+    make_coco(&dir, 3);
+    std::fs::remove_file(dir.join("images/train/000000000002.png")).unwrap();
+    let msg = coco::load(&dir, &c(&dir)).unwrap_err().to_string();
+    assert!(msg.contains("000000000002.png"), "{msg}");
+    // Panoptic tokens without instances: told to use weight-free tokens.
+    make_coco(&dir, 3);
+    std::fs::remove_file(dir.join("annotations/instances_train.json")).unwrap();
+    let msg = coco::load(&dir, &c(&dir)).unwrap_err().to_string();
+    assert!(msg.contains("instances_*.json") && msg.contains("felzenszwalb"), "{msg}");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn coco_mini_from_shared_data_when_present() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/coco-mini");
+    if !dir.is_dir() {
+        eprintln!("SKIP: {} is absent", dir.display());
+        return;
+    }
+    let c = cfg(DataSource::Coco, &dir, TokenSource::Panoptic, (60, 0, 20));
+    let all = coco::load(&dir, &c).unwrap();
+    assert_eq!(all.len(), 80);
+    assert_eq!(all.items.iter().map(|p| p.captions.len()).sum::<usize>(), 400);
+    assert!(all.items.iter().all(|p| p.tokens.n >= 1));
+    let mean = all.items.iter().map(|p| p.tokens.n).sum::<usize>() as f64 / 80.0;
+    assert!(mean > 3.0, "instances plus stuff regions: {mean} tokens per image");
+}
+
+/// An easy-VQA folder laid out as the wheel unpacks: easy_vqa/data/{answers.txt, train, test}.
+fn make_easy_vqa(dir: &Path) -> PathBuf {
+    let root = dir.join("easy_vqa/data");
+    std::fs::write(dir.join("placeholder"), "").unwrap();
+    std::fs::create_dir_all(root.join("train/images")).unwrap();
+    std::fs::create_dir_all(root.join("test/images")).unwrap();
+    std::fs::write(root.join("answers.txt"), "circle\nred\nblue\nyes\nno\nrectangle\n").unwrap();
+    for (split, n) in [("train", 5), ("test", 2)] {
+        let mut qs = vec![];
+        for i in 0..n {
+            let mut img = RgbImage::from_pixel(64, 64, Rgb([255, 255, 255]));
+            for y in 20..40 {
+                for x in 20..40 {
+                    img.put_pixel(x, y, if i % 2 == 0 { Rgb([220, 0, 0]) } else { Rgb([0, 0, 220]) });
+                }
+            }
+            img.save(root.join(split).join("images").join(format!("{i}.png"))).unwrap();
+            qs.push(serde_json::json!(["what color is the shape?", if i % 2 == 0 { "red" } else { "blue" }, i]));
+            qs.push(serde_json::json!(["is there a rectangle?", "yes", i]));
+            qs.push(serde_json::json!(["what shape is this?", "rectangle", i]));
+        }
+        std::fs::write(root.join(split).join("questions.json"), serde_json::Value::Array(qs).to_string()).unwrap();
+    }
+    root
+}
+
+#[test]
+fn easy_vqa_loads_questions_by_type_and_says_how_to_fetch_it() {
+    let dir = scratch("evqa");
+    let root = make_easy_vqa(&dir);
+    let c = cfg(DataSource::EasyVqa, &dir, TokenSource::Felzenszwalb, (4, 1, 10));
+    let (train, val, test, answers) = easy_vqa::load_splits(&c).unwrap();
+    assert_eq!((train.len(), val.len(), test.len()), (4, 1, 2));
+    assert_eq!(answers.len(), 6);
+    let q = &test[1].questions;
+    assert_eq!(q.len(), 3);
+    assert_eq!((q[0].kind.as_str(), answers[q[0].answer].as_str()), ("colour", "blue"));
+    assert_eq!((q[1].kind.as_str(), answers[q[1].answer].as_str()), ("yes/no", "yes"));
+    assert_eq!((q[2].kind.as_str(), answers[q[2].answer].as_str()), ("shape", "rectangle"));
+    assert!(test.items.iter().all(|p| p.captions.is_empty()));
+    assert!(test.items.iter().all(|p| p.tokens.n >= 2), "Felzenszwalb finds the square and the background");
+    // No ground-truth segments: panoptic tokens are refused.
+    let err = easy_vqa::load_splits(&cfg(DataSource::EasyVqa, &dir, TokenSource::Panoptic, (4, 1, 10))).unwrap_err().to_string();
+    assert!(err.contains("ground-truth"), "{err}");
+    // STL needs captions; easy-VQA has none.
+    let mut stl = c.clone();
+    stl.train.stl_steps = 5;
+    let err = gshn_train::train::load_data(&stl).err().unwrap().to_string();
+    assert!(err.contains("stl_steps = 0"), "{err}");
+    // A damaged download and a missing one.
+    std::fs::remove_file(root.join("train/images/3.png")).unwrap();
+    let err = easy_vqa::load_splits(&c).unwrap_err().to_string();
+    assert!(err.contains("3.png") && err.contains("damaged"), "{err}");
+    let err = easy_vqa::load_splits(&cfg(DataSource::EasyVqa, &dir.join("none"), TokenSource::Slic, (4, 1, 10))).unwrap_err().to_string();
+    assert!(err.contains("scripts/fetch-data.sh easy-vqa"), "{err}");
+    std::fs::remove_dir_all(&dir).ok();
+}

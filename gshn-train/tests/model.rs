@@ -1,0 +1,244 @@
+//! The GSHN model: shapes, spikes, branch ablations, the dense and edge-list GAT paths, the
+//! configuration's shapes reaching the model and the data, save → load → same outputs, the
+//! vocabulary's round trip, and the learning-rate schedule.
+
+use burn::module::Module;
+use burn::tensor::{Device, Tensor};
+use gshn_graph::GatPath;
+use gshn_train::batch::{Dataset, ImageBatch};
+use gshn_train::data::segments::{shapeworld_dataset, SegmentsConfig};
+use gshn_train::data::shapeworld::{generate, ShapeWorldConfig, Split};
+use gshn_train::experiment::TrainConfig;
+use gshn_train::model::config::{FusionMode, GatPathChoice, GraphChoice, TokensConfig};
+use gshn_train::model::{Branches, GshnConfig, Vocab};
+use gshn_train::train::learning_rate;
+use gshn_train::GshnBatcher;
+
+/// Burn's CPU random stream is global: tests that initialise models hold this lock so that
+/// the determinism test sees only its own draws.
+static RNG: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn values<const D: usize>(t: &Tensor<D>) -> Vec<f32> {
+    t.to_data().convert::<f32>().try_to_vec::<f32>().unwrap()
+}
+
+fn small_config(vocab: &Vocab) -> GshnConfig {
+    let mut c = GshnConfig::default().with_vocab_size(vocab.len()).with_answers(18);
+    c.d_model = 32;
+    c.embed_dim = 16;
+    c
+}
+
+fn small_data(n: usize, cfg: &GshnConfig) -> (Dataset, Vocab) {
+    let data = shapeworld_dataset(&generate(&ShapeWorldConfig::default(), 5, Split::Train, n), &SegmentsConfig::default(), &cfg.tokens).unwrap();
+    let vocab = Vocab::build(data.texts());
+    (data, vocab)
+}
+
+fn images(data: &Dataset, n: usize, cfg: &GshnConfig, vocab: &Vocab, device: &Device) -> ImageBatch {
+    let idx: Vec<usize> = (0..n).collect();
+    GshnBatcher::new(cfg, vocab.clone()).images(&data.refs(&idx), device).unwrap()
+}
+
+#[test]
+fn every_branch_encodes_unit_vectors_and_spikes_are_binary() {
+    let _rng = RNG.lock().unwrap_or_else(|e| e.into_inner());
+    let device = Device::flex();
+    let (data, vocab) = small_data(6, &GshnConfig::default());
+    for branches in [Branches::Hybrid, Branches::GatOnly, Branches::SnnOnly] {
+        let mut cfg = small_config(&vocab);
+        cfg.fusion.branches = branches;
+        let model = cfg.init(&device).unwrap();
+        let b = images(&data, 6, &cfg, &vocab, &device);
+        let out = model.encode_images(&b).unwrap();
+        assert_eq!(out.embedding.dims(), [6, 16]);
+        let norms = values(&out.embedding.clone().powf_scalar(2.0).sum_dim(1));
+        assert!(norms.iter().all(|n| (n - 1.0).abs() < 1e-4), "{norms:?}");
+        assert_eq!(out.nodes.dims()[0], b.num_nodes());
+        match branches {
+            Branches::GatOnly => assert!(out.spikes.is_empty() && out.snn_nodes.is_none() && model.snn.is_none()),
+            _ => {
+                assert_eq!(out.spikes.len(), 2);
+                for s in &out.spikes {
+                    assert_eq!(s.dims()[0], 4);
+                    assert!(values(s).iter().all(|&v| v == 0.0 || v == 1.0));
+                }
+            }
+        }
+        let texts: Vec<&str> = data.items.iter().take(3).map(|p| p.captions[0].as_str()).collect();
+        let batcher = GshnBatcher::new(&cfg, vocab.clone());
+        assert_eq!(model.encode_text(&batcher.texts(&texts, &device)).dims(), [3, 16]);
+    }
+    let bad = |f: &dyn Fn(&mut GshnConfig)| {
+        let mut c = small_config(&vocab);
+        f(&mut c);
+        c.init(&device).err().map(|e| e.to_string())
+    };
+    assert!(bad(&|c| c.d_model = 30).unwrap().contains("gat.heads"));
+    assert!(bad(&|c| c.snn.time_steps = 0).unwrap().contains("snn.time_steps"));
+    assert!(bad(&|c| c.vocab_size = 0).unwrap().contains("with_vocab_size"));
+}
+
+#[test]
+fn masks_made_for_another_stride_are_an_error_not_a_panic() {
+    let _rng = RNG.lock().unwrap_or_else(|e| e.into_inner());
+    let device = Device::flex();
+    let (data, vocab) = small_data(2, &GshnConfig::default());
+    let mut cfg = small_config(&vocab);
+    cfg.tokens.stride = 8;
+    let model = cfg.init(&device).unwrap();
+    // Prepared for stride 4 (16×16 cells), run by a stride-8 backbone (8×8).
+    let b = images(&data, 2, &GshnConfig::default(), &vocab, &device);
+    let err = model.encode_images(&b).unwrap_err().to_string();
+    assert!(err.contains("256-cell feature map") && err.contains("tokens.stride"), "{err}");
+}
+
+#[test]
+fn the_config_shapes_reach_model_and_data() {
+    let _rng = RNG.lock().unwrap_or_else(|e| e.into_inner());
+    let device = Device::flex();
+    let mut cfg = GshnConfig::default();
+    cfg.tokens.stride = 8;
+    cfg.text.max_len = 5;
+    cfg.snn.time_steps = 3;
+    cfg.snn.layers = 3;
+    cfg.gat.layers = 3;
+    let (data, vocab) = small_data(3, &cfg);
+    assert_eq!(data[0].tokens.cells, 8 * 8, "64-px images at stride 8");
+    let cfg = cfg.with_vocab_size(vocab.len()).with_answers(18);
+    let model = cfg.init(&device).unwrap();
+    assert_eq!(model.gat.as_ref().unwrap().layers.len(), 3);
+    let batcher = GshnBatcher::new(&cfg, vocab.clone());
+    let text = batcher.texts(&["a red circle is left of a blue square on the floor"], &device);
+    assert_eq!(text.ids.dims(), [1, 5], "texts are cut at text.max_len");
+    let b = batcher.images(&data.refs(&[0, 1, 2]), &device).unwrap();
+    let out = model.encode_images(&b).unwrap();
+    assert_eq!(out.spikes.len(), 3);
+    assert_eq!(out.spikes[0].dims()[0], 3);
+}
+
+#[test]
+fn the_dense_and_edge_list_gat_paths_give_the_same_model_output() {
+    let _rng = RNG.lock().unwrap_or_else(|e| e.into_inner());
+    let device = Device::flex();
+    let (data, vocab) = small_data(5, &GshnConfig::default());
+    let cfg = small_config(&vocab);
+    let model = cfg.init(&device).unwrap();
+    let b = images(&data, 5, &cfg, &vocab, &device);
+    let v = model.tokens(&b).unwrap();
+    let mut graph = b.graph.clone();
+    graph.x = v;
+    let gat = model.gat.as_ref().unwrap();
+    let dense = values(&gat.forward_along(&graph, GatPath::Dense).unwrap());
+    let edges = values(&gat.forward_along(&graph, GatPath::EdgeList).unwrap());
+    assert_eq!(dense.len(), edges.len());
+    let worst = dense.iter().zip(&edges).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+    assert!(worst < 1e-5, "largest difference {worst}");
+    // And through the whole model, chosen by the config.
+    let embed = |path: GatPathChoice| {
+        let mut c = cfg.clone();
+        c.gat.path = path;
+        let m = c.init(&device).unwrap().load_record(model.clone().into_record());
+        values(&m.encode_images(&b).unwrap().embedding)
+    };
+    let (a, e) = (embed(GatPathChoice::Dense), embed(GatPathChoice::EdgeList));
+    assert!(a.iter().zip(&e).all(|(x, y)| (x - y).abs() < 1e-5));
+    assert!(a.iter().zip(embed(GatPathChoice::Auto)).all(|(x, y)| (x - y).abs() < 1e-5));
+}
+
+#[test]
+fn saved_then_loaded_model_gives_the_same_embeddings() {
+    let _rng = RNG.lock().unwrap_or_else(|e| e.into_inner());
+    let device = Device::flex();
+    let (data, vocab) = small_data(4, &GshnConfig::default());
+    let mut cfg = small_config(&vocab);
+    cfg.fusion.mode = FusionMode::PerChannel;
+    cfg.fusion.r = 0.5;
+    let model = cfg.init(&device).unwrap();
+    let b = images(&data, 4, &cfg, &vocab, &device);
+    let before = values(&model.encode_images(&b).unwrap().embedding);
+    let dir = std::env::temp_dir().join(format!("gshn-model-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    model.clone().save_file(dir.join("model.bpk")).unwrap();
+    let loaded = cfg.init(&device).unwrap().try_load_file(dir.join("model.bpk")).unwrap();
+    assert_eq!(before, values(&loaded.encode_images(&b).unwrap().embedding));
+    assert_eq!(loaded.r_values(), vec![0.5; 32]);
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn the_vqa_head_attends_over_each_questions_image_only_and_every_loss_term_is_finite() {
+    let _rng = RNG.lock().unwrap_or_else(|e| e.into_inner());
+    let device = Device::flex().autodiff();
+    let (data, vocab) = small_data(5, &GshnConfig::default());
+    let mut cfg = small_config(&vocab);
+    cfg.loss.stl = 0.5;
+    cfg.loss.node = 0.1;
+    let model = cfg.init(&device).unwrap();
+    let batcher = GshnBatcher::new(&cfg, vocab.clone());
+    let b = batcher.images(&data.refs(&[0, 1, 2, 3, 4]), &device).unwrap();
+    let out = model.encode_images(&b).unwrap();
+    // Three questions about images 4, 0, 4.
+    let qs = [(4, &data[4].questions[0]), (0, &data[0].questions[0]), (4, &data[4].questions[1])];
+    let v = model.answer(&b, &out, &batcher.questions(&qs, &device));
+    assert_eq!(v.logits.dims(), [3, 18]);
+    let att = values(&v.attention);
+    let m = b.max_nodes;
+    for (row, img) in [(0, 4), (1, 0), (2, 4)] {
+        let n = data[img].tokens.n;
+        let r = &att[row * m..(row + 1) * m];
+        assert!((r[..n].iter().sum::<f32>() - 1.0).abs() < 1e-5, "attention over the image's {n} nodes sums to 1: {r:?}");
+        assert!(r[n..].iter().all(|&a| a == 0.0), "no attention on padding: {r:?}");
+    }
+    // A training batch: every term, and the total is their weighted sum.
+    let batch = batcher.batch(&data.refs(&[0, 1, 2, 3, 4]), &mut gshn_snn::rng::SeedRng::new(1), &device).unwrap();
+    let l = model.losses(&batch).unwrap();
+    let v = |t: &Option<Tensor<1>>| t.clone().unwrap().into_scalar::<f32>();
+    let (clip, stl, vqa, node) = (v(&l.clip), v(&l.stl), v(&l.vqa), v(&l.node));
+    assert!([clip, stl, vqa, node].iter().all(|x| x.is_finite() && *x > 0.0));
+    let total: f32 = l.total.clone().into_scalar();
+    assert!((total - (clip + 0.5 * stl + 0.5 * vqa + 0.1 * node)).abs() < 1e-4, "{total}");
+    // Weight 0 switches a term off.
+    let only_stl = model.losses_with(&batch, &gshn_train::model::config::LossConfig::stl_only()).unwrap();
+    assert!(only_stl.clip.is_none() && only_stl.vqa.is_none() && only_stl.stl.is_some());
+}
+
+#[test]
+fn every_segment_source_and_graph_kind_prepares_shapeworld() {
+    use gshn_train::data::SegmentSource;
+    let examples = generate(&ShapeWorldConfig::default(), 9, Split::Test, 4);
+    for source in [SegmentSource::Panoptic, SegmentSource::Felzenszwalb, SegmentSource::Slic, SegmentSource::Grid, SegmentSource::Boxes] {
+        for graph in [GraphChoice::RegionAdjacency, GraphChoice::Knn, GraphChoice::Radius, GraphChoice::Full] {
+            let seg = SegmentsConfig { source, ..Default::default() };
+            let tokens = TokensConfig { graph, ..Default::default() };
+            let data = shapeworld_dataset(&examples, &seg, &tokens).unwrap_or_else(|e| panic!("{source:?} / {graph:?}: {e}"));
+            for p in &data.items {
+                let t = &p.tokens;
+                assert!(t.n >= 2, "{source:?}: {} tokens", t.n);
+                assert!(!t.edges.src.is_empty(), "{source:?} / {graph:?}: no edges");
+                assert_eq!(t.masks.len(), t.n * 16 * 16);
+            }
+        }
+    }
+}
+
+#[test]
+fn a_vocabulary_survives_serialisation() {
+    let v = Vocab::build(["A red circle.", "two blue squares"]);
+    let json = serde_json::to_string(&v).unwrap();
+    let back: Vocab = serde_json::from_str(&json).unwrap();
+    assert_eq!(back, v);
+    assert_eq!(back.encode("red squares, purple"), v.encode("red squares, purple"));
+    assert!(back.encode("red squares").iter().all(|&id| id > 1), "known words are not <unk> after a round trip");
+}
+
+#[test]
+fn learning_rate_warms_up_then_decays_to_zero() {
+    let s = TrainConfig { lr: 1.0, warmup: 10, ..Default::default() };
+    assert_eq!(learning_rate(&s, 5, 110), 0.5);
+    assert_eq!(learning_rate(&s, 10, 110), 1.0);
+    assert!((learning_rate(&s, 60, 110) - 0.5).abs() < 1e-12);
+    assert!(learning_rate(&s, 110, 110).abs() < 1e-12);
+    // A stage shorter than twice the warm-up warms up over half of it.
+    assert_eq!(learning_rate(&s, 2, 8), 0.5);
+}
