@@ -33,6 +33,7 @@ use crate::eval::EvalReport;
 use crate::experiment::{ConfigError, ExperimentConfig};
 use crate::plot::{self, Bar, BarChart};
 use crate::run_error::{io_at, DataError, RunError};
+use crate::run_folder::{self, FolderState};
 use crate::stats::{paired_difference, summarise};
 use crate::train::{hms, run, RunOptions};
 
@@ -72,6 +73,9 @@ fn default_seeds() -> Vec<u64> {
 fn default_plot() -> Vec<String> {
     vec!["t2i_r10".into()]
 }
+
+/// Most variants one ablation may have (the grid is sized before it is expanded).
+pub const MAX_VARIANTS: usize = 512;
 
 /// A resolved ablation: every variant's full config.
 #[derive(Debug, Clone)]
@@ -134,6 +138,13 @@ impl Ablation {
         let base_path = path.parent().unwrap_or(Path::new(".")).join(&file.base);
         let base_text = std::fs::read_to_string(&base_path).map_err(|source| ConfigError::Read { path: base_path.clone(), source })?;
         let mut variants = file.variant.clone();
+        let grid_size = file.grid.values().try_fold(1usize, |n, v| n.checked_mul(v.as_array().map_or(1, |a| a.len())));
+        match grid_size {
+            Some(n) if n + variants.len() <= MAX_VARIANTS => {}
+            _ => {
+                return Err(parse_err(path, format!("the [grid] and [[variant]]s give more than {MAX_VARIANTS} variants; split the ablation into several files")));
+            }
+        }
         if !file.grid.is_empty() {
             let mut combos: Vec<Variant> = vec![Variant { name: String::new(), set: vec![] }];
             for (key, values) in &file.grid {
@@ -162,11 +173,13 @@ impl Ablation {
         if file.seeds.is_empty() {
             return Err(parse_err(path, "seeds is empty"));
         }
+        let mut seen = std::collections::BTreeSet::new();
+        if let Some(d) = file.seeds.iter().find(|s| !seen.insert(**s)) {
+            return Err(parse_err(path, format!("seed {d} is listed twice")));
+        }
         let mut resolved = Vec::new();
         for v in variants {
-            if v.name.is_empty() || !v.name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.=,".contains(c)) {
-                return Err(parse_err(path, format!("variant name `{}` must be letters, digits and - _ . = ,", v.name)));
-            }
+            crate::experiment::check_folder_name(&v.name).map_err(|r| parse_err(path, format!("variant name {r}")))?;
             if resolved.iter().any(|(o, _): &(Variant, ExperimentConfig)| o.name == v.name) {
                 return Err(parse_err(path, format!("two variants are named `{}`", v.name)));
             }
@@ -205,6 +218,12 @@ fn run_dir(out: &Path, variant: &str, seed: u64) -> PathBuf {
     out.join("runs").join(variant).join(format!("seed-{seed}"))
 }
 
+/// A free name beside `dir` for a stale run: `seed-0.stale-1`, `seed-0.stale-2`, …
+fn stale_name(dir: &Path) -> PathBuf {
+    let base = dir.file_name().and_then(|n| n.to_str()).unwrap_or("run").to_string();
+    (1..).map(|k| dir.with_file_name(format!("{base}.stale-{k}"))).find(|p| !p.exists()).expect("a free name")
+}
+
 /// Runs every variant × seed not yet finished (a run with `eval.json` is done; one with a
 /// checkpoint resumes), then writes `runs.csv`, `table.md` and the plots into `out`.
 pub fn ablate(ab: &Ablation, out: &Path, device: &Device, progress: bool) -> Result<Vec<RunRow>, RunError> {
@@ -220,14 +239,22 @@ pub fn ablate(ab: &Ablation, out: &Path, device: &Device, progress: bool) -> Res
         let dir = run_dir(out, &v.name, cfg.seed);
         let eval_path = dir.join("eval.json");
         let t0 = Instant::now();
-        let status = if eval_path.is_file() { "done earlier" } else { "running" };
+        // A run made with another config (the ablation file changed) is set aside, not reused
+        // and not deleted.
+        let mut status = if eval_path.is_file() { "done earlier".to_string() } else { "running".to_string() };
+        if let FolderState::Run { config, .. } = run_folder::inspect(&dir)? {
+            if !run_folder::continues(&config, &cfg) {
+                let aside = stale_name(&dir);
+                std::fs::rename(&dir, &aside).map_err(io_at(&dir))?;
+                status = format!("rerunning: the run there had another config (moved to {})", aside.display());
+            }
+        }
         if progress {
             let eta = if fresh_runs > 0 { format!(", ETA {}", hms(fresh_time / fresh_runs as f64 * (total - k) as f64)) } else { String::new() };
             eprintln!("[ablate {}/{total}] {} seed {} — {status} (elapsed {}{eta})", k + 1, v.name, cfg.seed, hms(start.elapsed().as_secs_f64()));
         }
         if !eval_path.is_file() {
-            let resume = crate::checkpoint::resolve(&dir).is_ok();
-            run(&cfg, device, &RunOptions { out: dir.clone(), resume, stop_after: None, progress: false })?;
+            run(&cfg, device, &RunOptions { out: dir.clone(), resume: true, stop_after: None, progress: false })?;
             fresh_time += t0.elapsed().as_secs_f64();
             fresh_runs += 1;
         }

@@ -50,7 +50,8 @@ fn damaged(path: &Path, reason: impl ToString) -> CheckpointError {
     CheckpointError::Damaged { path: path.to_path_buf(), reason: reason.to_string() }
 }
 
-/// Writes `bytes` to `path` atomically (temp file in the same folder, sync, rename).
+/// Writes `bytes` to `path` atomically and durably: a temp file in the same folder, synced,
+/// renamed over `path`, then the folder synced so that the rename itself survives a crash.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let tmp = path.with_extension(format!("{}.tmp", path.extension().and_then(|e| e.to_str()).unwrap_or("")));
     {
@@ -58,7 +59,42 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         f.write_all(bytes)?;
         f.sync_all()?;
     }
-    fs::rename(&tmp, path)
+    fs::rename(&tmp, path)?;
+    sync_dir(path.parent().unwrap_or(Path::new(".")))
+}
+
+/// Syncs a folder's entries (the names created, renamed or removed in it) to disk.
+pub fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    // Opening a directory read-only and fsyncing it is how POSIX makes renames durable; other
+    // systems cannot open a directory as a file, and there is nothing more to do there.
+    #[cfg(unix)]
+    {
+        fs::File::open(dir)?.sync_all()
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = dir;
+        Ok(())
+    }
+}
+
+/// The step of a checkpoint folder name `step-NNNNNN` (any number of digits), or `None`.
+pub fn step_of(name: &str) -> Option<usize> {
+    let digits = name.strip_prefix("step-")?;
+    (!digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())).then(|| digits.parse().ok()).flatten()
+}
+
+/// The checkpoint folders under `root` (`step-N`, no temporary ones), newest step first.
+pub fn checkpoints_by_step(root: &Path) -> Vec<(usize, PathBuf)> {
+    let mut all: Vec<(usize, PathBuf)> = fs::read_dir(root)
+        .map(|r| r.filter_map(|e| e.ok().map(|e| e.path())).collect::<Vec<_>>())
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|p| p.is_dir())
+        .filter_map(|p| Some((step_of(p.file_name()?.to_str()?)?, p)))
+        .collect();
+    all.sort_by(|a, b| b.0.cmp(&a.0));
+    all
 }
 
 /// Saves a checkpoint of `model` and `optim` at `state.step` under `run_dir/checkpoints`,
@@ -95,24 +131,47 @@ pub fn save(
         let p = entry.map_err(io_at(&tmp))?.path();
         fs::File::open(&p).and_then(|f| f.sync_all()).map_err(io_at(&p))?;
     }
+    sync_dir(&tmp).map_err(io_at(&tmp))?;
     let dir = root.join(&name);
     if dir.exists() {
         fs::remove_dir_all(&dir).map_err(io_at(&dir))?;
     }
     fs::rename(&tmp, &dir).map_err(io_at(&dir))?;
+    sync_dir(&root).map_err(io_at(&root))?;
+    sync_dir(run_dir).map_err(io_at(run_dir))?;
     let latest = root.join("latest");
     write_atomic(&latest, name.as_bytes()).map_err(io_at(&latest))?;
-    let mut all: Vec<PathBuf> = fs::read_dir(&root)
-        .map_err(io_at(&root))?
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.is_dir() && p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("step-") && !n.ends_with(".tmp")))
-        .collect();
-    all.sort();
-    let excess = all.len().saturating_sub(keep.max(1));
-    for old in all.into_iter().take(excess) {
+    // Only now, with the new checkpoint durable and named by `latest`: drop the oldest, by
+    // step number (`step-1000000` is newer than `step-999000`).
+    for (_, old) in checkpoints_by_step(&root).into_iter().skip(keep.max(1)) {
         if old != dir {
             fs::remove_dir_all(&old).map_err(io_at(&old))?;
         }
+    }
+    Ok(dir)
+}
+
+/// The files every complete checkpoint holds.
+pub const FILES: [&str; 5] = ["model.bpk", "optimizer.bpk", "state.json", "config.toml", "vocab.json"];
+
+/// Whether `dir` holds every checkpoint file and its state parses (a quick check; loading the
+/// model can still fail on a damaged `model.bpk`).
+pub fn looks_complete(dir: &Path) -> bool {
+    FILES.iter().all(|f| dir.join(f).is_file()) && fs::read_to_string(dir.join("state.json")).ok().and_then(|t| serde_json::from_str::<TrainState>(&t).ok()).is_some()
+}
+
+/// The checkpoint the `latest` pointer in `root` names, checked: the pointer must name a
+/// `step-N` folder inside `root` (no other path), and that folder must be complete.
+pub fn from_latest(root: &Path) -> Result<PathBuf, CheckpointError> {
+    let latest = root.join("latest");
+    let name = fs::read_to_string(&latest).map_err(|e| damaged(&latest, e))?;
+    let name = name.trim();
+    if step_of(name).is_none() {
+        return Err(damaged(&latest, format!("`{name}` is not a checkpoint of this run (expected step-NNNNNN)")));
+    }
+    let dir = root.join(name);
+    if !looks_complete(&dir) {
+        return Err(damaged(&latest, format!("points at {}, which is missing or incomplete", dir.display())));
     }
     Ok(dir)
 }
@@ -124,14 +183,8 @@ pub fn resolve(path: &Path) -> Result<PathBuf, CheckpointError> {
         return Ok(path.to_path_buf());
     }
     for root in [path.join("checkpoints"), path.to_path_buf()] {
-        let latest = root.join("latest");
-        if latest.is_file() {
-            let name = fs::read_to_string(&latest).map_err(|e| damaged(&latest, e))?;
-            let dir = root.join(name.trim());
-            if dir.join("model.bpk").is_file() {
-                return Ok(dir);
-            }
-            return Err(damaged(&latest, format!("points at {}, which has no model.bpk", dir.display())));
+        if root.join("latest").is_file() {
+            return from_latest(&root);
         }
     }
     Err(CheckpointError::Missing(path.to_path_buf()))

@@ -347,6 +347,7 @@ impl ExperimentConfig {
 
     /// Checks every field for an impossible value, upper bounds included.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        check_folder_name(&self.name).map_err(|reason| invalid("name", reason))?;
         let d = &self.data;
         if !(32..=1024).contains(&d.image_size) || !d.image_size.is_multiple_of(4) {
             return Err(invalid("data.image_size", format!("{} must be a multiple of 4 from 32 to 1024", d.image_size)));
@@ -428,6 +429,17 @@ impl ExperimentConfig {
             return Err(invalid("model.loss.node", "the node-level InfoNCE contrasts E_SNN with F_GAT: it needs model.fusion.branches = \"hybrid\""));
         }
         Ok(())
+    }
+}
+
+/// Whether `name` is safe as one folder name under a runs folder: 1–128 letters, digits and
+/// `- _ . = ,`, not starting with a dot (so no `..`, no separators, no absolute paths).
+pub fn check_folder_name(name: &str) -> Result<(), String> {
+    let ok = !name.is_empty() && name.len() <= 128 && !name.starts_with('.') && name.chars().all(|c| c.is_ascii_alphanumeric() || "-_.=,".contains(c));
+    if ok {
+        Ok(())
+    } else {
+        Err(format!("`{name}` must be 1–128 letters, digits and - _ . = , not starting with a dot (it names a folder under runs/)"))
     }
 }
 
@@ -547,6 +559,8 @@ mod tests {
             ("[model.fusion]\nbranches = \"gat-only\"\n[model.loss]\nnode = 0.1", "model.loss.node"),
             ("[eval]\nenergy = \"7nm\"", "eval.energy"),
             ("[model.tokens]\nstride = 3", "model.tokens.stride"),
+            ("name = \"../elsewhere\"", "name"),
+            ("name = \"/tmp/x\"", "name"),
         ] {
             let err = ExperimentConfig::from_toml(text, "t", &[]).unwrap_err();
             assert!(matches!(&err, ConfigError::Invalid { field: f, .. } if f == field), "{text}: {err}");

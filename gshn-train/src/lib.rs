@@ -65,6 +65,8 @@ pub mod report;
 #[cfg(feature = "cli")]
 pub mod run_error;
 #[cfg(feature = "cli")]
+pub mod run_folder;
+#[cfg(feature = "cli")]
 pub mod segment_cmd;
 #[cfg(feature = "cli")]
 pub mod snn_demo;

@@ -177,8 +177,8 @@ fn main() -> anyhow::Result<()> {
             use gshn_train::ablate::{ablate, Ablation};
             let mut set = set;
             if let Some(d) = &device {
-                parse_device(d)?;
-                set.push(format!("device={d}"));
+                let choice = parse_device(d)?;
+                set.push(format!("device={}", serde_json::to_string(&choice)?));
             }
             let ab = Ablation::load(&config, &set)?;
             let stem = config.file_stem().and_then(|s| s.to_str()).unwrap_or("ablation").to_string();

@@ -77,6 +77,22 @@ pub enum RunError {
         /// Whether its config differs from this one.
         different: bool,
     },
+    /// The output folder cannot take this run (a file, or a folder that is not a gshn run).
+    #[error("{}: {reason}", path.display())]
+    Folder {
+        /// The folder.
+        path: PathBuf,
+        /// Why, and what to do.
+        reason: String,
+    },
+    /// Another process is training into the folder.
+    #[error("{} is held by {holder}; two runs cannot write one folder", path.display())]
+    Locked {
+        /// The lock file.
+        path: PathBuf,
+        /// Who holds it.
+        holder: String,
+    },
     /// A device or tensor read failed.
     #[error("device: {0}")]
     Device(String),

@@ -29,6 +29,7 @@ use crate::experiment::{DataSource, ExperimentConfig, TrainConfig};
 use crate::model::config::LossConfig;
 use crate::model::{Gshn, Vocab};
 use crate::run_error::{io_at, DataError, RunError};
+use crate::run_folder::{self, FolderState, RunLock};
 
 /// The learning rate at 1-based `step` of a stage of `len` steps: linear warm-up over
 /// `cfg.warmup` steps, then cosine decay to 0 at the end of the stage.
@@ -170,19 +171,9 @@ impl LogRow {
     }
 }
 
-/// Reads a run's metrics log.
+/// Reads a run's metrics log (a torn last line is dropped; see [`run_folder::read_log`]).
 pub fn read_log(run_dir: &Path) -> Result<Vec<LogRow>, RunError> {
-    let p = run_dir.join("metrics.jsonl");
-    if !p.exists() {
-        return Ok(vec![]);
-    }
-    fs::read_to_string(&p)
-        .map_err(io_at(&p))?
-        .lines()
-        .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty())
-        .map(|(n, l)| serde_json::from_str(l).map_err(|e| DataError::Malformed { path: p.clone(), reason: format!("line {}: {e}", n + 1) }.into()))
-        .collect()
+    Ok(run_folder::read_log(run_dir)?.0)
 }
 
 fn write_log(run_dir: &Path, rows: &[LogRow]) -> Result<(), RunError> {
@@ -276,17 +267,27 @@ pub fn run(cfg: &ExperimentConfig, device: &Device, opts: &RunOptions) -> Result
         }
     };
     let out = &opts.out;
-    let existing = checkpoint::resolve(out).ok();
-    if let Some(dir) = &existing {
-        let saved = fs::read_to_string(dir.join("config.toml")).ok().and_then(|t| ExperimentConfig::from_toml(&t, "saved", &[]).ok());
-        let same = saved.as_ref().is_some_and(|s| ExperimentConfig { device: cfg.device, ..s.clone() } == *cfg);
-        if !opts.resume || !same {
-            return Err(RunError::Occupied { dir: out.clone(), different: !same });
+    // Everything about the folder is checked before anything is written into it.
+    let existing = match run_folder::inspect(out)? {
+        FolderState::Fresh => None,
+        FolderState::Run { config, checkpoint, note } => {
+            let same = run_folder::continues(&config, cfg);
+            if !opts.resume || !same {
+                return Err(RunError::Occupied { dir: out.clone(), different: !same });
+            }
+            if let Some(n) = note {
+                say(n);
+            }
+            if config.train != cfg.train {
+                say(format!("resuming with changed {} (allowed on --resume: {})", "train settings", run_folder::RESUMABLE_FIELDS.join(", ")));
+            }
+            Some(checkpoint)
         }
-    }
+    };
     fs::create_dir_all(out).map_err(io_at(out))?;
+    let _lock = RunLock::acquire(out, &say)?;
     let p = out.join("config.toml");
-    fs::write(&p, cfg.to_toml()).map_err(io_at(&p))?;
+    checkpoint::write_atomic(&p, cfg.to_toml().as_bytes()).map_err(io_at(&p))?;
 
     let t0 = Instant::now();
     say(format!("preparing data: {:?}, segments {:?}, graph {:?}", cfg.data.source, cfg.data.segments.source, cfg.model.tokens.graph));
@@ -313,7 +314,7 @@ pub fn run(cfg: &ExperimentConfig, device: &Device, opts: &RunOptions) -> Result
     let mut elapsed_before = 0.0;
     let mut log = Vec::new();
     let mut last_good: Option<PathBuf> = None;
-    if let Some(dir) = existing {
+    if let Some(Some(dir)) = existing {
         let loaded = checkpoint::load(&dir, device)?;
         if loaded.vocab != data.vocab {
             return Err(DataError::Unfit("the checkpoint's vocabulary differs from the data's; the data changed since the run began".into()).into());
@@ -322,11 +323,16 @@ pub fn run(cfg: &ExperimentConfig, device: &Device, opts: &RunOptions) -> Result
         optim = checkpoint::load_optimizer(&loaded.dir, optim)?;
         step = loaded.state.step;
         elapsed_before = loaded.state.elapsed_s;
-        log = read_log(out)?.into_iter().filter(|r| r.step <= step).collect();
+        let (rows, torn) = run_folder::read_log(out)?;
+        if let Some(n) = torn {
+            say(n);
+        }
+        log = rows.into_iter().filter(|r| r.step <= step).collect();
         write_log(out, &log)?;
         say(format!("resuming from {} (step {step})", loaded.dir.display()));
         last_good = Some(loaded.dir);
     } else {
+        // A new run, or one stopped before its first checkpoint (same config): from step 0.
         write_log(out, &[])?;
     }
 

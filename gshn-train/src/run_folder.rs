@@ -1,0 +1,191 @@
+//! The run folder: what counts as one, who may write to it, where a run resumes, and its
+//! metrics log. The guarantees (docs/training.md, "What is safe"):
+//!
+//! * a folder that is not a gshn run, or a file, is never written into;
+//! * a run is never restarted, truncated or pruned unless the new session continues it
+//!   exactly (same config; only the documented optimiser and progress fields may change on
+//!   `--resume`);
+//! * a damaged or missing `checkpoints/latest` resumes from the newest complete checkpoint,
+//!   saying so, or stops with an error;
+//! * one process at a time: `run.lock` names its holder;
+//! * a torn last line of `metrics.jsonl` (a crash mid-write) is dropped, saying so.
+
+use std::fs;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use crate::checkpoint::{self, CheckpointError};
+use crate::experiment::ExperimentConfig;
+use crate::run_error::{io_at, DataError, RunError};
+use crate::train::LogRow;
+
+/// What an output folder holds.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FolderState {
+    /// Nothing yet (absent or empty): a new run may start.
+    Fresh,
+    /// A gshn run.
+    Run {
+        /// Its config (the newest checkpoint's, else the folder's `config.toml`).
+        config: ExperimentConfig,
+        /// The checkpoint to resume from (`None`: stopped before its first checkpoint).
+        checkpoint: Option<PathBuf>,
+        /// What was unusual about finding it (a damaged `latest` pointer), to tell the user.
+        note: Option<String>,
+    },
+}
+
+fn refused(path: &Path, reason: impl Into<String>) -> RunError {
+    RunError::Folder { path: path.to_path_buf(), reason: reason.into() }
+}
+
+fn read_config(path: &Path) -> Option<ExperimentConfig> {
+    fs::read_to_string(path).ok().and_then(|t| ExperimentConfig::from_toml(&t, &path.display().to_string(), &[]).ok())
+}
+
+/// Inspects `out` without changing anything in it.
+pub fn inspect(out: &Path) -> Result<FolderState, RunError> {
+    if !out.exists() {
+        return Ok(FolderState::Fresh);
+    }
+    if !out.is_dir() {
+        return Err(refused(out, "is a file, not a run folder; choose another --out"));
+    }
+    let mut entries = fs::read_dir(out).map_err(io_at(out))?;
+    if entries.next().is_none() {
+        return Ok(FolderState::Fresh);
+    }
+    let root = out.join("checkpoints");
+    let is_run = out.join("config.toml").is_file() && (out.join("metrics.jsonl").is_file() || root.is_dir());
+    let Some(folder_config) = is_run.then(|| read_config(&out.join("config.toml"))).flatten() else {
+        return Err(refused(out, "exists and is not a gshn run folder (no readable config.toml with metrics.jsonl or checkpoints/); nothing was written — choose another --out"));
+    };
+    let steps = checkpoint::checkpoints_by_step(&root);
+    let (found, note) = if root.join("latest").is_file() {
+        match checkpoint::from_latest(&root) {
+            Ok(dir) => (Some(dir), None),
+            Err(why) => match steps.iter().find(|(_, d)| checkpoint::looks_complete(d)) {
+                Some((_, dir)) => (Some(dir.clone()), Some(format!("{why}; resuming from the newest complete checkpoint, {}", dir.display()))),
+                None => return Err(CheckpointError::Damaged { path: root.join("latest"), reason: format!("{why}, and no other complete checkpoint exists; nothing was changed") }.into()),
+            },
+        }
+    } else {
+        match steps.iter().find(|(_, d)| checkpoint::looks_complete(d)) {
+            Some((_, dir)) => (Some(dir.clone()), Some(format!("checkpoints/latest is missing; resuming from the newest complete checkpoint, {}", dir.display()))),
+            None if steps.is_empty() => (None, None),
+            None => return Err(CheckpointError::Damaged { path: root, reason: "no checkpoint in it is complete; nothing was changed".into() }.into()),
+        }
+    };
+    let config = match &found {
+        Some(dir) => read_config(&dir.join("config.toml")).ok_or_else(|| CheckpointError::Damaged { path: dir.join("config.toml"), reason: "does not parse".into() })?,
+        None => folder_config,
+    };
+    Ok(FolderState::Run { config, checkpoint: found, note })
+}
+
+/// Whether `next` continues a run of `saved` exactly: equal but for the device and the fields
+/// a resume may change ([`RESUMABLE_FIELDS`]).
+pub fn continues(saved: &ExperimentConfig, next: &ExperimentConfig) -> bool {
+    let mut s = saved.clone();
+    s.device = next.device;
+    let (t, n) = (&mut s.train, &next.train);
+    (t.lr, t.warmup, t.grad_clip, t.weight_decay) = (n.lr, n.warmup, n.grad_clip, n.weight_decay);
+    (t.log_every, t.eval_every, t.checkpoint_every) = (n.log_every, n.eval_every, n.checkpoint_every);
+    s == *next
+}
+
+/// The fields `--resume` may change: the optimiser's and the progress intervals'.
+pub const RESUMABLE_FIELDS: [&str; 7] = ["train.lr", "train.warmup", "train.grad_clip", "train.weight_decay", "train.log_every", "train.eval_every", "train.checkpoint_every"];
+
+/// The lock that keeps a second process out of a run folder; released when dropped.
+#[derive(Debug)]
+pub struct RunLock {
+    path: PathBuf,
+}
+
+/// Who holds a lock.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+struct Holder {
+    pid: u32,
+    host: String,
+    since: String,
+    command: String,
+}
+
+fn host_name() -> String {
+    fs::read_to_string("/etc/hostname").map(|s| s.trim().to_string()).ok().filter(|s| !s.is_empty()).or_else(|| std::env::var("HOSTNAME").ok()).unwrap_or_else(|| "unknown".into())
+}
+
+fn alive(pid: u32) -> bool {
+    // Linux and most Unixes expose live processes under /proc; elsewhere assume alive.
+    !Path::new("/proc/self").exists() || Path::new(&format!("/proc/{pid}")).exists()
+}
+
+impl RunLock {
+    /// Takes `out/run.lock`, or refuses naming the process that holds it. A lock left by a
+    /// process that no longer runs on this host (a crash, a kill) is taken over, saying so
+    /// through `say`.
+    pub fn acquire(out: &Path, say: &dyn Fn(String)) -> Result<Self, RunError> {
+        let path = out.join("run.lock");
+        let holder = Holder {
+            pid: std::process::id(),
+            host: host_name(),
+            since: format!("{:?}", std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_secs()),
+            command: std::env::args().collect::<Vec<_>>().join(" "),
+        };
+        for _ in 0..2 {
+            match fs::OpenOptions::new().write(true).create_new(true).open(&path) {
+                Ok(mut f) => {
+                    f.write_all(serde_json::to_string(&holder).expect("a lock serialises").as_bytes()).and_then(|_| f.sync_all()).map_err(io_at(&path))?;
+                    return Ok(Self { path });
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                    let other = fs::read_to_string(&path).ok().and_then(|t| serde_json::from_str::<Holder>(&t).ok());
+                    match other {
+                        Some(o) if o.host == holder.host && !alive(o.pid) => {
+                            say(format!("{}: taking over a stale lock of process {} (no longer running)", path.display(), o.pid));
+                            fs::remove_file(&path).map_err(io_at(&path))?;
+                        }
+                        Some(o) => {
+                            return Err(RunError::Locked {
+                                path,
+                                holder: format!("process {} on {} (since {} s after the epoch): `{}`", o.pid, o.host, o.since, o.command),
+                            })
+                        }
+                        None => return Err(RunError::Locked { path, holder: "an unreadable lock file; delete it if no gshn process uses this folder".into() }),
+                    }
+                }
+                Err(e) => return Err(io_at(&path)(e)),
+            }
+        }
+        Err(RunError::Locked { path, holder: "a process that keeps re-creating it".into() })
+    }
+}
+
+impl Drop for RunLock {
+    fn drop(&mut self) {
+        let _ = fs::remove_file(&self.path);
+    }
+}
+
+/// Reads a run's metrics log. A last line that does not parse (a crash or a full disk while it
+/// was written) is dropped and reported in the note; a bad line before it is an error naming
+/// the file and the line.
+pub fn read_log(run_dir: &Path) -> Result<(Vec<LogRow>, Option<String>), RunError> {
+    let p = run_dir.join("metrics.jsonl");
+    if !p.exists() {
+        return Ok((vec![], None));
+    }
+    let text = fs::read_to_string(&p).map_err(io_at(&p))?;
+    let lines: Vec<(usize, &str)> = text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()).collect();
+    let mut rows = Vec::with_capacity(lines.len());
+    let mut note = None;
+    for (k, &(n, line)) in lines.iter().enumerate() {
+        match serde_json::from_str::<LogRow>(line) {
+            Ok(r) => rows.push(r),
+            Err(e) if k + 1 == lines.len() => note = Some(format!("{}: dropped a torn last line {} ({e})", p.display(), n + 1)),
+            Err(e) => return Err(DataError::Malformed { path: p.clone(), reason: format!("line {}: {e}", n + 1) }.into()),
+        }
+    }
+    Ok((rows, note))
+}
