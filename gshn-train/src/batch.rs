@@ -157,6 +157,29 @@ pub struct GshnBatch {
     pub questions: Option<QuestionBatch>,
 }
 
+impl GshnBatch {
+    /// Every tensor shape the batch gives the model, and its edge count: batches with equal
+    /// keys run the same kernels (a GPU compiles and tunes kernels once per new shape).
+    pub fn shape_key(&self) -> Vec<usize> {
+        let i = &self.images;
+        let mut key = Vec::new();
+        key.extend(i.pixels.dims());
+        key.extend(i.masks.dims());
+        key.extend(i.graph.x.dims());
+        key.push(i.graph.edges.len());
+        key.extend(i.folded.src.dims());
+        match &self.captions {
+            Some(c) => key.extend(c.ids.dims()),
+            None => key.extend([0, 0]),
+        }
+        match &self.questions {
+            Some(q) => key.extend(q.text.ids.dims()),
+            None => key.extend([0, 0]),
+        }
+        key
+    }
+}
+
 /// Turns examples into batches for a model config and a vocabulary.
 #[derive(Debug, Clone)]
 pub struct GshnBatcher {

@@ -51,6 +51,8 @@ pub mod model;
 #[cfg(feature = "cli")]
 pub mod ablate;
 #[cfg(feature = "cli")]
+pub mod bench_train;
+#[cfg(feature = "cli")]
 pub mod checkpoint;
 #[cfg(feature = "cli")]
 pub mod device;

@@ -96,6 +96,33 @@ enum Command {
     /// Generate or export data sets.
     #[command(subcommand)]
     Data(DataCommand),
+    /// Measure the training step on a device.
+    #[command(subcommand)]
+    Bench(BenchCommand),
+}
+
+#[derive(Subcommand)]
+enum BenchCommand {
+    /// Time N training steps of an experiment (the runner's batches, losses and optimiser;
+    /// no validation or checkpoints): warm-up, per-step percentiles after it, and the number
+    /// of distinct batch shapes.
+    Train {
+        /// The experiment (TOML).
+        #[arg(long, default_value = "configs/shapeworld.toml")]
+        config: PathBuf,
+        /// Override any config field (repeatable).
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<String>,
+        /// Steps to time.
+        #[arg(long, default_value_t = 50)]
+        steps: usize,
+        /// Device: auto, flex or wgpu.
+        #[arg(long)]
+        device: Option<String>,
+        /// Also write every step's time as JSON here.
+        #[arg(long)]
+        json: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -213,6 +240,20 @@ fn main() -> anyhow::Result<()> {
             std::fs::write(report_dir.join("eval.json"), serde_json::to_string_pretty(&test)?)?;
             println!("{}", test.markdown());
             eprintln!("report: {}", report_dir.join("report.md").display());
+        }
+        Command::Bench(BenchCommand::Train { config, set, steps, device, json }) => {
+            anyhow::ensure!(steps >= 1, "--steps must be at least 1");
+            let mut cfg = ExperimentConfig::load(&config, &set)?;
+            if let Some(d) = device {
+                cfg.device = parse_device(&d)?;
+            }
+            let (dev, dev_name) = pick_device(cfg.device)?;
+            eprintln!("gshn bench train: {} for {steps} steps on {dev_name}", config.display());
+            let report = gshn_train::bench_train::bench_train(&cfg, &dev, &dev_name, steps, &|s| eprintln!("{s}"))?;
+            if let Some(p) = json {
+                std::fs::write(&p, serde_json::to_string_pretty(&report)?).with_context(|| format!("cannot write {}", p.display()))?;
+            }
+            println!("{}", report.markdown());
         }
         Command::Segment(args) => {
             let seg = segment_cmd::run(&args)?;

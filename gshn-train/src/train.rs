@@ -20,7 +20,7 @@ use burn::tensor::{Device, Tensor};
 use gshn_snn::rng::SeedRng;
 use serde::{Deserialize, Serialize};
 
-use crate::batch::{Dataset, GshnBatcher};
+use crate::batch::{Dataset, GshnBatch, GshnBatcher};
 use crate::checkpoint::{self, TrainState};
 use crate::data::segments::shapeworld_dataset;
 use crate::data::shapeworld::{answer_vocabulary, generate, parse_holdout, ShapeWorldConfig, Split};
@@ -244,7 +244,8 @@ pub struct RunResult {
     pub batcher: GshnBatcher,
 }
 
-fn stage_of(cfg: &TrainConfig, step: usize) -> (bool, usize, usize) {
+/// The stage of 1-based `step`: `(is the STL stage, step within the stage, stage length)`.
+pub fn stage_of(cfg: &TrainConfig, step: usize) -> (bool, usize, usize) {
     if step <= cfg.stl_steps {
         (true, step, cfg.stl_steps)
     } else {
@@ -371,18 +372,16 @@ pub fn run(cfg: &ExperimentConfig, device: &Device, opts: &RunOptions) -> Result
         let mut pick = SeedRng::new(cfg.seed).fork("step").fork(&step.to_string());
         device.seed(SeedRng::new(cfg.seed).fork("dropout").fork(&step.to_string()).next_u64());
         let batch = batcher.batch(&data.train.refs(&idx), &mut pick, device)?;
-        let losses = if stl { model.losses_with(&batch, &stl_weights)? } else { model.losses(&batch)? };
-        if losses.is_empty() {
-            return Err(DataError::Unfit(format!("step {step}: the batch gives no loss term (no captions and no questions)")).into());
-        }
-        let parts = losses.stacked();
+        let parts;
+        (model, parts) = train_step(model, &mut optim, &batch, stl.then_some(&stl_weights), lr).map_err(|e| match e {
+            RunError::Data(DataError::Unfit(m)) => DataError::Unfit(format!("step {step}: {m}")).into(),
+            other => other,
+        })?;
         acc = Some(match acc {
             Some(a) => a.add(parts),
             None => parts,
         });
         acc_n += 1;
-        let grads = GradientsParams::from_grads(losses.total.backward(), &model);
-        model = optim.step(lr, model, grads);
         window_images += idx.len();
 
         let log_now = step % tc.log_every == 0 || step == total || step == tc.stl_steps;
@@ -453,6 +452,27 @@ pub fn run(cfg: &ExperimentConfig, device: &Device, opts: &RunOptions) -> Result
     let p = out.join("eval.json");
     checkpoint::write_atomic(&p, serde_json::to_string_pretty(&test).expect("a report serialises").as_bytes()).map_err(io_at(&p))?;
     Ok(RunResult { model, step, test: Some(test), log, data, batcher })
+}
+
+/// One optimiser step on `batch`: the losses (with `weights`, or the model's own), backward,
+/// AdamW at `lr`. Returns the updated model and the loss terms `[total, clip, stl, vqa, node]`
+/// (detached, still on the device: reading them is the caller's choice).
+pub fn train_step(model: Gshn, optim: &mut ModuleOptimizer, batch: &GshnBatch, weights: Option<&LossConfig>, lr: f64) -> Result<(Gshn, Tensor<1>), RunError> {
+    let losses = match weights {
+        Some(w) => model.losses_with(batch, w)?,
+        None => model.losses(batch)?,
+    };
+    if losses.is_empty() {
+        return Err(DataError::Unfit("the batch gives no loss term (no captions and no questions)".into()).into());
+    }
+    let parts = losses.stacked();
+    let grads = GradientsParams::from_grads(losses.total.backward(), &model);
+    Ok((optim.step(lr, model, grads), parts))
+}
+
+/// The AdamW optimiser of `tc` (weight decay, gradient-norm clipping).
+pub fn optimizer(tc: &TrainConfig) -> ModuleOptimizer {
+    AdamWConfig::new().with_weight_decay(tc.weight_decay).with_grad_clipping(Some(GradientClippingConfig::Norm(tc.grad_clip))).init()
 }
 
 /// Seconds as `1h02m03s` / `4m05s` / `6s`.
