@@ -22,7 +22,7 @@ use burn::tensor::{Device, IndexingUpdateOp, Tensor};
 use crate::batch::GraphBatch;
 use crate::edges::EdgeList;
 use crate::error::GraphError;
-use crate::scatter::{index_tensor, segment_softmax};
+use crate::scatter::{dense_adjacency, index_tensor, segment_softmax};
 
 /// How the attributes of added self loops are filled (PyG `fill_value`).
 #[derive(Config, Debug, Copy, PartialEq)]
@@ -328,25 +328,49 @@ impl GatConv {
     /// `(i, j)` counts the edges `j → i` (so duplicate edges weigh as in the edge-list path).
     /// Returns node rows `[ΣN, width]` and the attention `[B, H, N_max, N_max]`.
     pub fn forward_dense(&self, batch: &GraphBatch) -> crate::Result<(Tensor<2>, Tensor<4>)> {
-        if self.variant != GatVariant::V1 || self.lin_edge.is_some() {
-            return Err(GraphError::InvalidParameter { name: "path", reason: "the dense path supports GATConv without edge features only".into() });
-        }
         let [_, f] = batch.x.dims();
         if f != self.in_channels {
             return Err(GraphError::ShapeMismatch(format!("x has {f} features, the layer expects {}", self.in_channels)));
         }
         let device = batch.x.device();
-        let (b, m, h, c) = (batch.num_graphs(), batch.max_nodes(), self.heads, self.out_channels);
-        let edges = if self.add_self_loops { batch.edges.with_self_loops().0 } else { batch.edges.clone() };
-        let mut mult = vec![0f32; b * m * m];
-        for (&s, &t) in edges.src.iter().zip(&edges.dst) {
-            let g = batch.batch[t];
-            mult[g * m * m + (t - batch.ptr[g]) * m + (s - batch.ptr[g])] += 1.0;
-        }
-        let mult = Tensor::<4>::from_data(burn::tensor::TensorData::new(mult, [b, 1, m, m]), &device);
-        let res = self.res.as_ref().map(|r| r.forward(batch.x.clone()));
+        let (b, m) = (batch.num_graphs(), batch.max_nodes());
+        let adjacency = Tensor::<4>::from_data(burn::tensor::TensorData::new(dense_adjacency(&batch.edges, &batch.ptr, m), [b, 1, m, m]), &device);
         let (xd, _) = batch.to_dense(batch.x.clone());
-        let xl: Tensor<4> = self.lin.forward(xd).reshape([b, m, h, c]).swap_dims(1, 2); // [B, H, M, C]
+        let (out, attention) = self.forward_padded(xd, adjacency)?;
+        let width = self.output_width();
+        Ok((out.reshape([b * m, width]).select(0, index_tensor(&batch.dense_slots(), &device)), attention))
+    }
+
+    /// The dense path on padded blocks: node features `x` `[B, M, F_in]` (rows beyond a
+    /// graph's nodes are padding) and `adjacency` `[B, 1, M, M]`, whose entry `(i, j)` counts
+    /// the edges `j → i` ([`dense_adjacency`]). With `add_self_loops` the self loops are
+    /// replaced by one per row, padding rows included, so that every row's attention is
+    /// defined; a real node never attends to a padding row, which has no edge to it. Returns
+    /// `[B, M, width]` and the attention `[B, H, M, M]` (per edge).
+    ///
+    /// Shapes depend on `B` and `M` only, so batches padded to the same `M` run the same
+    /// kernels.
+    pub fn forward_padded(&self, x: Tensor<3>, adjacency: Tensor<4>) -> crate::Result<(Tensor<3>, Tensor<4>)> {
+        if self.variant != GatVariant::V1 || self.lin_edge.is_some() {
+            return Err(GraphError::InvalidParameter { name: "path", reason: "the dense path supports GATConv without edge features only".into() });
+        }
+        let [b, m, f] = x.dims();
+        if f != self.in_channels {
+            return Err(GraphError::ShapeMismatch(format!("x has {f} features, the layer expects {}", self.in_channels)));
+        }
+        if adjacency.dims() != [b, 1, m, m] {
+            return Err(GraphError::ShapeMismatch(format!("adjacency is {:?}, expected [{b}, 1, {m}, {m}]", adjacency.dims())));
+        }
+        let device = x.device();
+        let (h, c) = (self.heads, self.out_channels);
+        let mult = if self.add_self_loops {
+            let eye = Tensor::<2>::eye(m, &device).reshape([1, 1, m, m]);
+            adjacency.mul(eye.clone().neg().add_scalar(1.0)).add(eye)
+        } else {
+            adjacency
+        };
+        let res = self.res.as_ref().map(|r| r.forward(x.clone()));
+        let xl: Tensor<4> = self.lin.forward(x).reshape([b, m, h, c]).swap_dims(1, 2); // [B, H, M, C]
         let att = |p: &Param<Tensor<2>>| p.val().reshape([1, h, 1, c]);
         let a_src: Tensor<4> = xl.clone().mul(att(&self.att_src)).sum_dim(3).reshape([b, h, 1, m]);
         let a_dst: Tensor<4> = xl.clone().mul(att(self.att_dst.as_ref().expect("V1"))).sum_dim(3).reshape([b, h, m, 1]);
@@ -359,14 +383,12 @@ impl GatConv {
         let alpha = exp.clone().div(exp.sum_dim(3).add_scalar(1e-16));
         let alpha = self.dropout.forward(alpha);
         let agg = alpha.clone().matmul(xl).swap_dims(1, 2); // [B, M, H, C]
-        let width = self.output_width();
-        let rows: Tensor<3> = if self.concat { agg.reshape([b, m, h * c]) } else { agg.mean_dim(2).reshape([b, m, c]) };
-        let mut out = rows.reshape([b * m, width]).select(0, index_tensor(&batch.dense_slots(), &device));
+        let mut out: Tensor<3> = if self.concat { agg.reshape([b, m, h * c]) } else { agg.mean_dim(2).reshape([b, m, c]) };
         if let Some(r) = res {
             out = out.add(r);
         }
         if let Some(bias) = &self.bias {
-            out = out.add(bias.val().unsqueeze_dim(0));
+            out = out.add(bias.val().reshape([1, 1, self.output_width()]));
         }
         // The multiplicity already weighs duplicate edges; return per-edge weights per pair.
         let per_edge = alpha.div(mult.clamp_min(1.0));

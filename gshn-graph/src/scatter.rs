@@ -61,3 +61,21 @@ pub fn pad_rows(x: Tensor<2>, slots: Tensor<1, Int>, graphs: usize, max_nodes: u
     let [_, f] = x.dims();
     segment_sum(x, slots, graphs * max_nodes).reshape([graphs, max_nodes, f])
 }
+
+/// The padded adjacency of batched graphs for the dense GAT path: `[B·M·M]` row-major, entry
+/// `(g, i, j)` counting the edges `j → i` of graph `g` (local indices, self loops included),
+/// for graphs with node offsets `ptr` and `edges` over all their nodes, `M` at least the
+/// largest graph.
+pub fn dense_adjacency(edges: &crate::EdgeList, ptr: &[usize], m: usize) -> Vec<f32> {
+    let b = ptr.len() - 1;
+    let mut graph_of = vec![0; edges.num_nodes];
+    for (g, w) in ptr.windows(2).enumerate() {
+        graph_of[w[0]..w[1]].iter_mut().for_each(|x| *x = g);
+    }
+    let mut mult = vec![0f32; b * m * m];
+    for (&s, &t) in edges.src.iter().zip(&edges.dst) {
+        let g = graph_of[t];
+        mult[g * m * m + (t - ptr[g]) * m + (s - ptr[g])] += 1.0;
+    }
+    mult
+}

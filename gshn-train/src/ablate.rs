@@ -142,7 +142,10 @@ impl Ablation {
         match grid_size {
             Some(n) if n + variants.len() <= MAX_VARIANTS => {}
             _ => {
-                return Err(parse_err(path, format!("the [grid] and [[variant]]s give more than {MAX_VARIANTS} variants; split the ablation into several files")));
+                return Err(parse_err(
+                    path,
+                    format!("the [grid] and [[variant]]s give more than {MAX_VARIANTS} variants; split the ablation into several files"),
+                ));
             }
         }
         if !file.grid.is_empty() {

@@ -10,7 +10,7 @@
 use std::ops::Deref;
 
 use burn::tensor::{Bool, Device, Int, Tensor, TensorData};
-use gshn_graph::scatter::{dense_slots, index_tensor};
+use gshn_graph::scatter::{dense_adjacency, dense_slots_with, index_tensor};
 use gshn_graph::{EdgeList, GraphBatch, GraphKind};
 use gshn_seg::Segmentation;
 use gshn_snn::rng::SeedRng;
@@ -100,28 +100,44 @@ pub struct QuestionBatch {
     pub answers: Tensor<1, Int>,
 }
 
-/// Segmented images on the device.
+/// Segmented images on the device, in a padded layout whose shapes depend only on the batch
+/// size `B`, the node block `M` (the largest image's node count rounded up to a power of two)
+/// and the edge count rounded up to a power of two — so that batches repeat their shapes and a
+/// GPU reuses its compiled and tuned kernels. Node `k` of image `b` sits in row `b·M + k`;
+/// the rows beyond an image's nodes are padding, masked out of every result.
 #[derive(Debug, Clone)]
 pub struct ImageBatch {
     /// Pixels `[B, 3, H, W]`, scaled to `[−0.5, 0.5]`.
     pub pixels: Tensor<4>,
-    /// Segment masks at the feature-map resolution, padded per image: `[B, N_max, cells]`,
-    /// each real row summing to 1, padding rows 0.
+    /// Segment masks at the feature-map resolution `[B, M, cells]`, each real row summing to
+    /// 1, padding rows 0.
     pub masks: Tensor<3>,
-    /// The segment graphs batched (node features: the geometry `[ΣN, 7]`, box/centroid/area
-    /// over the image size), with `ptr` offsets and the node → image vector.
-    pub graph: GraphBatch,
-    /// Image of each node `[ΣN]`.
-    pub node_image: Tensor<1, Int>,
-    /// Row of each node in the padded `[B·N_max, …]` layout `[ΣN]`.
-    pub slots: Tensor<1, Int>,
-    /// `[B, N_max]`, true on real nodes.
+    /// Segment geometry `[B, M, 7]` (box, centroid, area over the image size; 0 on padding).
+    pub geometry: Tensor<3>,
+    /// `[B, M]`, true on real nodes.
     pub mask: Tensor<2, Bool>,
-    /// Nodes of the largest image.
-    pub max_nodes: usize,
-    /// The edges with self loops, folded for the spiking branch's T steps.
+    /// `[B, M, 1]`: `1 / nodes of the image` on real nodes, 0 on padding (the mean over an
+    /// image's nodes is a weighted sum).
+    pub weights: Tensor<3>,
+    /// `[B, 1, M, M]`: entry `(b, i, j)` counts the edges `j → i` of image `b` (the dense GAT
+    /// path).
+    pub adjacency: Tensor<4>,
+    /// The edges over `B·M + 2` rows — the padded node rows and two spare rows — with extra
+    /// edges between the two spare rows up to a power-of-two count (the edge-list paths).
+    pub edges: EdgeList,
+    /// `edges` with self loops, folded for the spiking branch's T steps.
     pub folded: FoldedEdges,
+    /// The real graphs, unpadded: node features the geometry `[ΣN, 7]`, `ptr` offsets, edges.
+    pub graph: GraphBatch,
+    /// Row of each real node in the `B·M` layout `[ΣN]`.
+    pub slots: Tensor<1, Int>,
+    /// The node block `M`.
+    pub max_nodes: usize,
 }
+
+/// Spare rows after the `B·M` node rows: the edge-list paths pad their edge count with edges
+/// between these two, which no real node reaches.
+pub const SPARE_ROWS: usize = 2;
 
 impl ImageBatch {
     /// Images in the batch.
@@ -134,14 +150,19 @@ impl ImageBatch {
         self.len() == 0
     }
 
-    /// Nodes in the batch.
+    /// Real nodes in the batch (`ΣN`).
     pub fn num_nodes(&self) -> usize {
         self.graph.edges.num_nodes
     }
 
-    /// Node rows `[ΣN, F]` padded into `[B, N_max, F]` (zeros beyond each image's nodes).
-    pub fn to_dense(&self, x: Tensor<2>) -> Tensor<3> {
-        gshn_graph::scatter::pad_rows(x, self.slots.clone(), self.len(), self.max_nodes)
+    /// Node rows in the padded layout (`B·M`).
+    pub fn rows(&self) -> usize {
+        self.len() * self.max_nodes
+    }
+
+    /// The real rows `[ΣN, F]` of padded rows `[B·M, F]`.
+    pub fn real_rows<const D: usize>(&self, x: Tensor<D>, dim: usize) -> Tensor<D> {
+        x.select(dim, self.slots.clone())
     }
 }
 
@@ -165,9 +186,7 @@ impl GshnBatch {
         let mut key = Vec::new();
         key.extend(i.pixels.dims());
         key.extend(i.masks.dims());
-        key.extend(i.graph.x.dims());
-        key.push(i.graph.edges.len());
-        key.extend(i.folded.src.dims());
+        key.push(i.edges.len());
         match &self.captions {
             Some(c) => key.extend(c.ids.dims()),
             None => key.extend([0, 0]),
@@ -191,12 +210,21 @@ pub struct GshnBatcher {
     pub max_text: usize,
     /// Spiking time steps (the folded edges are built for them).
     pub time_steps: usize,
+    /// Round the node block, the edge count and the text length up to powers of two (on by
+    /// default; off gives the tightest shapes, for checking that padding changes nothing).
+    pub buckets: bool,
 }
 
 impl GshnBatcher {
     /// A batcher for `model` and `vocab`.
     pub fn new(model: &GshnConfig, vocab: Vocab) -> Self {
-        Self { vocab, tokens: model.tokens.clone(), max_text: model.text.max_len, time_steps: model.snn.time_steps }
+        Self { vocab, tokens: model.tokens.clone(), max_text: model.text.max_len, time_steps: model.snn.time_steps, buckets: true }
+    }
+
+    /// The batcher with shape buckets on or off.
+    pub fn with_buckets(mut self, buckets: bool) -> Self {
+        self.buckets = buckets;
+        self
     }
 
     /// Computes the token inputs of `example` with the config's segment graph.
@@ -207,7 +235,7 @@ impl GshnBatcher {
 
     /// Token ids and padding masks of `texts`, cut to the longest text allowed.
     pub fn texts(&self, texts: &[&str], device: &Device) -> TextBatch {
-        let (ids, pad) = self.vocab.batch(texts, self.max_text, device);
+        let (ids, pad) = self.vocab.batch_padded(texts, self.max_text, self.buckets, device);
         TextBatch { ids, pad }
     }
 
@@ -240,26 +268,41 @@ impl GshnBatcher {
             ptr.push(off + t.n);
         }
         let (b, total) = (items.len(), *ptr.last().expect("non-empty"));
-        let (slots, max_nodes) = dense_slots(&ptr);
-        let mut masks = vec![0f32; b * max_nodes * cells];
-        let mut mask = vec![false; b * max_nodes];
+        let largest = ptr.windows(2).map(|w| w[1] - w[0]).max().unwrap_or(1);
+        let m = if self.buckets { largest.next_power_of_two() } else { largest };
+        let slots = dense_slots_with(&ptr, m);
+        let (mut masks, mut geom) = (vec![0f32; b * m * cells], vec![0f32; b * m * GEOMETRY]);
+        let (mut mask, mut weights) = (vec![false; b * m], vec![0f32; b * m]);
         for (g, p) in items.iter().enumerate() {
-            let rows = g * max_nodes..g * max_nodes + p.tokens.n;
+            let (n, rows) = (p.tokens.n, g * m..g * m + p.tokens.n);
             masks[rows.start * cells..rows.end * cells].copy_from_slice(&p.tokens.masks);
-            mask[rows].iter_mut().for_each(|m| *m = true);
+            geom[rows.start * GEOMETRY..rows.end * GEOMETRY].copy_from_slice(&p.tokens.geometry);
+            mask[rows.clone()].iter_mut().for_each(|x| *x = true);
+            weights[rows].iter_mut().for_each(|w| *w = 1.0 / n as f32);
         }
-        let edges = EdgeList { num_nodes: total, src, dst };
+        let real = EdgeList { num_nodes: total, src, dst };
+        let adjacency = dense_adjacency(&real, &ptr, m);
+        // The edges over the padded rows, then spare edges up to the bucket.
+        let rows = b * m;
+        let (mut psrc, mut pdst): (Vec<usize>, Vec<usize>) = real.src.iter().zip(&real.dst).map(|(&s, &t)| (slots[s], slots[t])).unzip();
+        let want = if self.buckets { psrc.len().max(1).next_power_of_two() } else { psrc.len() };
+        psrc.resize(want, rows);
+        pdst.resize(want, rows + 1);
+        let edges = EdgeList { num_nodes: rows + SPARE_ROWS, src: psrc, dst: pdst };
         let graph =
-            GraphBatch { x: Tensor::from_data(TensorData::new(geometry, [total, GEOMETRY]), device), edges, edge_attr: None, batch: node_image.clone(), ptr };
+            GraphBatch { x: Tensor::from_data(TensorData::new(geometry, [total, GEOMETRY]), device), edges: real, edge_attr: None, batch: node_image, ptr };
         Ok(ImageBatch {
             pixels: Tensor::from_data(TensorData::new(pixels, [b, 3, h as usize, w as usize]), device),
-            masks: Tensor::from_data(TensorData::new(masks, [b, max_nodes, cells]), device),
-            node_image: index_tensor(&node_image, device),
-            slots: index_tensor(&slots, device),
-            mask: Tensor::from_data(TensorData::new(mask, [b, max_nodes]), device),
-            max_nodes,
-            folded: FoldedEdges::new(&graph.edges, self.time_steps, device),
+            masks: Tensor::from_data(TensorData::new(masks, [b, m, cells]), device),
+            geometry: Tensor::from_data(TensorData::new(geom, [b, m, GEOMETRY]), device),
+            mask: Tensor::from_data(TensorData::new(mask, [b, m]), device),
+            weights: Tensor::from_data(TensorData::new(weights, [b, m, 1]), device),
+            adjacency: Tensor::from_data(TensorData::new(adjacency, [b, 1, m, m]), device),
+            folded: FoldedEdges::new(&edges, self.time_steps, device),
+            edges,
             graph,
+            slots: index_tensor(&slots, device),
+            max_nodes: m,
         })
     }
 

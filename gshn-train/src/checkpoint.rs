@@ -157,7 +157,8 @@ pub const FILES: [&str; 5] = ["model.bpk", "optimizer.bpk", "state.json", "confi
 /// Whether `dir` holds every checkpoint file and its state parses (a quick check; loading the
 /// model can still fail on a damaged `model.bpk`).
 pub fn looks_complete(dir: &Path) -> bool {
-    FILES.iter().all(|f| dir.join(f).is_file()) && fs::read_to_string(dir.join("state.json")).ok().and_then(|t| serde_json::from_str::<TrainState>(&t).ok()).is_some()
+    FILES.iter().all(|f| dir.join(f).is_file())
+        && fs::read_to_string(dir.join("state.json")).ok().and_then(|t| serde_json::from_str::<TrainState>(&t).ok()).is_some()
 }
 
 /// The checkpoint the `latest` pointer in `root` names, checked: the pointer must name a

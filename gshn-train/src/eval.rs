@@ -155,17 +155,18 @@ pub fn evaluate(model: &Gshn, data: &Dataset, batcher: &GshnBatcher, energy: &st
         // Spiking statistics: layer 1 is fed by the real-valued tokens (MACs), later layers
         // by the spikes of the layer before (SOPs); each input feeds d_model synapses.
         if !out.spikes.is_empty() {
-            let [t, nn, _] = out.spikes[0].dims();
-            let input = out.tokens.clone().unsqueeze_dim::<3>(0).expand([t, nn, d]);
-            let stats: Vec<LayerStats> = out
-                .spikes
+            // Real nodes only: padding rows are not neurons of any image.
+            let spikes: Vec<Tensor<3>> = out.spikes.iter().map(|s| batch.real_rows(s.clone(), 1)).collect();
+            let [t, nn, _] = spikes[0].dims();
+            let input = batch.real_rows(out.tokens.clone(), 0).unsqueeze_dim::<3>(0).expand([t, nn, d]);
+            let stats: Vec<LayerStats> = spikes
                 .iter()
                 .enumerate()
                 .map(|(l, s)| {
                     if l == 0 {
                         LayerStats::measure("sgc1", &input, false, d, s)
                     } else {
-                        LayerStats::measure(format!("sgc{}", l + 1), &out.spikes[l - 1], true, d, s)
+                        LayerStats::measure(&format!("sgc{}", l + 1), &spikes[l - 1], true, d, s)
                     }
                 })
                 .collect();

@@ -123,6 +123,21 @@ pub fn symmetric_infonce(logits: Tensor<2>) -> Tensor<1> {
     cross_entropy(logits.clone(), targets.clone()).add(cross_entropy(logits.transpose(), targets)).div_scalar(2.0)
 }
 
+/// [`symmetric_infonce`] over the rows and columns marked `valid` `[N]` only: invalid
+/// columns are left out of every softmax and invalid rows out of the mean (padding rows of a
+/// padded batch).
+pub fn masked_symmetric_infonce(logits: Tensor<2>, valid: Tensor<1, Bool>) -> Tensor<1> {
+    let [n, _] = logits.dims();
+    let keep = valid.clone().float();
+    let count = keep.clone().sum().clamp_min(1.0);
+    let one_way = |l: Tensor<2>| {
+        let masked = l.mask_fill(valid.clone().reshape([1, n]).expand([n, n]).bool_not(), -1e9);
+        let diag: Tensor<1> = log_softmax(masked, 1).mul(Tensor::<2>::eye(n, &keep.device())).sum_dim(1).reshape([n]);
+        diag.mul(keep.clone()).sum().div(count.clone()).neg()
+    };
+    one_way(logits.clone()).add(one_way(logits.transpose())).div_scalar(2.0)
+}
+
 /// CLIP's loss for unit-norm image and text features `[N, D]` (row `i` of each is a pair):
 /// `logits = s · image · textᵀ`, then [`symmetric_infonce`].
 pub fn clip_loss(image: Tensor<2>, text: Tensor<2>, scale: Tensor<1>) -> Tensor<1> {

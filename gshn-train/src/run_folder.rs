@@ -58,7 +58,10 @@ pub fn inspect(out: &Path) -> Result<FolderState, RunError> {
     let root = out.join("checkpoints");
     let is_run = out.join("config.toml").is_file() && (out.join("metrics.jsonl").is_file() || root.is_dir());
     let Some(folder_config) = is_run.then(|| read_config(&out.join("config.toml"))).flatten() else {
-        return Err(refused(out, "exists and is not a gshn run folder (no readable config.toml with metrics.jsonl or checkpoints/); nothing was written — choose another --out"));
+        return Err(refused(
+            out,
+            "exists and is not a gshn run folder (no readable config.toml with metrics.jsonl or checkpoints/); nothing was written — choose another --out",
+        ));
     };
     let steps = checkpoint::checkpoints_by_step(&root);
     let (found, note) = if root.join("latest").is_file() {
@@ -66,18 +69,28 @@ pub fn inspect(out: &Path) -> Result<FolderState, RunError> {
             Ok(dir) => (Some(dir), None),
             Err(why) => match steps.iter().find(|(_, d)| checkpoint::looks_complete(d)) {
                 Some((_, dir)) => (Some(dir.clone()), Some(format!("{why}; resuming from the newest complete checkpoint, {}", dir.display()))),
-                None => return Err(CheckpointError::Damaged { path: root.join("latest"), reason: format!("{why}, and no other complete checkpoint exists; nothing was changed") }.into()),
+                None => {
+                    return Err(CheckpointError::Damaged {
+                        path: root.join("latest"),
+                        reason: format!("{why}, and no other complete checkpoint exists; nothing was changed"),
+                    }
+                    .into())
+                }
             },
         }
     } else {
         match steps.iter().find(|(_, d)| checkpoint::looks_complete(d)) {
-            Some((_, dir)) => (Some(dir.clone()), Some(format!("checkpoints/latest is missing; resuming from the newest complete checkpoint, {}", dir.display()))),
+            Some((_, dir)) => {
+                (Some(dir.clone()), Some(format!("checkpoints/latest is missing; resuming from the newest complete checkpoint, {}", dir.display())))
+            }
             None if steps.is_empty() => (None, None),
             None => return Err(CheckpointError::Damaged { path: root, reason: "no checkpoint in it is complete; nothing was changed".into() }.into()),
         }
     };
     let config = match &found {
-        Some(dir) => read_config(&dir.join("config.toml")).ok_or_else(|| CheckpointError::Damaged { path: dir.join("config.toml"), reason: "does not parse".into() })?,
+        Some(dir) => {
+            read_config(&dir.join("config.toml")).ok_or_else(|| CheckpointError::Damaged { path: dir.join("config.toml"), reason: "does not parse".into() })?
+        }
         None => folder_config,
     };
     Ok(FolderState::Run { config, checkpoint: found, note })
@@ -95,7 +108,8 @@ pub fn continues(saved: &ExperimentConfig, next: &ExperimentConfig) -> bool {
 }
 
 /// The fields `--resume` may change: the optimiser's and the progress intervals'.
-pub const RESUMABLE_FIELDS: [&str; 7] = ["train.lr", "train.warmup", "train.grad_clip", "train.weight_decay", "train.log_every", "train.eval_every", "train.checkpoint_every"];
+pub const RESUMABLE_FIELDS: [&str; 7] =
+    ["train.lr", "train.warmup", "train.grad_clip", "train.weight_decay", "train.log_every", "train.eval_every", "train.checkpoint_every"];
 
 /// The lock that keeps a second process out of a run folder; released when dropped.
 #[derive(Debug)]
@@ -113,7 +127,12 @@ struct Holder {
 }
 
 fn host_name() -> String {
-    fs::read_to_string("/etc/hostname").map(|s| s.trim().to_string()).ok().filter(|s| !s.is_empty()).or_else(|| std::env::var("HOSTNAME").ok()).unwrap_or_else(|| "unknown".into())
+    fs::read_to_string("/etc/hostname")
+        .map(|s| s.trim().to_string())
+        .ok()
+        .filter(|s| !s.is_empty())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_else(|| "unknown".into())
 }
 
 fn alive(pid: u32) -> bool {

@@ -4,7 +4,7 @@
 
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use gshn_snn::rng::SeedRng;
 
@@ -51,45 +51,48 @@ fn a_run_killed_at_random_moments_resumes_to_the_uninterrupted_result() {
     std::fs::write(&cfg, TINY).unwrap();
 
     let whole = root.join("whole");
-    let t0 = Instant::now();
     let o = train(&cfg, &whole).output().unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
-    let full = t0.elapsed();
 
-    // Kill after a seeded random fraction of an uninterrupted run's time, again and again,
-    // until a session finishes on its own.
+    // Kill each session once its run has checkpointed a seeded random target step, a random
+    // few milliseconds later (so that kills land mid-step, mid-checkpoint and mid-log-line);
+    // then let a last session finish.
     let killed = root.join("killed");
     let mut rng = SeedRng::new(11);
+    let mut targets: Vec<usize> = (0..6).map(|_| 3 + rng.below(58) as usize).collect();
+    targets.sort_unstable();
+    targets.dedup();
+    let latest_step = |d: &Path| {
+        std::fs::read_to_string(d.join("checkpoints/latest"))
+            .ok()
+            .and_then(|s| s.trim().strip_prefix("step-").and_then(|n| n.parse::<usize>().ok()))
+            .unwrap_or(0)
+    };
     let mut kills = 0;
-    loop {
+    for &target in &targets {
         let mut child = train(&cfg, &killed).spawn().unwrap();
-        let wait = full.mul_f64(0.1 + 0.5 * rng.next_f64());
-        let deadline = Instant::now() + wait;
-        let mut finished = None;
-        while Instant::now() < deadline {
+        let finished = loop {
             if let Some(status) = child.try_wait().unwrap() {
-                finished = Some(status);
-                break;
+                break Some(status);
             }
-            std::thread::sleep(Duration::from_millis(5));
-        }
+            if latest_step(&killed) >= target {
+                std::thread::sleep(Duration::from_millis(rng.below(40)));
+                break None;
+            }
+            std::thread::sleep(Duration::from_millis(2));
+        };
         match finished {
-            Some(status) => {
-                let mut err = String::new();
-                use std::io::Read;
-                child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
-                assert!(status.success(), "a resumed session failed after {kills} kills:\n{err}");
-                break;
-            }
+            Some(status) => panic!("a session ended ({status}) before its kill at step {target}"),
             None => {
                 child.kill().unwrap();
                 child.wait().unwrap();
                 kills += 1;
-                assert!(kills < 60, "the run never finished");
             }
         }
     }
-    assert!(kills >= 3, "only {kills} kills: the test did not interrupt the run");
+    let o = train(&cfg, &killed).output().unwrap();
+    assert!(o.status.success(), "the last session failed after {kills} kills:\n{}", String::from_utf8_lossy(&o.stderr));
+    assert!(kills >= 4, "only {kills} kills");
     let read = |d: &Path| std::fs::read_to_string(d.join("eval.json")).unwrap();
     assert_eq!(read(&killed), read(&whole), "after {kills} kills the final metrics differ");
     let log = |d: &Path| {

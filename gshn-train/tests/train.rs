@@ -110,7 +110,7 @@ fn the_loss_falls_and_a_killed_run_resumes_to_the_same_result() {
     // A finished run folder is not overwritten without --resume, nor by another config.
     let err = run(&cfg, &device, &opts(&parts_dir)).err().unwrap();
     assert!(matches!(err, RunError::Occupied { different: false, .. }), "{err}");
-    let err = run(&tiny(&["train.lr=1e-3"]), &device, &RunOptions { resume: true, ..opts(&parts_dir) }).err().unwrap();
+    let err = run(&tiny(&["train.batch_size=8"]), &device, &RunOptions { resume: true, ..opts(&parts_dir) }).err().unwrap();
     assert!(err.to_string().contains("different config"), "{err}");
 
     // The report: markdown with the table, the plots and the example sheet.

@@ -10,9 +10,10 @@
 use burn::module::Module;
 use burn::tensor::activation::elu;
 use burn::tensor::{Device, Tensor};
-use gshn_graph::{GatConv, GatPath, GraphBatch};
+use gshn_graph::{GatConv, GatPath, GatVariant, GraphBatch, DENSE_MAX_NODES};
 
 use super::config::GatBranchConfig;
+use crate::batch::{ImageBatch, SPARE_ROWS};
 
 /// The GAT branch.
 #[derive(Module, Debug)]
@@ -32,12 +33,48 @@ impl GatBranch {
         Ok(Self { layers, path: cfg.gat_path() })
     }
 
-    /// `F_GAT` `[ΣN, d_model]` of the graphs' node features `graph.x`.
-    pub fn forward(&self, graph: &GraphBatch) -> gshn_graph::Result<Tensor<2>> {
-        self.forward_along(graph, self.path)
+    /// Whether `path` runs dense on blocks of `m` nodes: `Dense`, or `Auto` for GATConv
+    /// layers on blocks of at most [`DENSE_MAX_NODES`].
+    pub fn dense_for(&self, path: GatPath, m: usize) -> bool {
+        let v1 = self.layers.iter().all(|l| l.variant == GatVariant::V1);
+        match path {
+            GatPath::Dense => true,
+            GatPath::EdgeList => false,
+            GatPath::Auto => v1 && m <= DENSE_MAX_NODES,
+        }
     }
 
-    /// [`forward`](Self::forward) along a given path (for checking one against the other).
+    /// `F_GAT` `[B·M, d_model]` of the padded tokens `v` `[B, M, d_model]` of `batch`, along
+    /// the branch's path: dense blocks (`GatConv::forward_padded`), or the edge list over the
+    /// padded rows and the spare rows (`GatConv::forward`). Shapes depend only on `B`, `M`
+    /// and the bucketed edge count.
+    pub fn forward(&self, v: Tensor<3>, batch: &ImageBatch) -> gshn_graph::Result<Tensor<2>> {
+        self.forward_padded_along(v, batch, self.path)
+    }
+
+    /// [`forward`](Self::forward) along a given path.
+    pub fn forward_padded_along(&self, v: Tensor<3>, batch: &ImageBatch, path: GatPath) -> gshn_graph::Result<Tensor<2>> {
+        let [b, m, d] = v.dims();
+        let last = self.layers.len() - 1;
+        if self.dense_for(path, m) {
+            let mut x = v;
+            for (i, layer) in self.layers.iter().enumerate() {
+                let h = layer.forward_padded(x, batch.adjacency.clone())?.0;
+                x = if i < last { elu(h, 1.0) } else { h };
+            }
+            let w = x.dims()[2];
+            return Ok(x.reshape([b * m, w]));
+        }
+        let mut x = Tensor::cat(vec![v.reshape([b * m, d]), Tensor::zeros([SPARE_ROWS, d], &batch.pixels.device())], 0);
+        for (i, layer) in self.layers.iter().enumerate() {
+            let h = layer.forward(x, &batch.edges, None)?.out;
+            x = if i < last { elu(h, 1.0) } else { h };
+        }
+        Ok(x.narrow(0, 0, b * m))
+    }
+
+    /// `F_GAT` `[ΣN, d_model]` of unpadded batched graphs (`graph.x` the node features) along
+    /// `path` — for library users with their own graphs.
     pub fn forward_along(&self, graph: &GraphBatch, path: GatPath) -> gshn_graph::Result<Tensor<2>> {
         let mut g = graph.clone();
         for (i, layer) in self.layers.iter().enumerate() {

@@ -21,25 +21,28 @@ use super::spiking_graph::SnnBranch;
 use super::text::{TextEncoder, TextEncoderConfig};
 use super::tokens::GEOMETRY;
 use super::vqa::{VqaHead, VqaHeadConfig, VqaOutput};
-use crate::batch::{GshnBatch, ImageBatch, QuestionBatch, TextBatch};
+use crate::batch::{GshnBatch, ImageBatch, QuestionBatch, TextBatch, SPARE_ROWS};
 use crate::error::{bad_input, invalid, Result};
-use crate::loss::{clip_loss, cross_entropy, l2_normalize, symmetric_infonce, token_segment_similarity, LogitScale, Losses, LOGIT_SCALE_INIT};
+use crate::loss::{
+    clip_loss, cross_entropy, l2_normalize, masked_symmetric_infonce, symmetric_infonce, token_segment_similarity, LogitScale, Losses, LOGIT_SCALE_INIT,
+};
 use crate::model::config::LossConfig;
 
-/// What the image encoder produced.
+/// What the image encoder produced. Node rows are in the batch's padded layout (`B·M` rows,
+/// row `b·M + k` node `k` of image `b`); [`ImageBatch::real_rows`] selects the real ones.
 #[derive(Debug, Clone)]
 pub struct ImageOutput {
     /// Unit-norm image embeddings `[B, embed_dim]`.
     pub embedding: Tensor<2>,
-    /// Fused node features `V'` `[ΣN, d_model]`.
+    /// Fused node features `V'` `[B·M, d_model]`.
     pub nodes: Tensor<2>,
-    /// Spiking node features `E_SNN` `[ΣN, d_model]` (when the SNN branch runs).
+    /// Spiking node features `E_SNN` `[B·M, d_model]` (when the SNN branch runs).
     pub snn_nodes: Option<Tensor<2>>,
-    /// Graph-attention node features `F_GAT` `[ΣN, d_model]` (when the GAT branch runs).
+    /// Graph-attention node features `F_GAT` `[B·M, d_model]` (when the GAT branch runs).
     pub gat_nodes: Option<Tensor<2>>,
-    /// The visual tokens `V` `[ΣN, d_model]` (the branches' input).
+    /// The visual tokens `V` `[B·M, d_model]` (the branches' input).
     pub tokens: Tensor<2>,
-    /// Spikes of each spiking graph layer, `[T, ΣN, d_model]` each.
+    /// Spikes of each spiking graph layer, `[T, B·M, d_model]` each.
     pub spikes: Vec<Tensor<3>>,
 }
 
@@ -122,13 +125,13 @@ impl GshnConfig {
 }
 
 impl Gshn {
-    /// Visual tokens `V` `[ΣN, d_model]`: the feature map averaged under each segment's
-    /// resized mask (one batched product `[B, N_max, cells] · [B, cells, C]`), plus the
-    /// geometry embedding.
-    pub fn tokens(&self, batch: &ImageBatch) -> Result<Tensor<2>> {
+    /// Visual tokens `V` `[B, M, d_model]` in the padded layout: the feature map averaged
+    /// under each segment's resized mask (one batched product `[B, M, cells] · [B, cells, C]`),
+    /// plus the geometry embedding.
+    pub fn tokens(&self, batch: &ImageBatch) -> Result<Tensor<3>> {
         let f = self.backbone.forward(batch.pixels.clone()); // [B, C, h, w]
         let [b, c, h, w] = f.dims();
-        let [_, m, k] = batch.masks.dims();
+        let [_, _, k] = batch.masks.dims();
         if k != h * w {
             return Err(bad_input(format!(
                 "masks were made for a {k}-cell feature map, the backbone gives {} cells ({h}×{w}); prepare the examples with this model's tokens.stride",
@@ -136,34 +139,34 @@ impl Gshn {
             )));
         }
         let cells: Tensor<3> = f.reshape([b, c, h * w]).swap_dims(1, 2); // [B, cells, C]
-        let pooled: Tensor<2> = batch.masks.clone().matmul(cells).reshape([b * m, c]).select(0, batch.slots.clone());
-        let v = self.node_in.forward(pooled);
+        let v = self.node_in.forward(batch.masks.clone().matmul(cells));
         Ok(match &self.geometry {
-            Some(g) => v.add(g.forward(batch.graph.x.clone())),
+            Some(g) => v.add(g.forward(batch.geometry.clone())),
             None => v,
         })
     }
 
     /// Encodes a batch of images.
     pub fn encode_images(&self, batch: &ImageBatch) -> Result<ImageOutput> {
-        let v = self.tokens(batch)?;
+        let v3 = self.tokens(batch)?;
+        let [b, m, d] = v3.dims();
+        let v = v3.clone().reshape([b * m, d]);
         let gat_nodes = match &self.gat {
-            Some(gat) => {
-                let mut graph = batch.graph.clone();
-                graph.x = v.clone();
-                Some(gat.forward(&graph)?)
-            }
+            Some(gat) => Some(gat.forward(v3, batch)?),
             None => None,
         };
         let (snn_nodes, spikes) = match &self.snn {
             Some(snn) => {
-                let out = snn.forward(v.clone(), &batch.folded)?;
-                (Some(out.nodes), out.spikes)
+                // The spiking branch aggregates over the edge list of the padded rows and the
+                // spare rows, then keeps the node rows.
+                let rows = Tensor::cat(vec![v.clone(), Tensor::zeros([SPARE_ROWS, d], &v.device())], 0);
+                let out = snn.forward(rows, &batch.folded)?;
+                (Some(out.nodes.narrow(0, 0, b * m)), out.spikes.into_iter().map(|s| s.narrow(1, 0, b * m)).collect::<Vec<_>>())
             }
             None => (None, vec![]),
         };
         let nodes = self.fusion.forward(snn_nodes.clone(), gat_nodes.clone());
-        let mean = gshn_graph::scatter::segment_mean(nodes.clone(), batch.node_image.clone(), &batch.graph.ptr);
+        let mean: Tensor<2> = nodes.clone().reshape([b, m, d]).mul(batch.weights.clone()).sum_dim(1).reshape([b, d]);
         Ok(ImageOutput { embedding: l2_normalize(self.image_proj.forward(mean)), nodes, snn_nodes, gat_nodes, tokens: v, spikes })
     }
 
@@ -183,7 +186,8 @@ impl Gshn {
     /// of `out`.
     pub fn answer(&self, batch: &ImageBatch, out: &ImageOutput, questions: &QuestionBatch) -> VqaOutput {
         let (_, sentence) = self.text.forward(questions.text.ids.clone(), questions.text.pad.clone());
-        let dense = batch.to_dense(out.nodes.clone()).select(0, questions.image.clone());
+        let d = self.config.d_model;
+        let dense = out.nodes.clone().reshape([batch.len(), batch.max_nodes, d]).select(0, questions.image.clone());
         let mask = batch.mask.clone().int().select(0, questions.image.clone()).equal_elem(1);
         self.vqa.forward(sentence, dense, mask)
     }
@@ -197,19 +201,21 @@ impl Gshn {
         let e = self.config.embed_dim;
         let wf = l2_normalize(self.stl_words.forward(words.reshape([bt * l, w]))).reshape([bt, l, e]);
         let seg = out.snn_nodes.clone().unwrap_or_else(|| out.nodes.clone());
-        let sf = batch.to_dense(l2_normalize(self.stl_segments.forward(seg)));
+        let sf = l2_normalize(self.stl_segments.forward(seg)).reshape([batch.len(), batch.max_nodes, e]);
         token_segment_similarity(wf, pad.bool_not(), sf, batch.mask.clone()).mul(self.logit_scale.scale().unsqueeze_dim(0))
     }
 
     /// Node-level InfoNCE between the `E_SNN` and `F_GAT` views of each segment (hybrid only):
-    /// projected, unit-norm, `logits = e·fᵀ / temperature` over the batch's nodes (at most
-    /// `max_nodes`), symmetric cross-entropy with the same segment as the positive.
-    pub fn node_infonce(&self, out: &ImageOutput, temperature: f64, max_nodes: usize) -> Option<Tensor<1>> {
+    /// projected, unit-norm, `logits = e·fᵀ / temperature` over the batch's node rows (the
+    /// first `max_rows` of the padded layout, padding masked out), symmetric cross-entropy
+    /// with the same segment as the positive.
+    pub fn node_infonce(&self, batch: &ImageBatch, out: &ImageOutput, temperature: f64, max_rows: usize) -> Option<Tensor<1>> {
         let (e, f) = (out.snn_nodes.clone()?, out.gat_nodes.clone()?);
-        let n = e.dims()[0].min(max_nodes);
+        let n = e.dims()[0].min(max_rows);
         let e = l2_normalize(self.node_snn.forward(e.narrow(0, 0, n)));
         let f = l2_normalize(self.node_gat.forward(f.narrow(0, 0, n)));
-        Some(symmetric_infonce(e.matmul(f.transpose()).div_scalar(temperature)))
+        let real = batch.mask.clone().reshape([batch.rows()]).narrow(0, 0, n);
+        Some(masked_symmetric_infonce(e.matmul(f.transpose()).div_scalar(temperature), real))
     }
 
     /// Every loss term of a batch with the config's weights (`config.loss`), and their
@@ -242,7 +248,7 @@ impl Gshn {
             losses.add_vqa(cross_entropy(logits, q.answers.clone()), w.vqa);
         }
         if w.node > 0.0 {
-            if let Some(n) = self.node_infonce(&out, w.node_temperature, w.node_max) {
+            if let Some(n) = self.node_infonce(images, &out, w.node_temperature, w.node_max) {
                 losses.add_node(n, w.node);
             }
         }

@@ -80,8 +80,16 @@ impl Vocab {
     /// A padded batch: ids `[B, L]` and a padding mask `[B, L]` (true on padding), `L` the
     /// longest text (at most `max_len`).
     pub fn batch(&self, texts: &[&str], max_len: usize, device: &Device) -> (Tensor<2, Int>, Tensor<2, Bool>) {
+        self.batch_padded(texts, max_len, false, device)
+    }
+
+    /// [`batch`](Self::batch), with `bucket` padding the length up to the next power of two
+    /// (at most `max_len`), so that batches of similar texts share one shape. Padding is
+    /// masked: it changes no real token's feature.
+    pub fn batch_padded(&self, texts: &[&str], max_len: usize, bucket: bool, device: &Device) -> (Tensor<2, Int>, Tensor<2, Bool>) {
         let enc: Vec<Vec<usize>> = texts.iter().map(|t| self.encode(t).into_iter().take(max_len).collect()).collect();
-        let l = enc.iter().map(Vec::len).max().unwrap_or(1).max(1);
+        let longest = enc.iter().map(Vec::len).max().unwrap_or(1).max(1);
+        let l = if bucket { longest.next_power_of_two().min(max_len).max(longest) } else { longest };
         let mut ids = vec![PAD as i64; texts.len() * l];
         let mut pad = vec![true; texts.len() * l];
         for (b, e) in enc.iter().enumerate() {
