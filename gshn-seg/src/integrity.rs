@@ -22,9 +22,9 @@ pub fn check_png_complete(bytes: &[u8]) -> Result<(), String> {
         let end = p.checked_add(12).and_then(|e| e.checked_add(len));
         if end.is_none_or(|e| e > bytes.len()) {
             return Err(format!(
-                "truncated PNG: chunk `{}` at byte {p} needs {len} bytes of data, the file ends at byte {}",
-                String::from_utf8_lossy(kind),
-                bytes.len()
+                "truncated PNG: the file ends at byte {}, inside chunk `{}` that starts at byte {p} (no complete IEND chunk)",
+                bytes.len(),
+                String::from_utf8_lossy(kind)
             ));
         }
         if kind == b"IEND" {

@@ -178,9 +178,7 @@ impl MaskRuns {
     pub fn pixels(&self) -> impl Iterator<Item = usize> + '_ {
         let (w, h) = (self.width as u64, self.height as u64);
         let column_major = self.column_major;
-        self.runs.iter().flat_map(move |&(s, l)| {
-            (s..s + l).map(move |j| if column_major { ((j % h) * w + j / h) as usize } else { j as usize })
-        })
+        self.runs.iter().flat_map(move |&(s, l)| (s..s + l).map(move |j| if column_major { ((j % h) * w + j / h) as usize } else { j as usize }))
     }
 
     /// Sets `labels[i] = value` for every pixel `i` of the mask (`labels` row-major, of the
