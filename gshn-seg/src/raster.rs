@@ -18,7 +18,7 @@ fn row_at(v: f64, h: usize) -> usize {
 
 /// Checks one polygon (an even number, ≥ 6, of finite coordinates) and finds its rows.
 fn polygon(pi: usize, poly: &[f64], h: usize) -> Result<Polygon, String> {
-    if poly.len() < 6 || poly.len() % 2 != 0 || poly.iter().any(|v| !v.is_finite()) {
+    if poly.len() < 6 || !poly.len().is_multiple_of(2) || poly.iter().any(|v| !v.is_finite()) {
         return Err(format!("polygon {pi} needs an even number (≥ 6) of finite coordinates, has {}", poly.len()));
     }
     let pts: Vec<(f64, f64)> = poly.chunks_exact(2).map(|c| (c[0], c[1])).collect();

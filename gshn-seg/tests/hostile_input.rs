@@ -96,7 +96,7 @@ mod reference {
         let (w, h) = (width as usize, height as usize);
         let mut mask = vec![false; w * h];
         for poly in polygons {
-            if poly.len() < 6 || poly.len() % 2 != 0 || poly.iter().any(|v| !v.is_finite()) {
+            if poly.len() < 6 || !poly.len().is_multiple_of(2) || poly.iter().any(|v| !v.is_finite()) {
                 return None;
             }
             let pts: Vec<(f64, f64)> = poly.chunks_exact(2).map(|c| (c[0], c[1])).collect();

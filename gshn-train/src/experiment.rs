@@ -123,8 +123,9 @@ pub struct DataConfig {
     pub segments: SegmentsConfig,
     /// `coco` and `easy-vqa`: the largest image file accepted, in pixels (width × height).
     /// A larger one is refused before its pixels are decoded, with an error naming the file
-    /// and this field; loading holds about 30 bytes per pixel of the largest image. From 1
-    /// to 2^28 (16384²). Default 16,000,000 (COCO's images have at most 640 × 640).
+    /// and this field. Loading holds about 16 bytes per pixel of the largest image (the
+    /// decoded RGB and, for panoptic tokens, the full-size label map). From 1 to 2^28
+    /// (16384²). Default 16,000,000 (COCO's images have at most 640 × 640).
     pub max_pixels: u64,
 }
 
