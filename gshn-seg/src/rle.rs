@@ -183,6 +183,10 @@ impl MaskRuns {
 
     /// Sets `labels[i] = value` for every pixel `i` of the mask (`labels` row-major, of the
     /// mask's image size).
+    ///
+    /// # Panics
+    ///
+    /// If `labels` has fewer than `width × height` values.
     pub fn paint<T: Copy>(&self, labels: &mut [T], value: T) {
         if self.column_major {
             for i in self.pixels() {
