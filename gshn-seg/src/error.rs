@@ -29,17 +29,24 @@ pub enum SegError {
         /// Height in pixels.
         height: u32,
     },
-    /// The image is larger than the configured limit.
-    #[error("the image has {pixels} pixels, more than the limit of {limit} (raise `max_pixels` to allow it)")]
+    /// The image is larger than the configured limit; refused before its pixels are decoded.
+    #[error("{}the image has {pixels} pixels, more than the limit of {limit} (raise `{knob}` to allow it)", path_prefix(.path))]
     TooLarge {
+        /// The file, when known.
+        path: Option<PathBuf>,
         /// Pixels in the image.
         pixels: u64,
         /// The configured limit.
         limit: u64,
+        /// The setting that holds the limit, as its user spells it (e.g. `data.max_pixels`,
+        /// `--max-pixels`); see [`crate::image_io::ImageLimits::knob`].
+        knob: &'static str,
     },
     /// The image's pixel format is not the one required (e.g. a panoptic PNG must be 8-bit RGB).
-    #[error("unsupported pixel format {found}: {expected}")]
+    #[error("{}unsupported pixel format {found}: {expected}", path_prefix(.path))]
     PixelFormat {
+        /// The file, when known.
+        path: Option<PathBuf>,
         /// What the file holds.
         found: String,
         /// What is required.
@@ -69,6 +76,17 @@ pub enum SegError {
         /// What is wrong.
         reason: String,
     },
+    /// A file name taken from an annotation file would leave the data folder (a `..`
+    /// component, an absolute path, a drive prefix) or is empty.
+    #[error("file name `{file_name}`{} is refused: {reason}", json.as_ref().map(|p| format!(" in {}", p.display())).unwrap_or_default())]
+    UnsafeFileName {
+        /// The file name as the annotation file spells it.
+        file_name: String,
+        /// The annotation file, when known.
+        json: Option<PathBuf>,
+        /// Why it is refused.
+        reason: String,
+    },
     /// A segmenter or descriptor parameter is out of range.
     #[error("invalid parameter `{name}`: {reason}")]
     InvalidParameter {
@@ -81,6 +99,28 @@ pub enum SegError {
 
 fn path_suffix(p: &Option<PathBuf>) -> String {
     p.as_ref().map(|p| format!(" {}", p.display())).unwrap_or_default()
+}
+
+fn path_prefix(p: &Option<PathBuf>) -> String {
+    p.as_ref().map(|p| format!("{}: ", p.display())).unwrap_or_default()
+}
+
+impl SegError {
+    /// The same error, naming `path` as the file it is about where it names none yet
+    /// (an image's size, format or decoding, a JSON file; an empty image becomes a
+    /// [`SegError::Decode`] error naming the file). Other errors are returned unchanged.
+    pub fn in_file(self, path: &std::path::Path) -> Self {
+        let fill = |p: Option<PathBuf>| p.or_else(|| Some(path.to_path_buf()));
+        match self {
+            Self::Decode { path: p, reason } => Self::Decode { path: fill(p), reason },
+            Self::TooLarge { path: p, pixels, limit, knob } => Self::TooLarge { path: fill(p), pixels, limit, knob },
+            Self::PixelFormat { path: p, found, expected } => Self::PixelFormat { path: fill(p), found, expected },
+            Self::Json { path: p, reason } => Self::Json { path: fill(p), reason },
+            Self::UnsafeFileName { file_name, json, reason } => Self::UnsafeFileName { file_name, json: fill(json), reason },
+            Self::EmptyImage { width, height } => Self::Decode { path: Some(path.to_path_buf()), reason: format!("the image is empty ({width}×{height})") },
+            other => other,
+        }
+    }
 }
 
 /// Shorthand for `Result<T, SegError>`.

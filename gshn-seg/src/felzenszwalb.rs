@@ -68,7 +68,7 @@ impl Forest {
 /// appearance).
 pub fn felzenszwalb(img: &RgbImage, params: &FelzenszwalbParams) -> Result<Segmentation> {
     let (w, h) = img.dimensions();
-    check_size(w, h, &ImageLimits { max_pixels: u64::MAX, convert_to_rgb8: true })?;
+    check_size(w, h, &ImageLimits::unlimited())?;
     if !(params.scale.is_finite() && params.scale > 0.0) {
         return Err(invalid("scale", format!("must be finite and > 0, got {}", params.scale)));
     }

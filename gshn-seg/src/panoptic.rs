@@ -50,7 +50,9 @@ pub struct PanopticSegment {
 pub struct PanopticAnnotation {
     /// Image id.
     pub image_id: u64,
-    /// PNG file name.
+    /// PNG file name, relative to the folder of PNGs (`..` and absolute paths are refused
+    /// when parsed, see [`crate::paths`]).
+    #[serde(deserialize_with = "crate::paths::deserialize_file_name")]
     pub file_name: String,
     /// The segments.
     pub segments_info: Vec<PanopticSegment>,
@@ -96,7 +98,7 @@ pub fn decode_panoptic(png: &[u8], ann: &PanopticAnnotation, categories: &[Panop
     let inconsistent = |reason: String| SegError::Inconsistent { file: ann.file_name.clone(), reason };
     let img = match decode(png, limits)? {
         DynamicImage::ImageRgb8(rgb) => rgb,
-        other => return Err(SegError::PixelFormat { found: format!("{:?}", other.color()), expected: "a panoptic PNG must be 8-bit RGB" }),
+        other => return Err(SegError::PixelFormat { path: None, found: format!("{:?}", other.color()), expected: "a panoptic PNG must be 8-bit RGB" }),
     };
     let cats: HashMap<u32, &PanopticCategory> = categories.iter().map(|c| (c.id, c)).collect();
     let mut index: HashMap<u32, u32> = HashMap::new();
@@ -142,10 +144,22 @@ pub fn decode_panoptic(png: &[u8], ann: &PanopticAnnotation, categories: &[Panop
     Ok(seg)
 }
 
-/// Reads `png_path` with its annotation.
+/// Reads `png_path` with its annotation; errors about the PNG name the file.
 pub fn read_panoptic(png_path: &Path, ann: &PanopticAnnotation, categories: &[PanopticCategory], limits: &ImageLimits) -> Result<Segmentation> {
     let bytes = std::fs::read(png_path).map_err(|source| SegError::Io { path: png_path.into(), source })?;
-    decode_panoptic(&bytes, ann, categories, limits)
+    decode_panoptic(&bytes, ann, categories, limits).map_err(|e| e.in_file(png_path))
+}
+
+/// Reads the PNG of `ann` from the folder `png_dir` (its `file_name` must stay inside it,
+/// see [`crate::paths`]); `json` is the annotation file, named in errors.
+pub fn read_panoptic_in(
+    png_dir: &Path,
+    ann: &PanopticAnnotation,
+    categories: &[PanopticCategory],
+    limits: &ImageLimits,
+    json: Option<&Path>,
+) -> Result<Segmentation> {
+    read_panoptic(&crate::paths::join_inside(png_dir, &ann.file_name, json)?, ann, categories, limits)
 }
 
 /// Encodes a partition as a panoptic PNG and its annotation. Segments without an annotated

@@ -97,7 +97,7 @@ fn round_half_even(x: f64) -> f64 {
 /// Segments an 8-bit RGB image into superpixels; every pixel gets a segment.
 pub fn slic(img: &RgbImage, params: &SlicParams) -> Result<Segmentation> {
     let (w, h) = img.dimensions();
-    crate::image_io::check_size(w, h, &crate::image_io::ImageLimits { max_pixels: u64::MAX, convert_to_rgb8: true })?;
+    crate::image_io::check_size(w, h, &crate::image_io::ImageLimits::unlimited())?;
     if params.n_segments == 0 {
         return Err(invalid("n_segments", "must be at least 1"));
     }

@@ -105,7 +105,7 @@ fn inconsistent_pairs_are_typed_errors() {
     };
     assert!(matches!(decode_panoptic(&gray, &ann, &cats, &limits), Err(SegError::PixelFormat { .. })));
     let small = ImageLimits { max_pixels: 10, ..Default::default() };
-    assert!(matches!(decode_panoptic(&png, &ann, &cats, &small), Err(SegError::TooLarge { pixels: 12, limit: 10 })));
+    assert!(matches!(decode_panoptic(&png, &ann, &cats, &small), Err(SegError::TooLarge { pixels: 12, limit: 10, .. })));
 
     let dir = std::env::temp_dir().join(format!("gshn-seg-json-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();

@@ -121,7 +121,7 @@ fn bad_images_are_typed_errors() {
     assert!(matches!(decode_rgb(&ok[..ok.len() - 20], &limits), Err(SegError::Decode { .. })), "truncated");
     assert!(matches!(decode_rgb(&[], &limits), Err(SegError::Decode { .. })), "empty file");
     let big = ImageLimits { max_pixels: 63, ..Default::default() };
-    assert!(matches!(decode_rgb(&ok, &big), Err(SegError::TooLarge { pixels: 64, limit: 63 })));
+    assert!(matches!(decode_rgb(&ok, &big), Err(SegError::TooLarge { pixels: 64, limit: 63, .. })));
 
     // Grayscale, RGBA and 16-bit images are converted by default and refused when strict.
     let strict = ImageLimits { convert_to_rgb8: false, ..Default::default() };

@@ -121,6 +121,22 @@ pub struct DataConfig {
     pub holdout: Vec<String>,
     /// How images are cut into segments (the graph's nodes).
     pub segments: SegmentsConfig,
+    /// `coco` and `easy-vqa`: the largest image file accepted, in pixels (width × height).
+    /// A larger one is refused before its pixels are decoded, with an error naming the file
+    /// and this field. Loading holds about 16 bytes per pixel of the largest image (the
+    /// decoded RGB and, for panoptic tokens, the full-size label map). From 1 to 2^28
+    /// (16384²). Default 16,000,000 (COCO's images have at most 640 × 640).
+    pub max_pixels: u64,
+}
+
+/// The largest `data.max_pixels` accepted: 2^28 pixels (16384 × 16384).
+pub const MAX_PIXELS_CEILING: u64 = 1 << 28;
+
+impl DataConfig {
+    /// The limits the file loaders read images with (errors name `data.max_pixels`).
+    pub fn image_limits(&self) -> gshn_seg::image_io::ImageLimits {
+        gshn_seg::image_io::ImageLimits { max_pixels: self.max_pixels, knob: "data.max_pixels", ..Default::default() }
+    }
 }
 
 impl Default for DataConfig {
@@ -136,6 +152,7 @@ impl Default for DataConfig {
             max_objects: 6,
             holdout: vec![],
             segments: SegmentsConfig::default(),
+            max_pixels: gshn_seg::image_io::DEFAULT_MAX_PIXELS,
         }
     }
 }
@@ -363,6 +380,9 @@ impl ExperimentConfig {
             if n > MAX_IMAGES {
                 return Err(invalid(field, format!("{n} exceeds {MAX_IMAGES} images")));
             }
+        }
+        if !(1..=MAX_PIXELS_CEILING).contains(&d.max_pixels) {
+            return Err(invalid("data.max_pixels", format!("{} must lie in 1..={MAX_PIXELS_CEILING} (16384²)", d.max_pixels)));
         }
         if d.test_images < 2 {
             return Err(invalid("data.test_images", "need at least 2 test images"));

@@ -82,8 +82,9 @@ pub struct SegmentArgs {
     /// Panoptic: a separate categories file (`panoptic_coco_categories.json`).
     #[arg(long)]
     pub categories: Option<PathBuf>,
-    /// Largest accepted image in pixels.
-    #[arg(long, default_value_t = 64 * 1024 * 1024)]
+    /// Largest accepted image (and panoptic PNG) in pixels, width × height; a larger one is
+    /// refused before decoding. Felzenszwalb holds about 130 bytes per pixel, SLIC about 40.
+    #[arg(long, default_value_t = gshn_seg::image_io::DEFAULT_MAX_PIXELS)]
     pub max_pixels: u64,
 }
 
@@ -117,7 +118,7 @@ fn panoptic(args: &SegmentArgs, limits: &ImageLimits) -> Result<Segmentation, Ru
 
 /// Runs the command; returns the segmentation it drew.
 pub fn run(args: &SegmentArgs) -> Result<Segmentation, RunError> {
-    let limits = ImageLimits { max_pixels: args.max_pixels, ..Default::default() };
+    let limits = ImageLimits { max_pixels: args.max_pixels, knob: "--max-pixels", ..Default::default() };
     let img = read_rgb(&args.image, &limits).map_err(seg_err)?;
     let seg = match args.method {
         Method::Fh => {

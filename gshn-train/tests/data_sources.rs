@@ -175,3 +175,137 @@ fn easy_vqa_loads_questions_by_type_and_says_how_to_fetch_it() {
     assert!(err.contains("scripts/fetch-data.sh easy-vqa"), "{err}");
     std::fs::remove_dir_all(&dir).ok();
 }
+
+/// Rewrites one JSON file of a COCO folder through `edit`, pretty-printed (one value a line,
+/// so that errors point at a line of their own).
+fn edit_json(path: &Path, edit: impl FnOnce(&mut serde_json::Value)) {
+    let mut v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    edit(&mut v);
+    std::fs::write(path, serde_json::to_string_pretty(&v).unwrap()).unwrap();
+}
+
+/// The line of `path` that holds `needle`, 1-based.
+fn line_of(path: &Path, needle: &str) -> usize {
+    1 + std::fs::read_to_string(path).unwrap().lines().position(|l| l.contains(needle)).unwrap()
+}
+
+#[test]
+fn coco_refuses_file_names_that_leave_the_folder() {
+    let dir = scratch("coco-names");
+    let c = cfg(DataSource::Coco, &dir, TokenSource::Panoptic, (10, 1, 2));
+    // A real image where `../` would find it: it must not be read.
+    let outside = dir.parent().unwrap().join(format!("gshn-outside-{}.png", std::process::id()));
+    RgbImage::from_pixel(40, 30, Rgb([1, 2, 3])).save(&outside).unwrap();
+    let escape = format!("../{}", outside.file_name().unwrap().to_str().unwrap());
+    for name in [escape.as_str(), "/etc/passwd", outside.to_str().unwrap()] {
+        make_coco(&dir, 3);
+        let captions = dir.join("annotations/captions_train.json");
+        edit_json(&captions, |v| v["images"][1]["file_name"] = name.into());
+        let err = coco::load(&dir, &c).unwrap_err();
+        let msg = err.to_string();
+        let line = line_of(&captions, name);
+        assert!(matches!(&err, RunError::Data(DataError::Malformed { .. })), "{msg}");
+        assert!(msg.contains(name) && msg.contains("captions_train.json") && msg.contains(&format!("line {line} ")), "{msg}");
+        // Only in the instances file: refused too.
+        make_coco(&dir, 3);
+        let instances = dir.join("annotations/instances_train.json");
+        edit_json(&instances, |v| v["images"][0]["file_name"] = name.into());
+        let msg = coco::load(&dir, &c).unwrap_err().to_string();
+        assert!(msg.contains(name) && msg.contains("instances_train.json") && msg.contains(&format!("line {} ", line_of(&instances, name))), "{msg}");
+    }
+    std::fs::remove_file(&outside).ok();
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn coco_bad_rle_names_the_instances_file_and_the_line() {
+    let dir = scratch("coco-rle");
+    let c = cfg(DataSource::Coco, &dir, TokenSource::Panoptic, (10, 1, 2));
+    let instances = dir.join("annotations/instances_train.json");
+    // A count that would overflow, and a count string with more groups than 64 bits hold.
+    for (counts, what) in [(serde_json::json!([0, u64::MAX, 5]), "runs past the image"), (serde_json::json!("oooooooooooooooo0"), "groups")] {
+        make_coco(&dir, 3);
+        edit_json(&instances, |v| v["annotations"][1]["segmentation"] = serde_json::json!({"counts": counts, "size": [30, 40]}));
+        let msg = coco::load(&dir, &c).unwrap_err().to_string();
+        assert!(msg.contains("instances_train.json") && msg.contains(what) && msg.contains("line"), "{msg}");
+    }
+    // A well-formed RLE whose size is not its image's: names the file, the image and the
+    // annotation.
+    make_coco(&dir, 3);
+    edit_json(&instances, |v| v["annotations"][1]["segmentation"] = serde_json::json!({"counts": [600, 600], "size": [40, 30]}));
+    let msg = coco::load(&dir, &c).unwrap_err().to_string();
+    assert!(msg.contains("instances_train.json") && msg.contains("annotation 2") && msg.contains("000000000002.png") && msg.contains("RLE size"), "{msg}");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn coco_images_over_data_max_pixels_are_refused_before_segmentation() {
+    let dir = scratch("coco-big");
+    make_coco(&dir, 3);
+    // The images have 40 × 30 = 1200 pixels.
+    let mut c = cfg(DataSource::Coco, &dir, TokenSource::Felzenszwalb, (10, 1, 2));
+    c.data.max_pixels = 1199;
+    let msg = coco::load(&dir, &c).unwrap_err().to_string();
+    assert!(msg.contains("raise `data.max_pixels`") && msg.contains("000000000001.png") && msg.contains("1200 pixels"), "{msg}");
+    c.data.max_pixels = 1200;
+    assert_eq!(coco::load(&dir, &c).unwrap().len(), 3);
+    // A 16 KB PNG of 4096 × 4096 under the default limit.
+    image::GrayImage::new(4096, 4096).save(dir.join("images/train/000000000002.png")).unwrap();
+    let c = cfg(DataSource::Coco, &dir, TokenSource::Panoptic, (10, 1, 2));
+    let t = std::time::Instant::now();
+    let msg = coco::load(&dir, &c).unwrap_err().to_string();
+    assert!(msg.contains("raise `data.max_pixels`") && msg.contains("000000000002.png") && msg.contains("16777216 pixels"), "{msg}");
+    assert!(t.elapsed().as_secs_f64() < 5.0, "refused only after {:?}", t.elapsed());
+    // The field is validated and spelled out in the default config.
+    let mut bad = ExperimentConfig::default();
+    bad.data.max_pixels = 0;
+    assert!(bad.validate().unwrap_err().to_string().contains("data.max_pixels"));
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs/shapeworld.toml");
+    assert_eq!(ExperimentConfig::load(&root, &[]).unwrap().data.max_pixels, ExperimentConfig::default().data.max_pixels);
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn truncated_images_are_errors_naming_the_file() {
+    let dir = scratch("coco-cut");
+    make_coco(&dir, 3);
+    let c = cfg(DataSource::Coco, &dir, TokenSource::Felzenszwalb, (10, 1, 2));
+    let img = dir.join("images/train/000000000003.png");
+    let bytes = std::fs::read(&img).unwrap();
+    std::fs::write(&img, &bytes[..bytes.len() - 6]).unwrap();
+    let msg = coco::load(&dir, &c).unwrap_err().to_string();
+    assert!(msg.contains(&img.display().to_string()) && msg.contains("truncated"), "{msg}");
+    // A real COCO JPEG, cut, when the shared data is present.
+    let jpeg = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/coco-mini/train2017/000000000790.jpg");
+    if jpeg.is_file() {
+        let bytes = std::fs::read(&jpeg).unwrap();
+        let cut = dir.join("images/train/cut.jpg");
+        std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
+        edit_json(&dir.join("annotations/captions_train.json"), |v| v["images"][2]["file_name"] = "cut.jpg".into());
+        let msg = coco::load(&dir, &c).unwrap_err().to_string();
+        assert!(msg.contains(&cut.display().to_string()) && msg.contains("truncated JPEG"), "{msg}");
+    } else {
+        eprintln!("SKIP: {} is absent (the JPEG half of this test)", jpeg.display());
+    }
+    // easy-VQA: a cut image, an image over the limit, an unknown answer with its line.
+    let dir = scratch("evqa-hostile");
+    let root = make_easy_vqa(&dir);
+    let mut c = cfg(DataSource::EasyVqa, &dir, TokenSource::Felzenszwalb, (4, 1, 10));
+    let img = root.join("train/images/1.png");
+    let good = std::fs::read(&img).unwrap();
+    std::fs::write(&img, &good[..good.len() / 2]).unwrap();
+    let msg = easy_vqa::load_splits(&c).unwrap_err().to_string();
+    assert!(msg.contains(&img.display().to_string()) && msg.contains("truncated"), "{msg}");
+    std::fs::write(&img, &good).unwrap();
+    c.data.max_pixels = 64 * 64 - 1;
+    let msg = easy_vqa::load_splits(&c).unwrap_err().to_string();
+    assert!(msg.contains("raise `data.max_pixels`") && msg.contains("0.png"), "{msg}");
+    c.data.max_pixels = 64 * 64;
+    let questions = root.join("test/questions.json");
+    let mut qs: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&questions).unwrap()).unwrap();
+    qs[4][1] = "purple".into();
+    std::fs::write(&questions, serde_json::to_string_pretty(&qs).unwrap()).unwrap();
+    let msg = easy_vqa::load_splits(&c).unwrap_err().to_string();
+    assert!(msg.contains("questions.json") && msg.contains("`purple`") && msg.contains(&format!("line {} ", line_of(&questions, "purple"))), "{msg}");
+    std::fs::remove_dir_all(&dir).ok();
+}

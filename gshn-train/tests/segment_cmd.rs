@@ -67,3 +67,32 @@ fn panoptic_method_reads_the_real_sample() {
     let no_json = args(&[dir.join("input_images/000000142238.jpg").to_str().unwrap(), "--method", "panoptic", "--out", out.to_str().unwrap()]);
     assert!(run(&no_json).unwrap_err().to_string().contains("--panoptic-png"));
 }
+
+#[test]
+fn hostile_inputs_are_errors_naming_the_file_and_the_knob() {
+    // A 16 KB PNG of 4096 × 4096: refused before Felzenszwalb runs, naming --max-pixels.
+    let big = tmp("big.png");
+    image::GrayImage::new(4096, 4096).save(&big).unwrap();
+    let t = std::time::Instant::now();
+    let msg = run(&args(&[big.to_str().unwrap(), "--method", "fh", "--out", tmp("big-out.png").to_str().unwrap()])).unwrap_err().to_string();
+    assert!(msg.contains("raise `--max-pixels`") && msg.contains(big.to_str().unwrap()), "{msg}");
+    assert!(t.elapsed().as_secs_f64() < 5.0, "refused only after {:?}", t.elapsed());
+    let small = run(&args(&[big.to_str().unwrap(), "--method", "grid", "--max-pixels", "100", "--out", tmp("big-out.png").to_str().unwrap()]));
+    assert!(small.unwrap_err().to_string().contains("limit of 100"));
+
+    // A truncated image.
+    let coffee = std::fs::read(concat!(env!("CARGO_MANIFEST_DIR"), "/../gshn-seg/tests/fixtures/images/coffee.png")).unwrap();
+    let cut = tmp("cut.png");
+    std::fs::write(&cut, &coffee[..coffee.len() - 1]).unwrap();
+    let msg = run(&args(&[cut.to_str().unwrap(), "--method", "grid", "--out", tmp("cut-out.png").to_str().unwrap()])).unwrap_err().to_string();
+    assert!(msg.contains(cut.to_str().unwrap()) && msg.contains("truncated"), "{msg}");
+
+    // A panoptic JSON whose file_name leaves the folder: the JSON file, the name and the line.
+    let json = tmp("escape.json");
+    let doc = serde_json::json!({"annotations": [{"image_id": 1, "file_name": "../../etc/passwd", "segments_info": []}], "categories": []});
+    std::fs::write(&json, serde_json::to_string_pretty(&doc).unwrap()).unwrap();
+    let image = concat!(env!("CARGO_MANIFEST_DIR"), "/../gshn-seg/tests/fixtures/images/coffee.png");
+    let a = args(&[image, "--method", "panoptic", "--panoptic-png", image, "--panoptic-json", json.to_str().unwrap(), "--out", tmp("p.png").to_str().unwrap()]);
+    let msg = run(&a).unwrap_err().to_string();
+    assert!(msg.contains("../../etc/passwd") && msg.contains(json.to_str().unwrap()) && msg.contains("line"), "{msg}");
+}

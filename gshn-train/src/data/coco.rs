@@ -4,13 +4,18 @@
 //! are the instances rasterised at full size (leftover regions become stuff segments, as in
 //! `gshn-seg`) and then resampled to the same size. The split is a seeded permutation of the
 //! images: test first, then validation, then training.
+//!
+//! Hostile folders give typed errors naming the file (and for JSON the line): a `file_name`
+//! with `..` or an absolute path, a malformed or inconsistent annotation, an image larger than
+//! `data.max_pixels` (refused before decoding), a truncated PNG or JPEG.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use gshn_seg::image_io::{read_rgb, ImageLimits};
+use gshn_seg::image_io::read_rgb;
 use gshn_seg::instances::{instances_to_panoptic, read_instances, InstanceAnnotation, InstancesToPanoptic};
-use gshn_seg::Segmentation;
+use gshn_seg::paths::join_inside;
+use gshn_seg::{SegError, Segmentation};
 use gshn_snn::rng::SeedRng;
 use image::imageops::{resize, FilterType};
 use serde::Deserialize;
@@ -43,8 +48,28 @@ fn find_one(dir: &Path, prefix: &str) -> Option<PathBuf> {
 }
 
 /// Where the image files are: the folder itself or any folder one or two levels below it.
-fn image_path(root: &Path, file_name: &str, dirs: &[PathBuf]) -> Option<PathBuf> {
-    std::iter::once(root.to_path_buf()).chain(dirs.iter().cloned()).map(|d| d.join(file_name)).find(|p| p.is_file())
+/// A `file_name` that would leave those folders (`..`, an absolute path) is refused, naming
+/// the annotation file `json`.
+fn image_path(root: &Path, file_name: &str, dirs: &[PathBuf], json: &Path) -> Result<Option<PathBuf>, SegError> {
+    for d in std::iter::once(root).chain(dirs.iter().map(PathBuf::as_path)) {
+        let p = join_inside(d, file_name, Some(json))?;
+        if p.is_file() {
+            return Ok(Some(p));
+        }
+    }
+    Ok(None)
+}
+
+/// A gshn-seg error about an annotation file as a [`DataError::Malformed`] naming it (its
+/// own message carries the JSON line where there is one).
+fn malformed(path: &Path) -> impl FnOnce(SegError) -> RunError + '_ {
+    move |e| {
+        let reason = match e {
+            SegError::Json { reason, .. } => reason,
+            other => other.to_string(),
+        };
+        DataError::Malformed { path: path.to_path_buf(), reason }.into()
+    }
 }
 
 fn subdirs(root: &Path) -> Vec<PathBuf> {
@@ -93,18 +118,19 @@ pub fn load(dir: &Path, cfg: &ExperimentConfig) -> Result<Dataset, RunError> {
         find_one(&ann_dir, "captions").ok_or_else(|| DataError::Missing { what: "captions_*.json".into(), path: ann_dir.clone(), hint: String::new() })?;
     let text = std::fs::read_to_string(&captions_path).map_err(io_at(&captions_path))?;
     let captions: CaptionFile = serde_json::from_str(&text).map_err(|e| DataError::Malformed { path: captions_path.clone(), reason: e.to_string() })?;
-    let instances = match find_one(&ann_dir, "instances") {
-        Some(p) => Some(read_instances(&p).map_err(|e| DataError::Malformed { path: p.clone(), reason: e.to_string() })?),
+    let instances_path = find_one(&ann_dir, "instances");
+    let instances = match &instances_path {
+        Some(p) => Some(read_instances(p).map_err(malformed(p))?),
         None => None,
     };
     let needs_gt = cfg.data.segments.needs_reference();
     if needs_gt && instances.is_none() {
+        let source = format!("{:?}", cfg.data.segments.source).to_lowercase();
         return Err(DataError::Missing {
             what: "instances_*.json".into(),
             path: ann_dir.clone(),
             hint: format!(
-                " — segment source {:?} needs ground-truth instances; set data.segments.source to felzenszwalb, slic or grid without it",
-                cfg.data.segments.source
+                " — data.segments.source = \"{source}\" needs ground-truth instances; set data.segments.source to felzenszwalb, slic or grid without it"
             ),
         }
         .into());
@@ -123,23 +149,26 @@ pub fn load(dir: &Path, cfg: &ExperimentConfig) -> Result<Dataset, RunError> {
     let side = cfg.data.image_size;
     let mut images = captions.images;
     images.sort_by_key(|i| i.id);
+    let limits = cfg.data.image_limits();
+    let to_panoptic = InstancesToPanoptic { limits: limits.clone(), ..Default::default() };
     let mut out = DatasetBuilder::new(&cfg.data.segments, &cfg.model.tokens);
     for im in images {
         let Some(caps) = by_image.remove(&im.id) else { continue };
-        let path = image_path(dir, &im.file_name, &dirs).ok_or_else(|| DataError::Missing {
-            what: format!("image {}", im.file_name),
+        let path = image_path(dir, &im.file_name, &dirs, &captions_path).map_err(malformed(&captions_path))?.ok_or_else(|| DataError::Missing {
+            what: format!("image {} (file_name in {})", im.file_name, captions_path.display()),
             path: dir.into(),
             hint: " (searched the folder and two levels below it)".into(),
         })?;
-        let full = read_rgb(&path, &ImageLimits::default()).map_err(crate::GshnError::from)?;
+        let full = read_rgb(&path, &limits).map_err(crate::GshnError::from)?;
         let small = resize(&full, side, side, FilterType::Triangle);
-        let reference = if needs_gt {
-            let meta = gshn_seg::instances::CocoImage { width: full.width(), height: full.height(), ..im.clone() };
-            let seg = instances_to_panoptic(&meta, anns.get(&im.id).map(Vec::as_slice).unwrap_or(&[]), &InstancesToPanoptic::default())
-                .map_err(crate::GshnError::from)?;
-            Some(resample(&seg, side, side).map_err(crate::GshnError::from)?)
-        } else {
-            None
+        let reference = match (&instances_path, needs_gt) {
+            (Some(inst_path), true) => {
+                let meta = gshn_seg::instances::CocoImage { width: full.width(), height: full.height(), ..im.clone() };
+                let seg = instances_to_panoptic(&meta, anns.get(&im.id).map(Vec::as_slice).unwrap_or(&[]), &to_panoptic)
+                    .map_err(|e| DataError::Malformed { path: inst_path.clone(), reason: format!("image {} ({}): {e}", im.id, path.display()) })?;
+                Some(resample(&seg, side, side).map_err(crate::GshnError::from)?)
+            }
+            _ => None,
         };
         out.push(small, reference.as_ref(), caps, vec![], vec![]).map_err(|e| DataError::Malformed { path: path.clone(), reason: e.to_string() })?;
     }

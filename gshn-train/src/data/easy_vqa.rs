@@ -8,9 +8,10 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use gshn_seg::image_io::{read_rgb, ImageLimits};
+use gshn_seg::image_io::read_rgb;
 use gshn_snn::rng::SeedRng;
 use image::imageops::{resize, FilterType};
+use serde::de::{self, DeserializeSeed, Deserializer, SeqAccess, Visitor};
 
 use crate::batch::{Dataset, QaItem};
 use crate::data::segments::DatasetBuilder;
@@ -38,6 +39,77 @@ fn kind(answer: &str) -> &'static str {
     }
 }
 
+/// A split's `questions.json` — `[question, answer, image id]` triples — with each answer
+/// looked up in `answers.txt` while parsing, so that an unknown answer is reported at its own
+/// line. Yields `(question, answer index, image id)`.
+struct Questions<'a>(&'a [String]);
+
+/// One `[question, answer, image id]` triple.
+struct Question<'a>(&'a [String]);
+
+/// One answer, as its index in `answers.txt`.
+struct Answer<'a>(&'a [String]);
+
+type Triple = (String, usize, u64);
+
+impl<'de> DeserializeSeed<'de> for Questions<'_> {
+    type Value = Vec<Triple>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_seq(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Questions<'_> {
+    type Value = Vec<Triple>;
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a list of [question, answer, image id]")
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let mut out = Vec::new();
+        while let Some(t) = seq.next_element_seed(Question(self.0))? {
+            out.push(t);
+        }
+        Ok(out)
+    }
+}
+
+impl<'de> DeserializeSeed<'de> for Question<'_> {
+    type Value = Triple;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_seq(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Question<'_> {
+    type Value = Triple;
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("[question, answer, image id]")
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Self::Value, A::Error> {
+        let q = seq.next_element::<String>()?.ok_or_else(|| de::Error::invalid_length(0, &self))?;
+        let a = seq.next_element_seed(Answer(self.0))?.ok_or_else(|| de::Error::invalid_length(1, &self))?;
+        let id = seq.next_element::<u64>()?.ok_or_else(|| de::Error::invalid_length(2, &self))?;
+        Ok((q, a, id))
+    }
+}
+
+impl<'de> DeserializeSeed<'de> for Answer<'_> {
+    type Value = usize;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<usize, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Answer<'_> {
+    type Value = usize;
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("an answer listed in answers.txt")
+    }
+    fn visit_str<E: de::Error>(self, a: &str) -> Result<usize, E> {
+        self.0.iter().position(|x| x == a).ok_or_else(|| E::custom(format!("answer `{a}` is not in answers.txt")))
+    }
+}
+
 /// Reads one split (`train` or `test`): images (squashed to `image_size`) with their
 /// questions, at most `limit` images, in image-id order.
 pub fn load_split(root: &Path, split: &str, answers: &[String], limit: usize, cfg: &ExperimentConfig) -> Result<Dataset, RunError> {
@@ -47,16 +119,16 @@ pub fn load_split(root: &Path, split: &str, answers: &[String], limit: usize, cf
         path: root.into(),
         hint: FETCH_HINT.into(),
     })?;
-    let raw: Vec<(String, String, u64)> = serde_json::from_str(&text).map_err(|e| DataError::Malformed { path: qpath.clone(), reason: e.to_string() })?;
+    let malformed = |e: serde_json::Error| DataError::Malformed { path: qpath.clone(), reason: e.to_string() };
+    let mut de = serde_json::Deserializer::from_str(&text);
+    let raw = Questions(answers).deserialize(&mut de).map_err(malformed)?;
+    de.end().map_err(malformed)?;
     let mut by_image: BTreeMap<u64, Vec<QaItem>> = BTreeMap::new();
-    for (q, a, id) in raw {
-        let answer = answers
-            .iter()
-            .position(|x| *x == a)
-            .ok_or_else(|| DataError::Malformed { path: qpath.clone(), reason: format!("answer `{a}` is not in answers.txt") })?;
-        by_image.entry(id).or_default().push(QaItem { kind: kind(&a).into(), text: q, answer });
+    for (q, answer, id) in raw {
+        by_image.entry(id).or_default().push(QaItem { kind: kind(&answers[answer]).into(), text: q, answer });
     }
     let side = cfg.data.image_size;
+    let limits = cfg.data.image_limits();
     let mut out = DatasetBuilder::new(&cfg.data.segments, &cfg.model.tokens);
     for (id, qs) in by_image.into_iter().take(limit) {
         let p = root.join(split).join("images").join(format!("{id}.png"));
@@ -68,7 +140,7 @@ pub fn load_split(root: &Path, split: &str, answers: &[String], limit: usize, cf
             }
             .into());
         }
-        let img = read_rgb(&p, &ImageLimits::default()).map_err(crate::GshnError::from)?;
+        let img = read_rgb(&p, &limits).map_err(crate::GshnError::from)?;
         let img = if img.dimensions() == (side, side) { img } else { resize(&img, side, side, FilterType::Triangle) };
         out.push(img, None, vec![], vec![], qs).map_err(|e| DataError::Malformed { path: p.clone(), reason: e.to_string() })?;
     }
