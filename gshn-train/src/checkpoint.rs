@@ -93,7 +93,7 @@ pub fn checkpoints_by_step(root: &Path) -> Vec<(usize, PathBuf)> {
         .filter(|p| p.is_dir())
         .filter_map(|p| Some((step_of(p.file_name()?.to_str()?)?, p)))
         .collect();
-    all.sort_by(|a, b| b.0.cmp(&a.0));
+    all.sort_by_key(|c| std::cmp::Reverse(c.0));
     all
 }
 

@@ -166,7 +166,7 @@ pub fn evaluate(model: &Gshn, data: &Dataset, batcher: &GshnBatcher, energy: &st
                     if l == 0 {
                         LayerStats::measure("sgc1", &input, false, d, s)
                     } else {
-                        LayerStats::measure(&format!("sgc{}", l + 1), &spikes[l - 1], true, d, s)
+                        LayerStats::measure(format!("sgc{}", l + 1), &spikes[l - 1], true, d, s)
                     }
                 })
                 .collect();

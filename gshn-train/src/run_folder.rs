@@ -27,7 +27,7 @@ pub enum FolderState {
     /// A gshn run.
     Run {
         /// Its config (the newest checkpoint's, else the folder's `config.toml`).
-        config: ExperimentConfig,
+        config: Box<ExperimentConfig>,
         /// The checkpoint to resume from (`None`: stopped before its first checkpoint).
         checkpoint: Option<PathBuf>,
         /// What was unusual about finding it (a damaged `latest` pointer), to tell the user.
@@ -93,7 +93,7 @@ pub fn inspect(out: &Path) -> Result<FolderState, RunError> {
         }
         None => folder_config,
     };
-    Ok(FolderState::Run { config, checkpoint: found, note })
+    Ok(FolderState::Run { config: Box::new(config), checkpoint: found, note })
 }
 
 /// Whether `next` continues a run of `saved` exactly: equal but for the device and the fields
