@@ -3,7 +3,7 @@
 
 use burn::tensor::{Device, DeviceKind, Tensor};
 
-use crate::experiment::DeviceChoice;
+use crate::experiment::{AutotuneChoice, DeviceChoice, RuntimeSettings};
 use crate::run_error::RunError;
 
 /// Runs a tiny computation on a WGPU device of `kind`; a missing adapter panics inside the
@@ -55,4 +55,50 @@ pub fn pick_device(choice: DeviceChoice) -> Result<(Device, String), RunError> {
             }
         }
     })
+}
+
+/// Applies the run's WGPU runtime settings: CubeCL's autotune level, its cache and where the
+/// cache lives, and Burn's fusion. Must run before the first WGPU device is used (the runtime
+/// reads its configuration once); a field left unset keeps what `cubecl.toml` and the
+/// `CUBECL_*` environment variables say. Returns a line describing what is in force.
+pub fn apply_runtime(rt: &RuntimeSettings) -> Result<String, RunError> {
+    use burn::cubecl::config::autotune::AutotuneLevel;
+    use burn::cubecl::config::{CubeClRuntimeConfig, RuntimeConfig};
+    if rt.fusion == Some(false) {
+        // Burn reads this when its configuration is first loaded: every fused segment then
+        // runs op by op (its beam search explores nothing).
+        std::env::set_var("BURN_FUSION_MAX_EXPLORATIONS", "0");
+    }
+    let mut c = CubeClRuntimeConfig::from_current_dir().override_from_env();
+    if let Some(level) = rt.autotune {
+        c.autotune.level = match level {
+            AutotuneChoice::Minimal => AutotuneLevel::Minimal,
+            AutotuneChoice::Balanced => AutotuneLevel::Balanced,
+            AutotuneChoice::Extensive => AutotuneLevel::Extensive,
+            AutotuneChoice::Full => AutotuneLevel::Full,
+        };
+    }
+    if let Some(keep) = rt.autotune_cache {
+        c.autotune.disable_cache = !keep;
+    }
+    if let Some(dir) = &rt.cache {
+        use burn::cubecl::config::cache::CacheConfig;
+        c.environment.path = match dir.as_str() {
+            "global" => CacheConfig::Global,
+            "target" => CacheConfig::Target,
+            "local" => CacheConfig::Local,
+            path => CacheConfig::Directory(path.into()),
+        };
+    }
+    let line = format!(
+        "wgpu runtime: autotune {:?}, cache {} ({:?}), fusion {}",
+        c.autotune.level,
+        if c.autotune.disable_cache { "off" } else { "on" },
+        c.environment.path,
+        if rt.fusion == Some(false) || std::env::var("BURN_FUSION_MAX_EXPLORATIONS").is_ok_and(|v| v == "0") { "off" } else { "on" }
+    );
+    if !CubeClRuntimeConfig::try_set(c) {
+        return Err(RunError::Device("the WGPU runtime was configured already (runtime settings must be applied before the first WGPU device)".into()));
+    }
+    Ok(line)
 }

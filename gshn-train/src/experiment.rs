@@ -226,6 +226,42 @@ impl Default for EvalConfig {
     }
 }
 
+/// CubeCL's autotune effort (`runtime.autotune`): how finely shapes are bucketed into tuning
+/// keys and how many candidates are benchmarked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AutotuneChoice {
+    /// Coarse buckets (steps of 2.5), least tuning.
+    Minimal,
+    /// Power-of-two buckets (CubeCL's default).
+    Balanced,
+    /// Finer buckets (steps of 1.5).
+    Extensive,
+    /// Exact shapes, every candidate.
+    Full,
+}
+
+/// Settings of the WGPU runtime (CubeCL and Burn's fusion) for this run; flex ignores them.
+/// A field left out keeps what `cubecl.toml` / `burn.toml` (searched from the working
+/// directory up) and the `CUBECL_*` / `BURN_*` environment variables say.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct RuntimeSettings {
+    /// Autotune effort.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub autotune: Option<AutotuneChoice>,
+    /// Keep the autotune results between runs (false: tune again in every process).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub autotune_cache: Option<bool>,
+    /// Where the cache lives: `global` (one per machine, ~/.cache/cubecl), `target` (the
+    /// project's target/environment), `local` (the working directory) or a directory.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cache: Option<String>,
+    /// Burn's kernel fusion (false: every operation runs unfused).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fusion: Option<bool>,
+}
+
 /// A whole experiment.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -244,6 +280,8 @@ pub struct ExperimentConfig {
     pub train: TrainConfig,
     /// Evaluation.
     pub eval: EvalConfig,
+    /// The WGPU runtime (autotune, its cache, fusion).
+    pub runtime: RuntimeSettings,
 }
 
 impl Default for ExperimentConfig {
@@ -256,6 +294,7 @@ impl Default for ExperimentConfig {
             model: GshnConfig::default(),
             train: TrainConfig::default(),
             eval: EvalConfig::default(),
+            runtime: RuntimeSettings::default(),
         }
     }
 }

@@ -6,7 +6,7 @@ use anyhow::Context;
 use burn::tensor::Device;
 use clap::{Parser, Subcommand};
 use gshn_snn::stats::EnergyModel;
-use gshn_train::device::pick_device;
+use gshn_train::device::{apply_runtime, pick_device};
 use gshn_train::eval::evaluate;
 use gshn_train::experiment::{DeviceChoice, ExperimentConfig};
 use gshn_train::report::{example_pictures, write_report, ReportInput};
@@ -16,6 +16,14 @@ use gshn_train::train::{load_data, run, RunOptions};
 
 fn parse_device(s: &str) -> anyhow::Result<DeviceChoice> {
     Ok(DeviceChoice::parse(s)?)
+}
+
+/// The run's device, with its WGPU runtime settings applied first.
+fn device_for(cfg: &ExperimentConfig) -> anyhow::Result<(Device, String)> {
+    if cfg.device != DeviceChoice::Flex {
+        eprintln!("{}", apply_runtime(&cfg.runtime)?);
+    }
+    Ok(pick_device(cfg.device)?)
 }
 
 #[derive(Parser)]
@@ -181,7 +189,7 @@ fn main() -> anyhow::Result<()> {
                 cfg.device = parse_device(&d)?;
             }
             let out = out.unwrap_or_else(|| PathBuf::from("runs").join(&cfg.name));
-            let (dev, dev_name) = pick_device(cfg.device)?;
+            let (dev, dev_name) = device_for(&cfg)?;
             eprintln!("gshn train: {} → {} on {dev_name}", config.display(), out.display());
             let command = std::env::args().collect::<Vec<_>>().join(" ");
             let start = std::time::Instant::now();
@@ -210,7 +218,7 @@ fn main() -> anyhow::Result<()> {
             let ab = Ablation::load(&config, &set)?;
             let stem = config.file_stem().and_then(|s| s.to_str()).unwrap_or("ablation").to_string();
             let out = out.unwrap_or_else(|| PathBuf::from("runs").join("ablations").join(stem));
-            let (dev, dev_name) = pick_device(ab.variants[0].1.device)?;
+            let (dev, dev_name) = device_for(&ab.variants[0].1)?;
             eprintln!("gshn ablate: {} variants × {} seeds → {} on {dev_name}", ab.variants.len(), ab.seeds.len(), out.display());
             ablate(&ab, &out, &dev, true)?;
             println!("{}", std::fs::read_to_string(out.join("table.md"))?);
@@ -221,7 +229,7 @@ fn main() -> anyhow::Result<()> {
             let choice = device.as_deref().map(parse_device).transpose()?;
             let dir = checkpoint::resolve(&checkpoint)?;
             let saved = ExperimentConfig::load(&dir.join("config.toml"), &[])?;
-            let (dev, dev_name) = pick_device(choice.unwrap_or(saved.device))?;
+            let (dev, dev_name) = device_for(&ExperimentConfig { device: choice.unwrap_or(saved.device), ..saved.clone() })?;
             let loaded = checkpoint::load(&dir, &dev)?;
             let cfg = loaded.config.clone();
             eprintln!("evaluating {} (step {}) on {dev_name}", loaded.dir.display(), loaded.state.step);
@@ -247,7 +255,7 @@ fn main() -> anyhow::Result<()> {
             if let Some(d) = device {
                 cfg.device = parse_device(&d)?;
             }
-            let (dev, dev_name) = pick_device(cfg.device)?;
+            let (dev, dev_name) = device_for(&cfg)?;
             eprintln!("gshn bench train: {} for {steps} steps on {dev_name}", config.display());
             let report = gshn_train::bench_train::bench_train(&cfg, &dev, &dev_name, steps, &|s| eprintln!("{s}"))?;
             if let Some(p) = json {
