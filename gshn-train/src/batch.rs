@@ -46,6 +46,12 @@ pub struct Example {
     pub negatives: Vec<String>,
     /// Questions, possibly none.
     pub questions: Vec<QaItem>,
+    /// For each hard negative, the index of the true caption it was made from (empty: each
+    /// negative is compared with every true caption).
+    pub negative_sources: Vec<usize>,
+    /// What the captions claim, checkable against any image of the same kind (ShapeWorld):
+    /// for claim-aware retrieval and for masking in-batch false negatives.
+    pub claims: Option<std::sync::Arc<crate::data::shapeworld::ExampleClaims>>,
 }
 
 /// An example with its visual-token inputs, computed once.
@@ -127,6 +133,8 @@ pub struct ImageBatch {
     pub edges: EdgeList,
     /// `edges` with self loops, folded for the spiking branch's T steps.
     pub folded: FoldedEdges,
+    /// `[B·M + 2, 1]`: 1 on real node rows, 0 on padding and the spare rows.
+    pub row_weight: Tensor<2>,
     /// The real graphs, unpadded: node features the geometry `[ΣN, 7]`, `ptr` offsets, edges.
     pub graph: GraphBatch,
     /// Row of each real node in the `B·M` layout `[ΣN]`.
@@ -176,6 +184,9 @@ pub struct GshnBatch {
     pub captions: Option<TextBatch>,
     /// Questions about some of the images.
     pub questions: Option<QuestionBatch>,
+    /// `[B, B]`: entry `(t, i)` true when caption `t` is also true of image `i` (the diagonal
+    /// always), where the examples carry claims.
+    pub positives: Option<Tensor<2, Bool>>,
 }
 
 impl GshnBatch {
@@ -295,6 +306,10 @@ impl GshnBatcher {
             pixels: Tensor::from_data(TensorData::new(pixels, [b, 3, h as usize, w as usize]), device),
             masks: Tensor::from_data(TensorData::new(masks, [b, m, cells]), device),
             geometry: Tensor::from_data(TensorData::new(geom, [b, m, GEOMETRY]), device),
+            row_weight: Tensor::from_data(
+                TensorData::new(mask.iter().map(|&r| r as u8 as f32).chain([0.0; SPARE_ROWS]).collect::<Vec<_>>(), [b * m + SPARE_ROWS, 1]),
+                device,
+            ),
             mask: Tensor::from_data(TensorData::new(mask, [b, m]), device),
             weights: Tensor::from_data(TensorData::new(weights, [b, m, 1]), device),
             adjacency: Tensor::from_data(TensorData::new(adjacency, [b, 1, m, m]), device),
@@ -319,9 +334,22 @@ impl GshnBatcher {
     pub fn batch(&self, items: &[&Prepared], pick: &mut SeedRng, device: &Device) -> Result<GshnBatch> {
         let images = self.images(items, device)?;
         let with_captions = items.iter().all(|p| !p.captions.is_empty());
+        let chosen: Vec<usize> = if with_captions { items.iter().map(|p| pick.below(p.captions.len() as u64) as usize).collect() } else { vec![] };
         let captions = with_captions.then(|| {
-            let texts: Vec<&str> = items.iter().map(|p| p.captions[pick.below(p.captions.len() as u64) as usize].as_str()).collect();
+            let texts: Vec<&str> = items.iter().zip(&chosen).map(|(p, &k)| p.captions[k].as_str()).collect();
             self.texts(&texts, device)
+        });
+        // Which caption is true of which image, where the examples can tell.
+        let positives = (with_captions && items.iter().all(|p| p.claims.is_some())).then(|| {
+            let b = items.len();
+            let mut truth = vec![false; b * b];
+            for (t, (p, &k)) in items.iter().zip(&chosen).enumerate() {
+                let claim = &p.claims.as_ref().expect("checked").captions[k];
+                for (i, q) in items.iter().enumerate() {
+                    truth[t * b + i] = t == i || claim.holds(&q.claims.as_ref().expect("checked").scene);
+                }
+            }
+            Tensor::<2, Bool>::from_data(TensorData::new(truth, [b, b]), device)
         });
         let asked: Vec<(usize, &QaItem)> = items
             .iter()
@@ -330,7 +358,7 @@ impl GshnBatcher {
             .map(|(r, p)| (r, &p.questions[pick.below(p.questions.len() as u64) as usize]))
             .collect();
         let questions = (!asked.is_empty()).then(|| self.questions(&asked, device));
-        Ok(GshnBatch { images, captions, questions })
+        Ok(GshnBatch { images, captions, questions, positives })
     }
 }
 

@@ -10,7 +10,8 @@ use gshn_snn::stats::{EnergyModel, LayerStats};
 use serde::{Deserialize, Serialize};
 
 use crate::batch::{Dataset, GshnBatcher, QaItem};
-use crate::metrics::{pairwise_accuracy, retrieval, RetrievalMetrics};
+use crate::energy::{image_ops, snn_ops, text_ops, total_pj, twin_of, LayerOps, Measured};
+use crate::metrics::{claim_aware, pairwise_accuracy, retrieval, ClaimAwareMetrics, RetrievalMetrics};
 use crate::model::{Branches, Gshn};
 use crate::run_error::{DataError, RunError};
 
@@ -25,6 +26,39 @@ pub struct VqaMetrics {
     pub per_type: BTreeMap<String, (f64, usize)>,
 }
 
+/// What answering without looking achieves (from the training split's answers), per question
+/// type and overall (`all`): the type's most frequent answer (answer prior), and the most
+/// frequent answer to the same question text, else the type's (question only).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct VqaBaselines {
+    /// Answer-prior accuracy per type and `all`.
+    pub prior: BTreeMap<String, f64>,
+    /// Question-only accuracy per type and `all`.
+    pub question_only: BTreeMap<String, f64>,
+}
+
+/// What the energy model counts: every layer of the image side, the text encoder, and the
+/// equal-width non-spiking twin (docs: [`crate::energy`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct EnergyReport {
+    /// Per layer, per image.
+    pub image_layers: Vec<LayerOps>,
+    /// The text encoder per caption (mean caption length).
+    pub text_layers: Vec<LayerOps>,
+    /// The spiking branch's twin per image (ReLU, T = 1).
+    pub twin_layers: Vec<LayerOps>,
+    /// The whole image side per image (pJ).
+    pub image_pj: f64,
+    /// The spiking branch per image (pJ).
+    pub snn_pj: f64,
+    /// The twin's branch per image (pJ).
+    pub twin_snn_pj: f64,
+    /// The whole image side with the twin in place of the spiking branch, per image (pJ).
+    pub twin_image_pj: f64,
+    /// The text encoder per caption (pJ).
+    pub text_pj: f64,
+}
+
 /// Everything measured on one split.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct EvalReport {
@@ -32,21 +66,31 @@ pub struct EvalReport {
     pub images: usize,
     /// Retrieval with all captions of each image (`None` without captions).
     pub retrieval: Option<RetrievalMetrics>,
-    /// Fraction of (true caption, hard negative) pairs of an image where the true caption
-    /// scores higher; `None` without negatives.
+    /// Claim-aware retrieval and the ceilings of standard recall (ShapeWorld).
+    #[serde(default)]
+    pub claim_retrieval: Option<ClaimAwareMetrics>,
+    /// Fraction of (source caption, hard negative) pairs where the true caption scores
+    /// higher — each negative against the caption it was made from (against every true
+    /// caption of its image where the data does not say); `None` without negatives.
     pub hard_negative_accuracy: Option<f64>,
     /// VQA; `None` without questions.
     pub vqa: Option<VqaMetrics>,
+    /// VQA without looking at the image (needs the training split's answers).
+    #[serde(default)]
+    pub vqa_baselines: Option<VqaBaselines>,
     /// Spiking layers' counts over the split (empty without a spiking branch).
     pub layers: Vec<LayerStats>,
     /// Energy preset used.
     pub energy_preset: String,
-    /// Synaptic operations per image (spiking layers).
+    /// Spike-driven accumulates per image (spiking branch).
     pub sops_per_image: f64,
-    /// Multiply-accumulates per image (spiking layers fed by real values).
+    /// Multiply-accumulates per image (spiking branch).
     pub macs_per_image: f64,
-    /// Estimated energy of the spiking layers per image (pJ).
+    /// Estimated energy of the whole image side per image (pJ).
     pub energy_pj_per_image: f64,
+    /// Per-layer operations and energy, and the non-spiking twin's.
+    #[serde(default)]
+    pub energy: EnergyReport,
     /// The fusion weight(s) `r`.
     pub r: Vec<f32>,
     /// CLIP's logit scale.
@@ -77,39 +121,107 @@ impl EvalReport {
         }
     }
 
-    /// The metrics as a Markdown table.
+    /// The metrics as Markdown tables, each beside its baseline or ceiling.
     pub fn markdown(&self) -> String {
         let mut s = String::new();
-        s += &format!("Test images: {}\n\n", self.images);
+        s += &format!("Test images: {} (chance text→image R@1 {:.4})\n\n", self.images, 1.0 / self.images as f64);
         if let Some(m) = &self.retrieval {
-            s += "| direction | R@1 | R@5 | R@10 | mean rank | median rank |\n|---|---|---|---|---|---|\n";
+            let c = self.claim_retrieval.as_ref();
+            let ceil = |v: Option<[f64; 3]>| v.map_or(String::new(), |v| format!(" | {:.3} | {:.3} | {:.3}", v[0], v[1], v[2]));
+            let head = if c.is_some() { " | ceiling R@1 | R@5 | R@10" } else { "" };
+            let rule = if c.is_some() { "|---|---|---" } else { "" };
+            s += &format!("| direction | R@1 | R@5 | R@10 | mean rank | median rank{head} |\n|---|---|---|---|---|---{rule}|\n");
             s += &format!(
-                "| image→text | {:.3} | {:.3} | {:.3} | {:.1} | {:.1} |\n",
-                m.i2t_recall[0], m.i2t_recall[1], m.i2t_recall[2], m.i2t_rank[0], m.i2t_rank[1]
+                "| image→text | {:.3} | {:.3} | {:.3} | {:.1} | {:.1}{} |\n",
+                m.i2t_recall[0],
+                m.i2t_recall[1],
+                m.i2t_recall[2],
+                m.i2t_rank[0],
+                m.i2t_rank[1],
+                ceil(c.map(|c| c.i2t_ceiling))
             );
             s += &format!(
-                "| text→image | {:.3} | {:.3} | {:.3} | {:.1} | {:.1} |\n\n",
-                m.t2i_recall[0], m.t2i_recall[1], m.t2i_recall[2], m.t2i_rank[0], m.t2i_rank[1]
+                "| text→image | {:.3} | {:.3} | {:.3} | {:.1} | {:.1}{} |\n",
+                m.t2i_recall[0],
+                m.t2i_recall[1],
+                m.t2i_recall[2],
+                m.t2i_rank[0],
+                m.t2i_rank[1],
+                ceil(c.map(|c| c.t2i_ceiling))
             );
+            if let Some(c) = c {
+                s += &format!(
+                    "| image→text, claim-aware | {:.3} | {:.3} | {:.3} | | | 1 | 1 | 1 |\n| text→image, claim-aware | {:.3} | {:.3} | {:.3} | | | 1 | 1 | 1 |\n\n",
+                    c.i2t_recall[0], c.i2t_recall[1], c.i2t_recall[2], c.t2i_recall[0], c.t2i_recall[1], c.t2i_recall[2]
+                );
+                s += &format!("Claim-aware: a caption counts as found at any image it is true of. Ceiling: standard recall of a model that ranks by truth alone. {:.1} % of the captions are true of their own image only.\n\n", 100.0 * c.unique_captions);
+            } else {
+                s += "\n";
+            }
         }
-        s += "| metric | value |\n|---|---|\n";
+        s += "| metric | value | baseline |\n|---|---|---|\n";
         if let Some(h) = self.hard_negative_accuracy {
-            s += &format!("| hard-negative accuracy | {h:.3} |\n");
+            s += &format!("| hard-negative accuracy (vs the caption each negative was made from) | {h:.3} | 0.5 (chance) |\n");
         }
         if let Some(v) = &self.vqa {
-            s += &format!("| VQA accuracy ({} questions) | {:.3} |\n", v.questions, v.accuracy);
+            let b = self.vqa_baselines.as_ref();
+            let base = |k: &str| {
+                b.map_or("–".to_string(), |b| {
+                    format!(
+                        "prior {:.3}, question-only {:.3}",
+                        b.prior.get(k).copied().unwrap_or(f64::NAN),
+                        b.question_only.get(k).copied().unwrap_or(f64::NAN)
+                    )
+                })
+            };
+            s += &format!("| VQA accuracy ({} questions) | {:.3} | {} |\n", v.questions, v.accuracy, base("all"));
             for (k, (acc, n)) in &v.per_type {
-                s += &format!("| VQA {k} ({n}) | {acc:.3} |\n");
+                s += &format!("| VQA {k} ({n}) | {acc:.3} | {} |\n", base(k));
             }
         }
         for l in &self.layers {
-            s += &format!("| firing rate {} | {:.3} |\n", l.name, l.firing_rate());
+            s += &format!("| firing rate {} | {:.3} | |\n", l.name, l.firing_rate());
         }
+        let e = &self.energy;
         if !self.layers.is_empty() {
-            s += &format!("| SOPs / image | {:.3e} |\n| MACs / image (spiking branch) | {:.3e} |\n", self.sops_per_image, self.macs_per_image);
-            s += &format!("| energy / image ({}) | {:.1} nJ |\n", self.energy_preset, self.energy_pj_per_image / 1000.0);
+            s += &format!("| spiking branch: SOPs · MACs / image | {:.3e} · {:.3e} | |\n", self.sops_per_image, self.macs_per_image);
+            if e.twin_snn_pj > 0.0 {
+                s += &format!(
+                    "| spiking branch energy / image ({}) | {:.1} nJ | ReLU twin {:.1} nJ ({:.2}×) |\n",
+                    self.energy_preset,
+                    e.snn_pj / 1000.0,
+                    e.twin_snn_pj / 1000.0,
+                    e.snn_pj / e.twin_snn_pj
+                );
+            }
         }
-        s += &format!("| r | {} |\n| logit scale | {:.2} |\n", self.r_text(), self.logit_scale);
+        if e.image_pj > 0.0 {
+            s += &format!(
+                "| image side energy / image ({}) | {:.1} nJ | with the twin {:.1} nJ |\n",
+                self.energy_preset,
+                e.image_pj / 1000.0,
+                e.twin_image_pj / 1000.0
+            );
+            s += &format!("| text encoder energy / caption | {:.1} nJ | |\n", e.text_pj / 1000.0);
+        }
+        s += &format!("| r | {} | |\n| logit scale | {:.2} | |\n", self.r_text(), self.logit_scale);
+        s
+    }
+
+    /// The per-layer operation table (Markdown).
+    pub fn energy_markdown(&self) -> String {
+        let model = EnergyModel::preset(&self.energy_preset).unwrap_or_else(EnergyModel::fp32_45nm);
+        let mut s = format!("Operations and energy per image ({}; MAC {} pJ, AC {} pJ; memory traffic not counted):\n\n| layer | MACs | ACs | energy (nJ) |\n|---|---|---|---|\n", self.energy_preset, model.e_mac_pj, model.e_ac_pj);
+        let rows = |s: &mut String, ops: &[LayerOps]| {
+            for o in ops {
+                *s += &format!("| {} | {:.3e} | {:.3e} | {:.2} |\n", o.name, o.macs, o.acs, o.energy_pj(&model) / 1000.0);
+            }
+        };
+        rows(&mut s, &self.energy.image_layers);
+        s += "| **the twin's branch** | | | |\n";
+        rows(&mut s, &self.energy.twin_layers);
+        s += "| **text encoder, per caption** | | | |\n";
+        rows(&mut s, &self.energy.text_layers);
         s
     }
 }
@@ -130,41 +242,97 @@ pub(crate) fn argmax_rows(logits: Tensor<2>) -> Result<Vec<usize>, RunError> {
     Ok(v.into_iter().map(|i| i as usize).collect())
 }
 
+/// The answer-prior and question-only baselines on `data`'s questions, from `train`'s answers.
+pub fn vqa_baselines(train: &Dataset, data: &Dataset) -> Option<VqaBaselines> {
+    let mut by_type: BTreeMap<&str, BTreeMap<usize, usize>> = BTreeMap::new();
+    let mut by_text: BTreeMap<&str, BTreeMap<usize, usize>> = BTreeMap::new();
+    for q in train.items.iter().flat_map(|p| &p.questions) {
+        *by_type.entry(&q.kind).or_default().entry(q.answer).or_default() += 1;
+        *by_text.entry(&q.text).or_default().entry(q.answer).or_default() += 1;
+    }
+    let top = |m: &BTreeMap<usize, usize>| m.iter().max_by_key(|(a, n)| (**n, std::cmp::Reverse(**a))).map(|(a, _)| *a);
+    let questions = all_questions(data);
+    if questions.is_empty() || by_type.is_empty() {
+        return None;
+    }
+    let mut tally: BTreeMap<String, (usize, usize, usize)> = BTreeMap::new(); // prior right, question right, count
+    for (_, q) in &questions {
+        let prior = by_type.get(q.kind.as_str()).and_then(top);
+        let question = by_text.get(q.text.as_str()).and_then(top).or(prior);
+        for key in [q.kind.as_str(), "all"] {
+            let e = tally.entry(key.to_string()).or_default();
+            e.0 += (prior == Some(q.answer)) as usize;
+            e.1 += (question == Some(q.answer)) as usize;
+            e.2 += 1;
+        }
+    }
+    Some(VqaBaselines {
+        prior: tally.iter().map(|(k, v)| (k.clone(), v.0 as f64 / v.2 as f64)).collect(),
+        question_only: tally.iter().map(|(k, v)| (k.clone(), v.1 as f64 / v.2 as f64)).collect(),
+    })
+}
+
+/// For each caption of `data` (in image order), the images of `data` it is true of, when
+/// every example carries checkable claims.
+pub fn caption_truth(data: &Dataset) -> Option<Vec<Vec<usize>>> {
+    let claims: Vec<_> = data.items.iter().map(|p| p.claims.clone()).collect::<Option<Vec<_>>>()?;
+    Some(
+        claims
+            .iter()
+            .flat_map(|c| c.captions.iter().map(|claim| claims.iter().enumerate().filter(|(_, o)| claim.holds(&o.scene)).map(|(i, _)| i).collect()))
+            .collect(),
+    )
+}
+
 /// Evaluates `model` on `data` with batches of `batch_size` images; `energy` names an
-/// [`EnergyModel`] preset.
-pub fn evaluate(model: &Gshn, data: &Dataset, batcher: &GshnBatcher, energy: &str, batch_size: usize, device: &Device) -> Result<EvalReport, RunError> {
+/// [`EnergyModel`] preset; `train` (when given) supplies the VQA baselines' answer counts.
+pub fn evaluate(
+    model: &Gshn,
+    data: &Dataset,
+    batcher: &GshnBatcher,
+    energy: &str,
+    batch_size: usize,
+    device: &Device,
+    train: Option<&Dataset>,
+) -> Result<EvalReport, RunError> {
     if data.len() < 2 {
         return Err(DataError::Unfit(format!("evaluation needs at least 2 images, got {}", data.len())).into());
     }
     let energy_model = EnergyModel::preset(energy).ok_or_else(|| DataError::Unfit(format!("unknown energy preset `{energy}`")))?;
+    let preset = energy.to_string();
     let model = model.clone().valid();
     let n = data.len();
     let (mut image_emb, mut text_emb, mut neg_emb) = (vec![], vec![], vec![]);
     let mut text_image = Vec::new();
     let mut neg_image = Vec::new();
+    let mut neg_source = Vec::new();
     let mut layers: Vec<LayerStats> = Vec::new();
+    let mut input_spikes = 0.0;
     let questions = all_questions(data);
     let mut vqa_right = vec![false; questions.len()];
     let mut q_cursor = 0;
     let d = model.config.d_model;
+    let spiking_input = matches!(model.config.snn.encoding, crate::model::config::Encoding::Rate | crate::model::config::Encoding::Latency);
     for start in (0..n).step_by(batch_size.max(1)) {
         let idx: Vec<usize> = (start..(start + batch_size).min(n)).collect();
         let batch = batcher.images(&data.refs(&idx), device)?;
         let out = model.encode_images(&batch)?;
         image_emb.push(out.embedding.clone());
-        // Spiking statistics: layer 1 is fed by the real-valued tokens (MACs), later layers
-        // by the spikes of the layer before (SOPs); each input feeds d_model synapses.
+        // Spiking statistics of real nodes only (padding rows are not neurons of any image):
+        // layer 1 is fed the encoded tokens (SOPs when they are spikes), later layers the
+        // spikes of the layer before; each input feeds d_model synapses.
         if !out.spikes.is_empty() {
-            // Real nodes only: padding rows are not neurons of any image.
             let spikes: Vec<Tensor<3>> = out.spikes.iter().map(|s| batch.real_rows(s.clone(), 1)).collect();
-            let [t, nn, _] = spikes[0].dims();
-            let input = batch.real_rows(out.tokens.clone(), 0).unsqueeze_dim::<3>(0).expand([t, nn, d]);
+            let input = batch.real_rows(out.snn_input.clone().expect("a spiking branch has an input"), 1);
+            if spiking_input {
+                input_spikes += input.clone().sum().into_scalar::<f32>() as f64;
+            }
             let stats: Vec<LayerStats> = spikes
                 .iter()
                 .enumerate()
                 .map(|(l, s)| {
                     if l == 0 {
-                        LayerStats::measure("sgc1", &input, false, d, s)
+                        LayerStats::measure("sgc1", &input, spiking_input, d, s)
                     } else {
                         LayerStats::measure(format!("sgc{}", l + 1), &spikes[l - 1], true, d, s)
                     }
@@ -183,7 +351,11 @@ pub fn evaluate(model: &Gshn, data: &Dataset, batcher: &GshnBatcher, energy: &st
         }
         let negs: Vec<&str> = idx.iter().flat_map(|&i| data[i].negatives.iter().map(|s| s.as_str())).collect();
         if !negs.is_empty() {
-            neg_image.extend(idx.iter().flat_map(|&i| std::iter::repeat_n(i, data[i].negatives.len())));
+            for &i in &idx {
+                neg_image.extend(std::iter::repeat_n(i, data[i].negatives.len()));
+                let sources = &data[i].negative_sources;
+                neg_source.extend((0..data[i].negatives.len()).map(|j| sources.get(j).copied()));
+            }
             neg_emb.push(model.encode_text(&batcher.texts(&negs, device)));
         }
         // VQA on this batch's questions.
@@ -201,17 +373,28 @@ pub fn evaluate(model: &Gshn, data: &Dataset, batcher: &GshnBatcher, energy: &st
     let n_texts = text_image.len();
     let sim = if n_texts > 0 { to_vec(images.clone().matmul(Tensor::cat(text_emb, 0).transpose()))? } else { vec![] };
     let retrieval = (n_texts > 0).then(|| retrieval(&sim, n, &text_image));
+    let claim_retrieval = if n_texts > 0 { caption_truth(data).map(|truth| claim_aware(&sim, n, &text_image, &truth)) } else { None };
     let hard_negative_accuracy = if neg_emb.is_empty() || n_texts == 0 {
         None
     } else {
         let negs = Tensor::cat(neg_emb, 0);
         let neg_sim = to_vec(images.matmul(negs.transpose()))?;
         let n_neg = neg_image.len();
+        // The first caption of each image, to find caption k of image i.
+        let mut first = vec![usize::MAX; n];
+        for (t, &i) in text_image.iter().enumerate().rev() {
+            first[i] = t;
+        }
         let mut pairs = Vec::new();
-        for (j, &i) in neg_image.iter().enumerate() {
+        for (j, (&i, source)) in neg_image.iter().zip(&neg_source).enumerate() {
             let s_neg = neg_sim[i * n_neg + j];
-            for (t, _) in text_image.iter().enumerate().filter(|(_, &ti)| ti == i) {
-                pairs.push((sim[i * n_texts + t], s_neg));
+            match source {
+                Some(k) => pairs.push((sim[i * n_texts + first[i] + k], s_neg)),
+                None => {
+                    for (t, _) in text_image.iter().enumerate().filter(|(_, &ti)| ti == i) {
+                        pairs.push((sim[i * n_texts + t], s_neg));
+                    }
+                }
             }
         }
         Some(pairwise_accuracy(&pairs))
@@ -226,18 +409,52 @@ pub fn evaluate(model: &Gshn, data: &Dataset, batcher: &GshnBatcher, energy: &st
         per_type.values_mut().for_each(|e| e.0 /= e.1 as f64);
         VqaMetrics { questions: questions.len(), accuracy: vqa_right.iter().filter(|&&b| b).count() as f64 / questions.len() as f64, per_type }
     });
-    let (sops, macs) = layers.iter().fold((0.0, 0.0), |a, l| (a.0 + l.sops, a.1 + l.macs));
-    let energy_pj: f64 = layers.iter().map(|l| l.energy_pj(&energy_model)).sum();
+    // Whole-model operation counts from what the split measured.
+    let cfg = &model.config;
+    let side = data[0].image.width() as usize;
+    let measured = Measured {
+        image_side: side,
+        cells: data[0].tokens.cells,
+        nodes: data.items.iter().map(|p| p.tokens.n).sum::<usize>() as f64 / n as f64,
+        edges: data.items.iter().map(|p| p.tokens.edges.len()).sum::<usize>() as f64 / n as f64,
+        spikes: layers.iter().map(|l| l.spikes / n as f64).collect(),
+        input_spikes: input_spikes / n as f64,
+    };
+    let image_layers = image_ops(cfg, &measured);
+    let twin = twin_of(cfg);
+    let snn_layers: Vec<LayerOps> = if cfg.fusion.branches == Branches::GatOnly { vec![] } else { snn_ops(cfg, &measured) };
+    let twin_layers: Vec<LayerOps> = if cfg.fusion.branches == Branches::GatOnly { vec![] } else { snn_ops(&twin, &measured) };
+    let caption_len = if n_texts > 0 {
+        data.items.iter().flat_map(|p| p.captions.iter().map(|c| batcher.vocab.encode(c).len().min(batcher.max_text))).sum::<usize>() as f64 / n_texts as f64
+    } else {
+        0.0
+    };
+    let text_layers = text_ops(cfg, caption_len);
+    let image_pj = total_pj(&image_layers, &energy_model);
+    let (snn_pj, twin_snn_pj) = (total_pj(&snn_layers, &energy_model), total_pj(&twin_layers, &energy_model));
+    let energy = EnergyReport {
+        twin_image_pj: image_pj - snn_pj + twin_snn_pj,
+        image_pj,
+        snn_pj,
+        twin_snn_pj,
+        text_pj: total_pj(&text_layers, &energy_model),
+        image_layers,
+        text_layers,
+        twin_layers,
+    };
     Ok(EvalReport {
         images: n,
         retrieval,
+        claim_retrieval,
         hard_negative_accuracy,
         vqa,
+        vqa_baselines: train.and_then(|t| vqa_baselines(t, data)),
+        sops_per_image: snn_layers.iter().map(|o| o.acs).sum(),
+        macs_per_image: snn_layers.iter().map(|o| o.macs).sum(),
+        energy_pj_per_image: energy.image_pj,
         layers,
-        energy_preset: energy.to_string(),
-        sops_per_image: sops / n as f64,
-        macs_per_image: macs / n as f64,
-        energy_pj_per_image: energy_pj / n as f64,
+        energy_preset: preset,
+        energy,
         r: if model.branches() == Branches::Hybrid { model.r_values() } else { vec![] },
         logit_scale: model.logit_scale.value(),
     })

@@ -43,6 +43,7 @@
 
 pub mod batch;
 pub mod data;
+pub mod energy;
 pub mod error;
 pub mod loss;
 pub mod metrics;

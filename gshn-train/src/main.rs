@@ -236,7 +236,7 @@ fn main() -> anyhow::Result<()> {
             let data = load_data(&cfg)?;
             anyhow::ensure!(data.vocab == loaded.vocab, "the data's vocabulary differs from the checkpoint's; was the data changed?");
             let batcher = data.batcher(&cfg);
-            let test = evaluate(&loaded.model, &data.test, &batcher, &cfg.eval.energy, cfg.eval.batch_size, &dev)?;
+            let test = evaluate(&loaded.model, &data.test, &batcher, &cfg.eval.energy, cfg.eval.batch_size, &dev, Some(&data.train))?;
             let run_dir = loaded.dir.parent().and_then(|p| p.parent()).map(PathBuf::from).unwrap_or_default();
             let report_dir = report.unwrap_or_else(|| run_dir.join("report-eval"));
             let log = gshn_train::train::read_log(&run_dir).unwrap_or_default();

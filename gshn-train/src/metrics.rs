@@ -61,6 +61,71 @@ pub fn retrieval(sim: &[f32], n_images: usize, text_image: &[usize]) -> Retrieva
     RetrievalMetrics { i2t_recall, t2i_recall, i2t_rank, t2i_rank }
 }
 
+/// Retrieval that knows which captions are true of which images (ShapeWorld's checkable
+/// claims): a caption counts as found when any of its top-K images is one it is true of, an
+/// image when any of its top-K captions is true of it. Beside it, the ceiling of standard
+/// recall for a model that ranks by truth alone (ties among the images a caption is true of
+/// broken at random), and how many captions single their image out.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClaimAwareMetrics {
+    /// Text → image claim-aware recall at 1, 5, 10.
+    pub t2i_recall: [f64; 3],
+    /// Image → text claim-aware recall at 1, 5, 10.
+    pub i2t_recall: [f64; 3],
+    /// The ceiling of standard text → image recall at 1, 5, 10: the mean over captions of
+    /// `min(1, K / |images it is true of|)`.
+    pub t2i_ceiling: [f64; 3],
+    /// The ceiling of standard image → text recall at 1, 5, 10: per image, the chance that a
+    /// random order of the captions true of it puts one of its own in the top K.
+    pub i2t_ceiling: [f64; 3],
+    /// Fraction of captions true of their own image only.
+    pub unique_captions: f64,
+}
+
+/// `1 − C(total − own, k) / C(total, k)`: the chance that `k` draws without replacement from
+/// `total` items hit one of `own`.
+fn hit_chance(total: usize, own: usize, k: usize) -> f64 {
+    if own == 0 {
+        return 0.0;
+    }
+    if k >= total || total - own < k {
+        return 1.0;
+    }
+    // C(total − own, k) / C(total, k) = Π_{i<k} (total − own − i) / (total − i).
+    let miss: f64 = (0..k).map(|i| (total - own - i) as f64 / (total - i) as f64).product();
+    1.0 - miss
+}
+
+/// Claim-aware retrieval from `sim` (row-major `[n_images, n_texts]`), the image of each text,
+/// and for each text the images it is true of (its own included).
+pub fn claim_aware(sim: &[f32], n_images: usize, text_image: &[usize], true_of: &[Vec<usize>]) -> ClaimAwareMetrics {
+    let n_texts = text_image.len();
+    assert_eq!(sim.len(), n_images * n_texts, "similarity matrix shape");
+    assert_eq!(true_of.len(), n_texts, "one truth set per text");
+    let ks = [1usize, 5, 10];
+    let t2i: Vec<usize> = (0..n_texts)
+        .map(|t| {
+            let column: Vec<f32> = (0..n_images).map(|i| sim[i * n_texts + t]).collect();
+            rank_of(&column, &true_of[t])
+        })
+        .collect();
+    let mut captions_true_of = vec![Vec::new(); n_images];
+    for (t, images) in true_of.iter().enumerate() {
+        for &i in images {
+            captions_true_of[i].push(t);
+        }
+    }
+    let i2t: Vec<usize> = (0..n_images).map(|i| rank_of(&sim[i * n_texts..(i + 1) * n_texts], &captions_true_of[i])).collect();
+    let (t2i_recall, _) = summarise(&t2i);
+    let (i2t_recall, _) = summarise(&i2t);
+    let nt = n_texts.max(1) as f64;
+    let t2i_ceiling = ks.map(|k| true_of.iter().map(|s| (k as f64 / s.len().max(1) as f64).min(1.0)).sum::<f64>() / nt);
+    let own: Vec<usize> = (0..n_images).map(|i| text_image.iter().filter(|&&a| a == i).count()).collect();
+    let i2t_ceiling = ks.map(|k| (0..n_images).map(|i| hit_chance(captions_true_of[i].len(), own[i], k)).sum::<f64>() / n_images.max(1) as f64);
+    let unique_captions = true_of.iter().filter(|s| s.len() == 1).count() as f64 / nt;
+    ClaimAwareMetrics { t2i_recall, i2t_recall, t2i_ceiling, i2t_ceiling, unique_captions }
+}
+
 /// Fraction of `(positive, negative)` score pairs where the true caption scores higher.
 pub fn pairwise_accuracy(pairs: &[(f32, f32)]) -> f64 {
     if pairs.is_empty() {
@@ -91,5 +156,30 @@ mod tests {
         assert_eq!(m.t2i_recall, [0.5, 1.0, 1.0]);
         assert_eq!(m.t2i_rank, [7.0 / 4.0, 1.5]);
         assert_eq!(pairwise_accuracy(&[(0.9, 0.1), (0.2, 0.3), (0.5, 0.5)]), 1.0 / 3.0);
+    }
+
+    #[test]
+    fn claim_aware_retrieval_and_ceilings_by_hand() {
+        #[rustfmt::skip]
+        let sim = [
+            0.9, 0.1, 0.8, 0.0,
+            0.5, 0.6, 0.4, 0.3,
+            0.2, 0.7, 0.1, 0.7,
+        ];
+        // t1 (of image 0) is also true of image 2; every other caption only of its own image.
+        let truth = vec![vec![0], vec![0, 2], vec![1], vec![2]];
+        let m = claim_aware(&sim, 3, &[0, 0, 1, 2], &truth);
+        // t1's column (0.1, 0.6, 0.7): image 2 is true and ranks 2nd (image 1 is above it
+        // only at 0.6 < 0.7 — no: 0.7 is the best) → rank 1; t0 1, t2 2, t3 1.
+        assert_eq!(m.t2i_recall, [0.75, 1.0, 1.0]);
+        // Image 2's true captions are t1 and t3, both at 0.7: rank 1. Images 0 and 1 as in the
+        // standard case: ranks 1 and 3.
+        assert_eq!(m.i2t_recall, [2.0 / 3.0, 1.0, 1.0]);
+        // Ceilings: t1 is true of 2 images → 1/2 at K = 1; the others 1 → (1 + 0.5 + 1 + 1) / 4.
+        assert_eq!(m.t2i_ceiling, [0.875, 1.0, 1.0]);
+        // Image 2: captions true of it t1, t3, its own only t3 → 1/2 at K = 1.
+        assert_eq!(m.i2t_ceiling[0], (1.0 + 1.0 + 0.5) / 3.0);
+        assert_eq!(m.unique_captions, 0.75);
+        assert!((hit_chance(10, 2, 3) - (1.0 - (8.0 * 7.0 * 6.0) / (10.0 * 9.0 * 8.0))).abs() < 1e-12);
     }
 }

@@ -413,7 +413,7 @@ pub fn run(cfg: &ExperimentConfig, device: &Device, opts: &RunOptions) -> Result
                 elapsed_s: elapsed(&session_start),
             };
             if eval_now && data.val.len() >= 2 {
-                let v = evaluate(&model, &data.val, &batcher, &cfg.eval.energy, cfg.eval.batch_size, device)?;
+                let v = evaluate(&model, &data.val, &batcher, &cfg.eval.energy, cfg.eval.batch_size, device, None)?;
                 if let Some(r) = &v.retrieval {
                     row.val_i2t_r1 = Some(r.i2t_recall[0]);
                     row.val_t2i_r1 = Some(r.t2i_recall[0]);
@@ -448,7 +448,7 @@ pub fn run(cfg: &ExperimentConfig, device: &Device, opts: &RunOptions) -> Result
         }
     }
     say(format!("evaluating on {} test images", data.test.len()));
-    let test = evaluate(&model, &data.test, &batcher, &cfg.eval.energy, cfg.eval.batch_size, device)?;
+    let test = evaluate(&model, &data.test, &batcher, &cfg.eval.energy, cfg.eval.batch_size, device, Some(&data.train))?;
     let p = out.join("eval.json");
     checkpoint::write_atomic(&p, serde_json::to_string_pretty(&test).expect("a report serialises").as_bytes()).map_err(io_at(&p))?;
     Ok(RunResult { model, step, test: Some(test), log, data, batcher })

@@ -31,7 +31,7 @@ layers = 1
 [model.tokens]
 cnn_channels = 16
 [train]
-steps = 100
+steps = 140
 stl_steps = 8
 batch_size = 16
 warmup = 5
@@ -71,7 +71,7 @@ fn the_loss_falls_and_a_killed_run_resumes_to_the_same_result() {
 
     let whole_dir = scratch("whole");
     let whole = run(&cfg, &device, &opts(&whole_dir)).unwrap();
-    assert_eq!(whole.step, 108);
+    assert_eq!(whole.step, 148);
     // The main stage's CLIP loss falls well below chance (ln 16 = 2.77 for a batch of 16).
     let main: Vec<&LogRow> = whole.log.iter().filter(|r| r.stage == "main").collect();
     let last = main.last().unwrap().clip;
@@ -91,20 +91,20 @@ fn the_loss_falls_and_a_killed_run_resumes_to_the_same_result() {
     assert_eq!(first.step, 70);
     assert!(first.test.is_none());
     let resumed = run(&cfg, &device, &RunOptions { resume: true, ..opts(&parts_dir) }).unwrap();
-    assert_eq!(resumed.step, 108);
+    assert_eq!(resumed.step, 148);
     assert_eq!(resumed.test, whole.test, "resumed run's test metrics equal the uninterrupted run's");
     assert_eq!(untimed(&resumed.log), untimed(&whole.log), "and so does the whole metrics log");
     assert_eq!(untimed(&gshn_train::train::read_log(&parts_dir).unwrap()), untimed(&whole.log), "the log on disk has no duplicate rows");
 
     // The saved checkpoint loads to the same model: same test metrics.
     let loaded = checkpoint::load(&parts_dir, &device).unwrap();
-    assert_eq!(loaded.state.step, 108);
+    assert_eq!(loaded.state.step, 148);
     assert_eq!(loaded.config, cfg);
-    let again = gshn_train::eval::evaluate(&loaded.model, &whole.data.test, &whole.batcher, "45nm-fp32", 100, &device).unwrap();
+    let again = gshn_train::eval::evaluate(&loaded.model, &whole.data.test, &whole.batcher, "45nm-fp32", 100, &device, Some(&whole.data.train)).unwrap();
     assert_eq!(Some(again), whole.test);
     // Only the newest two checkpoints are kept, and no temporary folder is left.
     let names: Vec<String> = std::fs::read_dir(parts_dir.join("checkpoints")).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
-    assert!(names.contains(&"step-000108".to_string()) && names.contains(&"latest".to_string()), "{names:?}");
+    assert!(names.contains(&"step-000148".to_string()) && names.contains(&"latest".to_string()), "{names:?}");
     assert!(names.iter().all(|n| !n.ends_with(".tmp")) && names.len() == 3, "{names:?}");
 
     // A finished run folder is not overwritten without --resume, nor by another config.

@@ -130,9 +130,16 @@ impl<'a> DatasetBuilder<'a> {
         negatives: Vec<String>,
         questions: Vec<QaItem>,
     ) -> Result<()> {
-        let segmentation = segment(&image, reference, self.segments)?;
-        let kind = self.tokens.graph_kind(image.width(), self.segments.source == SegmentSource::Boxes);
-        let example = Example { image, segmentation, captions, negatives, questions };
+        let segmentation = Segmentation::from_labels(image.width(), image.height(), vec![0; image.width() as usize * image.height() as usize])?;
+        let example = Example { image, segmentation, captions, negatives, questions, negative_sources: vec![], claims: None };
+        self.push_example(example, reference)
+    }
+
+    /// Appends an example whose segmentation is replaced by this builder's segments of its
+    /// image (`reference`: the ground truth, when the source needs it).
+    pub fn push_example(&mut self, mut example: Example, reference: Option<&Segmentation>) -> Result<()> {
+        example.segmentation = segment(&example.image, reference, self.segments)?;
+        let kind = self.tokens.graph_kind(example.image.width(), self.segments.source == SegmentSource::Boxes);
         self.dataset.items.push(prepare(example, self.tokens, kind)?);
         Ok(())
     }
@@ -148,7 +155,8 @@ pub fn shapeworld_dataset(examples: &[crate::data::shapeworld::ShapeWorldExample
     let mut b = DatasetBuilder::new(segments, tokens);
     for ex in examples {
         let e = ex.to_example();
-        b.push(e.image, Some(&e.segmentation), e.captions, e.negatives, e.questions)?;
+        let reference = e.segmentation.clone();
+        b.push_example(e, Some(&reference))?;
     }
     Ok(b.finish())
 }

@@ -363,6 +363,9 @@ pub struct ShapeWorldExample {
     pub captions: Vec<Claim>,
     /// Hard-negative captions: one attribute changed or one relation swapped (all false).
     pub negatives: Vec<Claim>,
+    /// For each negative, the index of the caption it was made from.
+    #[serde(default)]
+    pub negative_sources: Vec<usize>,
     /// Questions with answers.
     pub questions: Vec<Question>,
 }
@@ -505,7 +508,9 @@ pub fn describe(scene: &Scene, rng: &mut SeedRng) -> ShapeWorldExample {
     captions.truncate(5);
 
     // Hard negatives: change one attribute of one object in the inventory; swap a relation.
+    // Each remembers the caption it was made from.
     let mut negatives = Vec::new();
+    let mut sources = Vec::new();
     for _ in 0..8 {
         let k = rng.below(things.len() as u64) as usize;
         let mut ps: Vec<Pattern> = things.iter().map(Pattern::of).collect();
@@ -519,6 +524,7 @@ pub fn describe(scene: &Scene, rng: &mut SeedRng) -> ShapeWorldExample {
         let c = Claim::Inventory(ps);
         if !c.holds(scene) && !negatives.contains(&c) {
             negatives.push(c);
+            sources.push(0); // caption 0 is the inventory
         }
         if negatives.len() >= 2 {
             break;
@@ -527,8 +533,9 @@ pub fn describe(scene: &Scene, rng: &mut SeedRng) -> ShapeWorldExample {
     for rel in relations.iter().take(2) {
         if let Claim::Relation(a, r, b) = rel {
             let c = Claim::Relation(*a, r.swapped(), *b);
-            if !c.holds(scene) {
+            if let (false, Some(source)) = (c.holds(scene), captions.iter().position(|k| k == rel)) {
                 negatives.push(c);
+                sources.push(source);
             }
         }
     }
@@ -568,7 +575,7 @@ pub fn describe(scene: &Scene, rng: &mut SeedRng) -> ShapeWorldExample {
             answer: answer.into(),
         });
     }
-    ShapeWorldExample { scene: scene.clone(), captions, negatives, questions }
+    ShapeWorldExample { scene: scene.clone(), captions, negatives, negative_sources: sources, questions }
 }
 
 /// Which split an example belongs to.
@@ -621,6 +628,15 @@ pub fn categories() -> Vec<gshn_seg::panoptic::PanopticCategory> {
     v
 }
 
+/// What a ShapeWorld example's captions claim, and the scene to check claims against.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExampleClaims {
+    /// The scene.
+    pub scene: Scene,
+    /// The claim of each caption, in caption order.
+    pub captions: Vec<Claim>,
+}
+
 impl ShapeWorldExample {
     /// The example as the model's input: the rendered image, its exact panoptic
     /// segmentation, the caption texts, the hard negatives and the questions (answers as
@@ -642,6 +658,8 @@ impl ShapeWorldExample {
             captions: self.captions.iter().map(|c| c.text()).collect(),
             negatives: self.negatives.iter().map(|c| c.text()).collect(),
             questions,
+            negative_sources: self.negative_sources.clone(),
+            claims: Some(std::sync::Arc::new(ExampleClaims { scene: self.scene.clone(), captions: self.captions.clone() })),
         }
     }
 }

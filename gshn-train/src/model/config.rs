@@ -249,9 +249,68 @@ impl GatBranchConfig {
     }
 }
 
-/// The spiking branch: `layers` spiking graph layers over `time_steps` steps, the input the
-/// same at every step (direct encoding), the mean firing rate of the last layer read out by
-/// a linear layer.
+/// How the tokens enter the spiking branch over its T steps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum Encoding {
+    /// The token itself at every step (constant current). Default.
+    #[default]
+    Direct,
+    /// Bernoulli spikes with probability `σ(V)` per step (straight-through gradient).
+    Rate,
+    /// One spike per feature at step `⌊(1 − σ(V))·T⌋`: stronger features fire earlier
+    /// (straight-through gradient).
+    Latency,
+    /// `V ⊙ (1 + g_t) + b_t` with learned `g, b ∈ ℝ^{T×d}` (zero at start, so it starts as
+    /// direct encoding and may learn to vary over time).
+    Learned,
+}
+
+/// What the last spiking layer hands to the readout linear layer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum Readout {
+    /// The mean firing rate over T. Default.
+    #[default]
+    Rate,
+    /// The mean membrane potential over T.
+    Membrane,
+    /// The first spike's earliness, `Σ_t s_t Π_{k<t}(1 − s_k)·(T − t)/T` (0 without a spike).
+    FirstSpike,
+}
+
+/// How each spiking layer's input current is normalised before the neurons.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum SpikeNorm {
+    /// LayerNorm over each node's current at each step (learned gain and bias). Default.
+    #[default]
+    LayerNorm,
+    /// Threshold-dependent BatchNorm (Zheng et al. 2021): per channel over the batch's real
+    /// nodes and all T steps, scaled to `V_th`, learned gain and bias, running statistics for
+    /// evaluation.
+    ThresholdBn,
+    /// A learned gain and bias per channel, no normalisation.
+    Gain,
+    /// The raw current.
+    None,
+}
+
+/// The branch's nonlinearity: spiking neurons, or the equal-width non-spiking twin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum Activation {
+    /// The configured neuron over T steps. Default.
+    #[default]
+    Spiking,
+    /// ReLU in place of the neurons and T = 1: the same layers and widths without spikes
+    /// (the energy comparison's twin).
+    Relu,
+}
+
+/// The spiking branch: `layers` spiking graph layers over `time_steps` steps, the tokens
+/// encoded per `encoding`, each layer's current normalised per `norm`, the last layer read
+/// out per `readout` by a linear layer.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SnnBranchConfig {
@@ -262,11 +321,27 @@ pub struct SnnBranchConfig {
     /// The neuron (model, leak, threshold, reset, surrogate). Default LIF τ = 2, V_th = 1,
     /// hard reset to 0, ATan α = 2.
     pub neuron: NeuronConfig,
+    /// Input encoding. Default `direct`.
+    pub encoding: Encoding,
+    /// Readout. Default `rate`.
+    pub readout: Readout,
+    /// Current normalisation. Default `layer-norm`.
+    pub norm: SpikeNorm,
+    /// Spiking neurons or the ReLU twin. Default `spiking`.
+    pub activation: Activation,
 }
 
 impl Default for SnnBranchConfig {
     fn default() -> Self {
-        Self { time_steps: 4, layers: 2, neuron: NeuronConfig::default() }
+        Self {
+            time_steps: 4,
+            layers: 2,
+            neuron: NeuronConfig::default(),
+            encoding: Encoding::Direct,
+            readout: Readout::Rate,
+            norm: SpikeNorm::LayerNorm,
+            activation: Activation::Spiking,
+        }
     }
 }
 
@@ -287,11 +362,14 @@ pub enum Branches {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "kebab-case")]
 pub enum FusionMode {
-    /// One learned scalar (the paper's). Default.
+    /// One learned scalar (the paper's): `V' = r·N(E_SNN) + N(F_GAT)`. Default.
     #[default]
-    Learned,
+    #[serde(alias = "learned")]
+    Scalar,
     /// A learned weight per channel.
     PerChannel,
+    /// A learned convex weight: `V' = σ(a)·N(E_SNN) + (1 − σ(a))·N(F_GAT)`, `r = σ(a)`.
+    Convex,
     /// The constant `r`.
     Fixed,
 }
@@ -304,13 +382,17 @@ pub struct FusionConfig {
     pub branches: Branches,
     /// How `r` is set. Default `learned`.
     pub mode: FusionMode,
-    /// Initial (or fixed) `r`. Default 1.
+    /// Initial (or fixed) `r`; for `convex`, in (0, 1). Default 1.
     pub r: f64,
+    /// Normalise each branch's node features (zero mean, unit variance per node, no learned
+    /// scale) before fusing, so that no later layer can absorb `r`: it stays the branches'
+    /// relative weight. Default true (false: the unnormalised fusion, for comparison).
+    pub normalize: bool,
 }
 
 impl Default for FusionConfig {
     fn default() -> Self {
-        Self { branches: Branches::Hybrid, mode: FusionMode::Learned, r: 1.0 }
+        Self { branches: Branches::Hybrid, mode: FusionMode::Scalar, r: 1.0, normalize: true }
     }
 }
 
@@ -353,14 +435,35 @@ pub struct LossConfig {
     pub node: f64,
     /// Temperature of the node-level InfoNCE. Default 0.1.
     pub node_temperature: f64,
-    /// Most nodes per batch in the node-level InfoNCE (its cost grows with their square).
+    /// Most node rows per batch in the node-level InfoNCE (its cost grows with their square).
     /// Default 512.
     pub node_max: usize,
+    /// Which Spiked Text Learning objective. Default `word-segment`.
+    pub stl_mode: StlMode,
+    /// Leave out of the contrastive loss every in-batch pair whose caption is also true of
+    /// the other image (where the data can tell: ShapeWorld's claims). Default false.
+    pub mask_false_negatives: bool,
+}
+
+/// Readings of "Spiked Text Learning" (the paper gives only its outline).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum StlMode {
+    /// Each caption word's feature against each image's spiking segment features, max over
+    /// segments, mean over words (FILIP-style), symmetric InfoNCE. Default.
+    #[default]
+    WordSegment,
+    /// The caption's sentence feature against the mean of the image's spiking segment
+    /// features, symmetric InfoNCE.
+    Sentence,
+    /// The caption's word features passed through spiking neurons (the branch's neuron, T
+    /// steps, rate), then word–segment as above: text features made discrete.
+    SpikedWords,
 }
 
 impl Default for LossConfig {
     fn default() -> Self {
-        Self { clip: 1.0, stl: 0.0, vqa: 0.5, node: 0.0, node_temperature: 0.1, node_max: 512 }
+        Self { clip: 1.0, stl: 0.0, vqa: 0.5, node: 0.0, node_temperature: 0.1, node_max: 512, stl_mode: StlMode::WordSegment, mask_false_negatives: false }
     }
 }
 
@@ -457,6 +560,15 @@ impl GshnConfig {
         layers("snn.layers", s.layers)?;
         s.neuron.validate().map_err(|e| invalid(format!("snn.neuron.{}", s.neuron.name()), e.to_string()))?;
         finite("fusion.r", self.fusion.r, true, "finite")?;
+        if self.fusion.mode == FusionMode::Convex && !(self.fusion.r > 0.0 && self.fusion.r < 1.0) {
+            return Err(invalid("fusion.r", format!("{} — a convex weight starts strictly between 0 and 1", self.fusion.r)));
+        }
+        if s.activation == Activation::Relu && (s.time_steps != 1 || s.encoding != Encoding::Direct || s.readout != Readout::Rate) {
+            return Err(invalid(
+                "snn.activation",
+                "the ReLU twin runs one step of the same layers: it needs snn.time_steps = 1, encoding = \"direct\" and readout = \"rate\"",
+            ));
+        }
         let x = &self.text;
         width("text.width", x.width)?;
         layers("text.layers", x.layers)?;

@@ -1,7 +1,14 @@
-//! The fusion of the two branches, `V' = r·E_SNN + F_GAT`, with `r` one learned scalar (the
-//! paper's), a learned weight per channel, or a constant; or one branch alone.
+//! The fusion of the two branches, `V' = r·N(E_SNN) + N(F_GAT)` (the paper's
+//! `V' = r·E_SNN + F_GAT` with each branch normalised first, so that `r` stays the branches'
+//! relative weight: without `N`, the linear readout after the spiking layers can scale
+//! `E_SNN` freely and absorb `r`). `r` is one learned scalar (the paper's), a learned weight
+//! per channel, a learned convex weight `V' = σ(a)·N(E) + (1 − σ(a))·N(F)`, or a constant; or
+//! one branch alone.
+//!
+//! `N(x) = (x − mean(x)) / √(var(x) + 1e-5)` per node, with no learned scale.
 
 use burn::module::{Module, Param};
+use burn::tensor::activation::sigmoid;
 use burn::tensor::{Device, Tensor};
 
 use super::config::{Branches, FusionConfig, FusionMode};
@@ -9,13 +16,25 @@ use super::config::{Branches, FusionConfig, FusionMode};
 /// The fusion weight and which branches are fused.
 #[derive(Module, Debug)]
 pub struct Fusion {
-    /// `r`, `[1]` or `[d_model]`.
+    /// `r` (`[1]` or `[d_model]`), or the convex weight's logit `a` (`[1]`).
     pub r: Param<Tensor<1>>,
     /// Whether `r` is trained.
     pub learned: bool,
+    /// Whether `r` is a convex weight `σ(a)`.
+    pub convex: bool,
+    /// Whether each branch is normalised before fusing.
+    pub normalize: bool,
     /// Which branches.
     #[module(skip)]
     pub branches: Branches,
+}
+
+/// `N(x)`: each row to zero mean and unit variance, no learned scale.
+pub fn normalize_rows(x: Tensor<2>) -> Tensor<2> {
+    let mean = x.clone().mean_dim(1);
+    let centred = x.sub(mean);
+    let var = centred.clone().powf_scalar(2.0).mean_dim(1);
+    centred.div(var.add_scalar(1e-5).sqrt())
 }
 
 impl Fusion {
@@ -23,26 +42,40 @@ impl Fusion {
     pub fn new(cfg: &FusionConfig, d_model: usize, device: &Device) -> Self {
         let r = match cfg.mode {
             FusionMode::PerChannel => Tensor::<1>::full([d_model], cfg.r, device),
-            FusionMode::Learned | FusionMode::Fixed => Tensor::<1>::from_floats([cfg.r as f32], device),
+            FusionMode::Convex => Tensor::<1>::from_floats([(cfg.r / (1.0 - cfg.r)).ln() as f32], device),
+            FusionMode::Scalar | FusionMode::Fixed => Tensor::<1>::from_floats([cfg.r as f32], device),
         };
-        Self { r: Param::from_tensor(r), learned: cfg.mode != FusionMode::Fixed, branches: cfg.branches }
+        Self {
+            r: Param::from_tensor(r),
+            learned: cfg.mode != FusionMode::Fixed,
+            convex: cfg.mode == FusionMode::Convex,
+            normalize: cfg.normalize,
+            branches: cfg.branches,
+        }
     }
 
     /// `V'` from the branches that run (`None` for a branch the config switches off).
     pub fn forward(&self, snn: Option<Tensor<2>>, gat: Option<Tensor<2>>) -> Tensor<2> {
+        let n = |x: Tensor<2>| if self.normalize { normalize_rows(x) } else { x };
         match (snn, gat) {
             (Some(e), Some(f)) => {
                 let r = if self.learned { self.r.val() } else { self.r.val().detach() };
-                e.mul(r.unsqueeze_dim(0)).add(f)
+                if self.convex {
+                    let w = sigmoid(r).unsqueeze_dim(0);
+                    n(e).mul(w.clone()).add(n(f).mul(w.neg().add_scalar(1.0)))
+                } else {
+                    n(e).mul(r.unsqueeze_dim(0)).add(n(f))
+                }
             }
-            (Some(e), None) => e,
-            (None, Some(f)) => f,
+            (Some(e), None) => n(e),
+            (None, Some(f)) => n(f),
             (None, None) => unreachable!("a GSHN runs at least one branch"),
         }
     }
 
-    /// The current fusion weight(s) `r`.
+    /// The current fusion weight(s) `r` (for a convex weight, `σ(a)`).
     pub fn values(&self) -> Vec<f32> {
-        self.r.val().to_data().convert::<f32>().try_to_vec::<f32>().unwrap_or_default()
+        let r = if self.convex { sigmoid(self.r.val()) } else { self.r.val() };
+        r.to_data().convert::<f32>().try_to_vec::<f32>().unwrap_or_default()
     }
 }

@@ -23,10 +23,8 @@ use super::tokens::GEOMETRY;
 use super::vqa::{VqaHead, VqaHeadConfig, VqaOutput};
 use crate::batch::{GshnBatch, ImageBatch, QuestionBatch, TextBatch, SPARE_ROWS};
 use crate::error::{bad_input, invalid, Result};
-use crate::loss::{
-    clip_loss, cross_entropy, l2_normalize, masked_symmetric_infonce, symmetric_infonce, token_segment_similarity, LogitScale, Losses, LOGIT_SCALE_INIT,
-};
-use crate::model::config::LossConfig;
+use crate::loss::{cross_entropy, l2_normalize, masked_symmetric_infonce, symmetric_infonce, token_segment_similarity, LogitScale, Losses, LOGIT_SCALE_INIT};
+use crate::model::config::{LossConfig, StlMode};
 
 /// What the image encoder produced. Node rows are in the batch's padded layout (`B·M` rows,
 /// row `b·M + k` node `k` of image `b`); [`ImageBatch::real_rows`] selects the real ones.
@@ -44,6 +42,8 @@ pub struct ImageOutput {
     pub tokens: Tensor<2>,
     /// Spikes of each spiking graph layer, `[T, B·M, d_model]` each.
     pub spikes: Vec<Tensor<3>>,
+    /// The spiking branch's encoded input `[T, B·M, d_model]` (when it runs).
+    pub snn_input: Option<Tensor<3>>,
 }
 
 /// The Graph Spiking Hybrid Network with its text encoder and joint space.
@@ -75,6 +75,8 @@ pub struct Gshn {
     pub stl_words: Linear,
     /// Spiked Text Learning: spiking segment features → joint space.
     pub stl_segments: Linear,
+    /// Spiked Text Learning (`spiked-words`): the neurons the projected words pass through.
+    pub stl_neuron: Option<gshn_snn::Neuron>,
     /// Node-level InfoNCE: projection of the `E_SNN` view.
     pub node_snn: Linear,
     /// Node-level InfoNCE: projection of the `F_GAT` view.
@@ -117,6 +119,7 @@ impl GshnConfig {
             vqa: VqaHeadConfig::new(d, w, self.answers).init(device),
             stl_words: lin(w, self.embed_dim),
             stl_segments: lin(d, self.embed_dim),
+            stl_neuron: (self.loss.stl_mode == StlMode::SpikedWords).then(|| self.snn.neuron.init(device)).transpose()?,
             node_snn: lin(d, d),
             node_gat: lin(d, d),
             config: self.clone(),
@@ -155,19 +158,20 @@ impl Gshn {
             Some(gat) => Some(gat.forward(v3, batch)?),
             None => None,
         };
-        let (snn_nodes, spikes) = match &self.snn {
+        let (snn_nodes, spikes, snn_input) = match &self.snn {
             Some(snn) => {
                 // The spiking branch aggregates over the edge list of the padded rows and the
                 // spare rows, then keeps the node rows.
                 let rows = Tensor::cat(vec![v.clone(), Tensor::zeros([SPARE_ROWS, d], &v.device())], 0);
-                let out = snn.forward(rows, &batch.folded)?;
-                (Some(out.nodes.narrow(0, 0, b * m)), out.spikes.into_iter().map(|s| s.narrow(1, 0, b * m)).collect::<Vec<_>>())
+                let out = snn.forward(rows, &batch.folded, batch.row_weight.clone())?;
+                let keep = |s: Tensor<3>| s.narrow(1, 0, b * m);
+                (Some(out.nodes.narrow(0, 0, b * m)), out.spikes.into_iter().map(keep).collect::<Vec<_>>(), Some(keep(out.input)))
             }
-            None => (None, vec![]),
+            None => (None, vec![], None),
         };
         let nodes = self.fusion.forward(snn_nodes.clone(), gat_nodes.clone());
         let mean: Tensor<2> = nodes.clone().reshape([b, m, d]).mul(batch.weights.clone()).sum_dim(1).reshape([b, d]);
-        Ok(ImageOutput { embedding: l2_normalize(self.image_proj.forward(mean)), nodes, snn_nodes, gat_nodes, tokens: v, spikes })
+        Ok(ImageOutput { embedding: l2_normalize(self.image_proj.forward(mean)), nodes, snn_nodes, gat_nodes, tokens: v, spikes, snn_input })
     }
 
     /// Per-token features `[B, L, text_width]` and unit-norm sentence embeddings
@@ -199,10 +203,37 @@ impl Gshn {
     pub fn stl_logits(&self, batch: &ImageBatch, out: &ImageOutput, words: Tensor<3>, pad: Tensor<2, Bool>) -> Tensor<2> {
         let [bt, l, w] = words.dims();
         let e = self.config.embed_dim;
-        let wf = l2_normalize(self.stl_words.forward(words.reshape([bt * l, w]))).reshape([bt, l, e]);
-        let seg = out.snn_nodes.clone().unwrap_or_else(|| out.nodes.clone());
-        let sf = l2_normalize(self.stl_segments.forward(seg)).reshape([batch.len(), batch.max_nodes, e]);
+        let mut wf = self.stl_words.forward(words.reshape([bt * l, w]));
+        if let Some(neuron) = &self.stl_neuron {
+            // Spiked words: the projected word features through spiking neurons over T steps
+            // (the same input each step), read out as firing rates.
+            let t = self.config.snn.time_steps;
+            let steps = wf.unsqueeze_dim::<3>(0).expand([t, bt * l, e]);
+            wf = match gshn_snn::SpikingNeuron::forward(neuron, steps) {
+                Ok(s) => s.mean_dim(0).reshape([bt * l, e]),
+                Err(_) => unreachable!("the STL neuron runs on a [T, N, e] input"),
+            };
+        }
+        let wf = l2_normalize(wf).reshape([bt, l, e]);
+        let sf = self.stl_segment_features(batch, out);
         token_segment_similarity(wf, pad.bool_not(), sf, batch.mask.clone()).mul(self.logit_scale.scale().unsqueeze_dim(0))
+    }
+
+    /// The spiking segment features `E_SNN` (the fused nodes without a spiking branch)
+    /// projected into the joint space, unit norm, `[B, M, embed_dim]`.
+    fn stl_segment_features(&self, batch: &ImageBatch, out: &ImageOutput) -> Tensor<3> {
+        let seg = out.snn_nodes.clone().unwrap_or_else(|| out.nodes.clone());
+        l2_normalize(self.stl_segments.forward(seg)).reshape([batch.len(), batch.max_nodes, self.config.embed_dim])
+    }
+
+    /// Sentence-level STL similarity `[B_t, B_i]` (scaled): each caption's sentence feature
+    /// against the mean of each image's spiking segment features.
+    pub fn stl_sentence_logits(&self, batch: &ImageBatch, out: &ImageOutput, sentence: Tensor<2>) -> Tensor<2> {
+        let e = self.config.embed_dim;
+        let text = l2_normalize(self.stl_words.forward(sentence));
+        let seg = self.stl_segment_features(batch, out);
+        let image = l2_normalize(seg.mul(batch.weights.clone()).sum_dim(1).reshape([batch.len(), e]));
+        text.matmul(image.transpose()).mul(self.logit_scale.scale().unsqueeze_dim(0))
     }
 
     /// Node-level InfoNCE between the `E_SNN` and `F_GAT` views of each segment (hybrid only):
@@ -234,12 +265,19 @@ impl Gshn {
         if let Some(captions) = &batch.captions {
             if w.clip > 0.0 || w.stl > 0.0 {
                 let (words, sentence) = self.text.forward(captions.ids.clone(), captions.pad.clone());
+                // In-batch pairs whose caption is also true of the other image are left out.
+                let exclude = batch.positives.clone().filter(|_| w.mask_false_negatives);
                 if w.clip > 0.0 {
-                    let text = l2_normalize(self.text_proj.forward(sentence));
-                    losses.add_clip(clip_loss(out.embedding.clone(), text, self.logit_scale.scale()), w.clip);
+                    let text = l2_normalize(self.text_proj.forward(sentence.clone()));
+                    let logits = out.embedding.clone().matmul(text.transpose()).mul(self.logit_scale.scale().unsqueeze_dim(0));
+                    losses.add_clip(contrast(logits, exclude.clone().map(|p| p.transpose())), w.clip);
                 }
                 if w.stl > 0.0 {
-                    losses.add_stl(symmetric_infonce(self.stl_logits(images, &out, words, captions.pad.clone())), w.stl);
+                    let logits = match w.stl_mode {
+                        StlMode::Sentence => self.stl_sentence_logits(images, &out, sentence),
+                        StlMode::WordSegment | StlMode::SpikedWords => self.stl_logits(images, &out, words, captions.pad.clone()),
+                    };
+                    losses.add_stl(contrast(logits, exclude), w.stl);
                 }
             }
         }
@@ -268,5 +306,19 @@ impl Gshn {
     /// Spiking time steps.
     pub fn time_steps(&self) -> usize {
         self.config.snn.time_steps
+    }
+}
+
+/// Symmetric InfoNCE over `logits` `[N, N]` (rows: captions or images, the diagonal the
+/// positives), with the off-diagonal pairs marked in `exclude` `[N, N]` left out of both
+/// softmaxes (in-batch false negatives).
+fn contrast(logits: Tensor<2>, exclude: Option<Tensor<2, Bool>>) -> Tensor<1> {
+    match exclude {
+        None => symmetric_infonce(logits),
+        Some(x) => {
+            let [n, _] = logits.dims();
+            let off_diagonal = Tensor::<2>::eye(n, &logits.device()).equal_elem(0.0);
+            symmetric_infonce(logits.mask_fill(x.bool_and(off_diagonal), -1e9))
+        }
     }
 }

@@ -1,22 +1,29 @@
 //! The spiking branch `E_SNN`: multi-step spiking graph layers
-//! `S[t] = LIF( LN( mean_{j → i} (x_j[t] W) ) )` over a leading time axis — the linear map and
-//! the aggregation run once over all T steps folded into the batch (`gshn-snn`'s
-//! `fold_time`), then the neuron over T — and the branch that stacks them:
+//! `S[t] = LIF( norm( mean_{j → i} (x_j[t] W) ) )` over a leading time axis — the linear map,
+//! the aggregation and the norm run once over all T steps folded into the batch (`gshn-snn`'s
+//! `fold_time`), or once in all when the input is the same at every step — and the branch that
+//! stacks them:
 //!
 //! ```text
-//! E_SNN = W_o · rate(SGC_L(… SGC_1(repeat_T(V))))      direct encoding, rate readout
+//! E_SNN = W_o · readout(SGC_L(… SGC_1(encode_T(V))))
 //! ```
+//!
+//! with the encoding (direct, rate, latency, learned), the current's normalisation (LayerNorm,
+//! threshold-dependent BatchNorm, a learned gain, none), the readout (firing rate, membrane,
+//! first spike) and the nonlinearity (the neuron, or ReLU for the non-spiking twin) chosen by
+//! [`SnnBranchConfig`].
 
 use burn::config::Config;
-use burn::module::Module;
+use burn::module::{Module, Param, RunningState};
 use burn::nn::{LayerNorm, LayerNormConfig, Linear, LinearConfig};
-use burn::tensor::{Device, Int, Tensor, TensorData};
+use burn::tensor::activation::{relu, sigmoid};
+use burn::tensor::{Device, Distribution, Int, Tensor, TensorData};
 use gshn_graph::scatter::segment_sum;
 use gshn_graph::EdgeList;
-use gshn_snn::layer::{fold_time, rate_readout, unfold_time};
+use gshn_snn::layer::{fold_time, unfold_time};
 use gshn_snn::neuron::{Neuron, NeuronConfig, SpikingNeuron};
 
-use super::config::SnnBranchConfig;
+use super::config::{Activation, Encoding, Readout, SnnBranchConfig, SpikeNorm};
 
 /// Configuration of a [`SpikingGraphConv`].
 #[derive(Config, Debug)]
@@ -28,6 +35,63 @@ pub struct SpikingGraphConvConfig {
     /// The neuron model. Default LIF (τ = 2, V_th = 1, hard reset, ATan).
     #[config(default = "NeuronConfig::default()")]
     pub neuron: NeuronConfig,
+    /// The current's normalisation. Default LayerNorm.
+    #[config(default = "SpikeNorm::LayerNorm")]
+    pub norm: SpikeNorm,
+    /// Spiking neurons or ReLU. Default spiking.
+    #[config(default = "Activation::Spiking")]
+    pub activation: Activation,
+}
+
+/// Threshold-dependent batch normalisation (Zheng et al. 2021, "Going deeper with directly
+/// trained larger spiking neural networks"): per channel over the batch's real rows,
+/// `y = γ·V_th·(x − μ)/√(σ² + ε) + β`; running statistics (momentum 0.1) serve evaluation.
+#[derive(Module, Debug)]
+pub struct ThresholdBn {
+    /// Learned gain γ.
+    pub gamma: Param<Tensor<1>>,
+    /// Learned bias β.
+    pub beta: Param<Tensor<1>>,
+    /// Running mean μ.
+    pub running_mean: RunningState<Tensor<1>>,
+    /// Running variance σ².
+    pub running_var: RunningState<Tensor<1>>,
+    /// `V_th` (α = 1).
+    pub threshold: f64,
+}
+
+impl ThresholdBn {
+    fn new(d: usize, threshold: f64, device: &Device) -> Self {
+        Self {
+            gamma: Param::from_tensor(Tensor::ones([d], device)),
+            beta: Param::from_tensor(Tensor::zeros([d], device)),
+            running_mean: RunningState::new(Tensor::zeros([d], device)),
+            running_var: RunningState::new(Tensor::ones([d], device)),
+            threshold,
+        }
+    }
+
+    /// Normalises rows `[N, C]`; `weight` `[N, 1]` is 1 on real rows and 0 on padding (which
+    /// takes no part in the statistics).
+    pub fn forward(&self, x: Tensor<2>, weight: Tensor<2>) -> Tensor<2> {
+        let [_, c] = x.dims();
+        let device = x.device();
+        let (mean, var) = if device.is_autodiff() {
+            let n = weight.clone().sum().clamp_min(1.0).reshape([1, 1]);
+            let mean = x.clone().mul(weight.clone()).sum_dim(0).div(n.clone());
+            let var = x.clone().sub(mean.clone()).powf_scalar(2.0).mul(weight).sum_dim(0).div(n);
+            let m = 0.1;
+            let rm = self.running_mean.value_sync().to_device(&device).mul_scalar(1.0 - m).add(mean.clone().detach().reshape([c]).mul_scalar(m));
+            let rv = self.running_var.value_sync().to_device(&device).mul_scalar(1.0 - m).add(var.clone().detach().reshape([c]).mul_scalar(m));
+            self.running_mean.update(rm.detach());
+            self.running_var.update(rv.detach());
+            (mean, var)
+        } else {
+            (self.running_mean.value().to_device(&device).reshape([1, c]), self.running_var.value().to_device(&device).reshape([1, c]))
+        };
+        let xhat = x.sub(mean).div(var.add_scalar(1e-5).sqrt()).mul_scalar(self.threshold);
+        xhat.mul(self.gamma.val().reshape([1, c])).add(self.beta.val().reshape([1, c]))
+    }
 }
 
 /// Spiking graph convolution with mean aggregation over each node's in-neighbours and itself.
@@ -35,12 +99,36 @@ pub struct SpikingGraphConvConfig {
 pub struct SpikingGraphConv {
     /// The synapses `W`.
     pub linear: Linear,
-    /// Normalises each node's input current per time step (learned gain and bias), so that
-    /// the membrane reaches the threshold at initialisation: without it the currents of a
-    /// freshly initialised layer stay below `V_th = 1` and no neuron ever fires.
-    pub norm: LayerNorm,
+    /// LayerNorm of each node's current per step (learned gain and bias), so that the
+    /// membrane reaches the threshold at initialisation (without it the currents of a freshly
+    /// initialised layer stay below `V_th = 1` and no neuron fires).
+    pub norm: Option<LayerNorm>,
+    /// Threshold-dependent BatchNorm instead.
+    pub bn: Option<ThresholdBn>,
+    /// A learned per-channel gain and bias instead, `[2, d]`.
+    pub gain: Option<Param<Tensor<2>>>,
     /// The neurons.
     pub neuron: Neuron,
+    /// ReLU in place of the neurons (the non-spiking twin).
+    pub relu: bool,
+}
+
+/// A spiking layer's input: the same at every step (computed once), or one per step.
+#[derive(Debug, Clone)]
+pub enum LayerInput {
+    /// `[N, d]`, the same at each of `T` steps.
+    Constant(Tensor<2>, usize),
+    /// `[T, N, d]`.
+    Steps(Tensor<3>),
+}
+
+/// What a spiking layer produced.
+#[derive(Debug, Clone)]
+pub struct LayerOutput {
+    /// Spikes (or ReLU activations) `[T, N, d]`.
+    pub spikes: Tensor<3>,
+    /// Membrane potentials (or the normalised current) `[T, N, d]`.
+    pub membrane: Tensor<3>,
 }
 
 /// Edges with a self loop per node, replicated for `t` time steps folded into the batch, and
@@ -53,6 +141,8 @@ pub struct FoldedEdges {
     pub dst: Tensor<1, Int>,
     /// `1 / in-degree` per row, `[t·n, 1]`.
     pub inv_degree: Tensor<2>,
+    /// Edges (with self loops) per step: the first `per_step` entries are step 0's.
+    pub per_step: usize,
 }
 
 impl FoldedEdges {
@@ -68,6 +158,7 @@ impl FoldedEdges {
             src: Tensor::from_data(TensorData::new(src.clone(), [src.len()]), device),
             dst: Tensor::from_data(TensorData::new(dst.clone(), [dst.len()]), device),
             inv_degree: Tensor::from_data(TensorData::new(inv, [t * n, 1]), device),
+            per_step: looped.len(),
         }
     }
 }
@@ -75,66 +166,185 @@ impl FoldedEdges {
 impl SpikingGraphConvConfig {
     /// Builds the layer.
     pub fn init(&self, device: &Device) -> gshn_snn::Result<SpikingGraphConv> {
+        let d = self.d_output;
+        let threshold = self.neuron.base().threshold;
         Ok(SpikingGraphConv {
-            linear: LinearConfig::new(self.d_input, self.d_output).init(device),
-            norm: LayerNormConfig::new(self.d_output).init(device),
+            linear: LinearConfig::new(self.d_input, d).init(device),
+            norm: (self.norm == SpikeNorm::LayerNorm).then(|| LayerNormConfig::new(d).init(device)),
+            bn: (self.norm == SpikeNorm::ThresholdBn).then(|| ThresholdBn::new(d, threshold, device)),
+            gain: (self.norm == SpikeNorm::Gain).then(|| Param::from_tensor(Tensor::cat(vec![Tensor::ones([1, d], device), Tensor::zeros([1, d], device)], 0))),
             neuron: self.neuron.init(device)?,
+            relu: self.activation == Activation::Relu,
         })
     }
 }
 
 impl SpikingGraphConv {
-    /// Spikes `[T, N, d_output]` from inputs `[T, N, d_input]` over `edges` (folded for T).
-    pub fn forward(&self, x: Tensor<3>, edges: &FoldedEdges) -> gshn_snn::Result<Tensor<3>> {
-        let [t, n, _] = x.dims();
-        let h = self.linear.forward(fold_time(x));
-        let [rows, f] = h.dims();
-        let agg = segment_sum(h.select(0, edges.src.clone()), edges.dst.clone(), rows);
-        debug_assert_eq!(agg.dims()[1], f);
-        let current = unfold_time(self.norm.forward(agg.mul(edges.inv_degree.clone())), t)?;
-        debug_assert_eq!(current.dims()[1], n);
-        self.neuron.forward(current)
+    /// The normalised current of rows `[N, d]` (`weight` `[N, 1]`: 1 on real rows).
+    fn current(&self, agg: Tensor<2>, weight: Tensor<2>) -> Tensor<2> {
+        if let Some(ln) = &self.norm {
+            ln.forward(agg)
+        } else if let Some(bn) = &self.bn {
+            bn.forward(agg, weight)
+        } else if let Some(g) = &self.gain {
+            let [_, d] = agg.dims();
+            let g = g.val();
+            agg.mul(g.clone().narrow(0, 0, 1)).add(g.narrow(0, 1, 1).reshape([1, d]))
+        } else {
+            agg
+        }
+    }
+
+    /// Mean over in-neighbours and self of the linear map of rows `[steps·n, d_in]` (the first
+    /// `steps` of the folded steps).
+    fn aggregate(&self, x: Tensor<2>, edges: &FoldedEdges, steps: usize) -> Tensor<2> {
+        let h = self.linear.forward(x);
+        let rows = h.dims()[0];
+        let e = edges.per_step * steps;
+        let (src, dst) = (edges.src.clone().narrow(0, 0, e), edges.dst.clone().narrow(0, 0, e));
+        segment_sum(h.select(0, src), dst, rows).mul(edges.inv_degree.clone().narrow(0, 0, rows))
+    }
+
+    /// Spikes and membrane `[T, N, d_output]` of `input` over `edges` (folded for T);
+    /// `weight` `[N, 1]` is 1 on real rows.
+    pub fn forward(&self, input: LayerInput, edges: &FoldedEdges, weight: Tensor<2>) -> gshn_snn::Result<LayerOutput> {
+        let current = match input {
+            // Constant over time: the linear map, the aggregation and the norm once.
+            LayerInput::Constant(x, t) => {
+                let [n, _] = x.dims();
+                let c = self.current(self.aggregate(x, edges, 1), weight);
+                let d = c.dims()[1];
+                c.unsqueeze_dim::<3>(0).expand([t, n, d])
+            }
+            LayerInput::Steps(x) => {
+                let t = x.dims()[0];
+                let rows = weight.dims()[0];
+                let w = weight.unsqueeze_dim::<3>(0).expand([t, rows, 1]);
+                let c = self.current(self.aggregate(fold_time(x), edges, t), fold_time(w));
+                unfold_time(c, t)?
+            }
+        };
+        if self.relu {
+            return Ok(LayerOutput { spikes: relu(current.clone()), membrane: current });
+        }
+        let out = self.neuron.forward_multi(current, None)?;
+        Ok(LayerOutput { spikes: out.spikes, membrane: out.membrane })
     }
 }
 
-/// The spiking branch: `layers` spiking graph layers and the rate readout.
+/// The spiking branch: the encoding, `layers` spiking graph layers and the readout.
 #[derive(Module, Debug)]
 pub struct SnnBranch {
     /// The spiking graph layers.
     pub layers: Vec<SpikingGraphConv>,
-    /// Firing rate → node features.
+    /// Readout → node features.
     pub readout: Linear,
+    /// The learned temporal encoding `[2, T, d]` (gain offsets `g`, biases `b`).
+    pub temporal: Option<Param<Tensor<3>>>,
     /// Time steps T.
     pub time_steps: usize,
+    /// The input encoding.
+    #[module(skip)]
+    pub encoding: Encoding,
+    /// The readout.
+    #[module(skip)]
+    pub readout_kind: Readout,
 }
 
 /// What the spiking branch produced.
 #[derive(Debug, Clone)]
 pub struct SnnOutput {
-    /// `E_SNN` `[ΣN, d_model]`.
+    /// `E_SNN` `[N, d_model]`.
     pub nodes: Tensor<2>,
-    /// Spikes of each layer, `[T, ΣN, d_model]`.
+    /// Spikes of each layer, `[T, N, d_model]`.
     pub spikes: Vec<Tensor<3>>,
+    /// The encoded input of the first layer `[T, N, d_model]` (the tokens repeated, for direct
+    /// and learned encodings; spikes for rate and latency).
+    pub input: Tensor<3>,
 }
 
 impl SnnBranch {
     /// The branch for `d_model`-wide nodes.
     pub fn new(cfg: &SnnBranchConfig, d_model: usize, device: &Device) -> gshn_snn::Result<Self> {
-        let layers = (0..cfg.layers)
-            .map(|_| SpikingGraphConvConfig::new(d_model, d_model).with_neuron(cfg.neuron.clone()).init(device))
-            .collect::<gshn_snn::Result<_>>()?;
-        Ok(Self { layers, readout: LinearConfig::new(d_model, d_model).init(device), time_steps: cfg.time_steps })
+        let layer = SpikingGraphConvConfig::new(d_model, d_model).with_neuron(cfg.neuron.clone()).with_norm(cfg.norm).with_activation(cfg.activation);
+        let layers = (0..cfg.layers).map(|_| layer.init(device)).collect::<gshn_snn::Result<_>>()?;
+        let t = cfg.time_steps;
+        Ok(Self {
+            layers,
+            readout: LinearConfig::new(d_model, d_model).init(device),
+            temporal: (cfg.encoding == Encoding::Learned).then(|| Param::from_tensor(Tensor::zeros([2, t, d_model], device))),
+            time_steps: t,
+            encoding: cfg.encoding,
+            readout_kind: cfg.readout,
+        })
     }
 
-    /// `E_SNN` of tokens `v` `[ΣN, d_model]` over `edges` (folded for T steps).
-    pub fn forward(&self, v: Tensor<2>, edges: &FoldedEdges) -> gshn_snn::Result<SnnOutput> {
+    /// The first layer's input over T steps.
+    fn encode(&self, v: Tensor<2>) -> LayerInput {
+        let t = self.time_steps;
         let [n, d] = v.dims();
-        let mut x = v.unsqueeze_dim::<3>(0).expand([self.time_steps, n, d]); // direct encoding
-        let mut spikes = Vec::with_capacity(self.layers.len());
-        for layer in &self.layers {
-            x = layer.forward(x, edges)?;
-            spikes.push(x.clone());
+        let steps = |x: Tensor<2>| x.unsqueeze_dim::<3>(0).expand([t, n, d]);
+        match self.encoding {
+            Encoding::Direct => LayerInput::Constant(v, t),
+            Encoding::Learned => {
+                let p = self.temporal.as_ref().expect("a learned encoding has its parameters").val();
+                let g = p.clone().narrow(0, 0, 1).reshape([t, 1, d]);
+                let b = p.narrow(0, 1, 1).reshape([t, 1, d]);
+                LayerInput::Steps(steps(v).mul(g.add_scalar(1.0)).add(b))
+            }
+            Encoding::Rate => {
+                // Bernoulli spikes with probability σ(V), drawn from the device's seeded stream;
+                // the gradient passes straight through to σ(V).
+                let p = sigmoid(v);
+                let u = Tensor::<3>::random([t, n, d], Distribution::Uniform(0.0, 1.0), &p.device());
+                let s = u.lower(steps(p.clone().detach())).float();
+                LayerInput::Steps(s.add(steps(p.clone().sub(p.detach()))))
+            }
+            Encoding::Latency => {
+                // One spike at step ⌊(1 − σ(V))·T⌋ (the last step for σ(V) → 0).
+                let p = sigmoid(v);
+                let at = p.clone().detach().neg().add_scalar(1.0).mul_scalar(t as f64).floor().clamp(0.0, (t - 1) as f64);
+                let one_hot: Vec<Tensor<2>> = (0..t).map(|k| at.clone().equal_elem(k as f64).float()).collect();
+                let s = Tensor::stack::<3>(one_hot, 0);
+                LayerInput::Steps(s.add(steps(p.clone().sub(p.detach()))))
+            }
         }
-        Ok(SnnOutput { nodes: self.readout.forward(rate_readout(x)), spikes })
+    }
+
+    /// `E_SNN` of tokens `v` `[N, d_model]` over `edges` (folded for T); `weight` `[N, 1]` is 1
+    /// on real rows.
+    pub fn forward(&self, v: Tensor<2>, edges: &FoldedEdges, weight: Tensor<2>) -> gshn_snn::Result<SnnOutput> {
+        let [n, d] = v.dims();
+        let t = self.time_steps;
+        let mut x = self.encode(v);
+        let input = match &x {
+            LayerInput::Constant(c, _) => c.clone().unsqueeze_dim::<3>(0).expand([t, n, d]),
+            LayerInput::Steps(s) => s.clone(),
+        };
+        let mut spikes = Vec::with_capacity(self.layers.len());
+        let mut last = None;
+        for layer in &self.layers {
+            let out = layer.forward(x, edges, weight.clone())?;
+            spikes.push(out.spikes.clone());
+            x = LayerInput::Steps(out.spikes.clone());
+            last = Some(out);
+        }
+        let out = last.expect("at least one layer");
+        let read: Tensor<2> = match self.readout_kind {
+            Readout::Rate => out.spikes.mean_dim(0).reshape([n, d]),
+            Readout::Membrane => out.membrane.mean_dim(0).reshape([n, d]),
+            Readout::FirstSpike => {
+                // Σ_t s_t Π_{k<t}(1 − s_k)·(T − t)/T, differentiable through every spike.
+                let mut none_yet = Tensor::<2>::ones([n, d], &out.spikes.device());
+                let mut acc = Tensor::<2>::zeros([n, d], &out.spikes.device());
+                for (k, s) in out.spikes.chunk(t, 0).into_iter().enumerate() {
+                    let s: Tensor<2> = s.reshape([n, d]);
+                    acc = acc.add(s.clone().mul(none_yet.clone()).mul_scalar((t - k) as f64 / t as f64));
+                    none_yet = none_yet.mul(s.neg().add_scalar(1.0));
+                }
+                acc
+            }
+        };
+        Ok(SnnOutput { nodes: self.readout.forward(read), spikes, input })
     }
 }

@@ -1,0 +1,267 @@
+//! Operation counts of the whole model, per layer, and their energy (Horowitz, ISSCC 2014,
+//! 45 nm: a multiply-accumulate 4.6 pJ, an accumulate 0.9 pJ in fp32; memory traffic ignored).
+//!
+//! Counted per image, from the configuration and what a batch measured (nodes, edges, spikes):
+//!
+//! * dense layers and the CNN: multiply-accumulates (MACs) — a convolution `H·W·C_in·C_out·k²`,
+//!   a linear layer `rows·in·out`;
+//! * the GAT, attention included: the projection, the two attention vectors, a score per
+//!   edge and head, the softmax (an exponential and a division per edge and head, counted as
+//!   MACs) and the weighted sum `edges·d` (self loops included; the sparse work, not the dense
+//!   block the implementation may run on);
+//! * spike-driven layers: an accumulate (AC) per input spike and outgoing synapse; a layer fed
+//!   real values does MACs; the aggregation over edges adds (ACs); each neuron update per step
+//!   is a MAC; normalisations count 4 MACs per value (mean, variance, scale, shift);
+//! * an input that is the same at every step (direct encoding) is counted once, not T times;
+//! * the text encoder separately, per caption.
+//!
+//! The equal-width non-spiking twin (ReLU for the neurons, T = 1) is counted with the same
+//! rules, so that the spiking branch's energy stands beside what it replaces.
+
+use serde::{Deserialize, Serialize};
+
+use crate::model::config::{Activation, Branches, Encoding, GshnConfig, SpikeNorm};
+use gshn_snn::stats::EnergyModel;
+
+/// The operations of one layer, per image (or per caption for the text encoder).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LayerOps {
+    /// The layer.
+    pub name: String,
+    /// Multiply-accumulates.
+    pub macs: f64,
+    /// Accumulates (spike-driven synaptic operations, additions).
+    pub acs: f64,
+}
+
+impl LayerOps {
+    fn new(name: impl Into<String>, macs: f64, acs: f64) -> Self {
+        Self { name: name.into(), macs, acs }
+    }
+
+    /// Energy in pJ under `model`.
+    pub fn energy_pj(&self, model: &EnergyModel) -> f64 {
+        model.energy_pj(self.macs, self.acs)
+    }
+}
+
+/// What a batch measured, per image: the shapes and the spikes the counts depend on.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Measured {
+    /// Image side in pixels.
+    pub image_side: usize,
+    /// Feature-map cells per image (`(side / stride)²`).
+    pub cells: usize,
+    /// Nodes per image.
+    pub nodes: f64,
+    /// Directed edges per image (self loops not included).
+    pub edges: f64,
+    /// Spikes per image of each spiking layer, summed over T.
+    pub spikes: Vec<f64>,
+    /// Spikes per image of the spiking branch's input, summed over T (rate and latency
+    /// encodings; 0 otherwise).
+    pub input_spikes: f64,
+}
+
+/// Counts of every layer of the image side, per image.
+pub fn image_ops(cfg: &GshnConfig, m: &Measured) -> Vec<LayerOps> {
+    let mut out = Vec::new();
+    let (d, c) = (cfg.d_model as f64, cfg.tokens.cnn_channels as f64);
+    let (n, e) = (m.nodes, m.edges);
+    // The CNN: 3×3 convolutions, a 2×2 average pool after each of the first log2(stride).
+    let pools = cfg.tokens.stride.trailing_zeros() as usize;
+    let mut widths = vec![16.0, 32.0, c];
+    widths.extend(std::iter::repeat_n(c, pools.saturating_sub(2)));
+    let (mut side, mut cin) = (m.image_side as f64, 3.0);
+    for (i, &w) in widths.iter().enumerate() {
+        let mut acs = 0.0;
+        let macs = side * side * cin * w * 9.0;
+        if i < pools {
+            acs = side * side * w;
+            side /= 2.0;
+        }
+        out.push(LayerOps::new(format!("cnn conv{}", i + 1), macs, acs));
+        cin = w;
+    }
+    // Tokens: the masked mean over the cells, the node projection, the geometry embedding.
+    let mut tok = n * m.cells as f64 * c + n * c * d;
+    if cfg.tokens.geometry {
+        tok += n * 7.0 * d;
+    }
+    out.push(LayerOps::new("tokens", tok, if cfg.tokens.geometry { n * d } else { 0.0 }));
+    let branches = cfg.fusion.branches;
+    if branches != Branches::SnnOnly {
+        let heads = cfg.gat.heads as f64;
+        let loops = if cfg.gat.add_self_loops { n } else { 0.0 };
+        let ep = e + loops;
+        for l in 0..cfg.gat.layers {
+            let proj = n * d * d;
+            let att = 2.0 * n * d + 2.0 * ep * heads; // attention vectors, exp + div per edge
+            let agg = ep * d;
+            let elu = if l + 1 < cfg.gat.layers { n * d } else { 0.0 };
+            out.push(LayerOps::new(format!("gat{}", l + 1), proj + att + agg + elu, ep * heads + n * d));
+        }
+    }
+    if branches != Branches::GatOnly {
+        out.extend(snn_ops(cfg, m));
+    }
+    if branches == Branches::Hybrid {
+        let norm = if cfg.fusion.normalize { 2.0 * 4.0 * n * d } else { 0.0 };
+        out.push(LayerOps::new("fusion", norm + n * d, 0.0));
+    }
+    out.push(LayerOps::new("pool + image projection", d * cfg.embed_dim as f64, n * d));
+    out
+}
+
+/// The spiking branch's counts (or its ReLU twin's), per image.
+pub fn snn_ops(cfg: &GshnConfig, m: &Measured) -> Vec<LayerOps> {
+    let s = &cfg.snn;
+    let d = cfg.d_model as f64;
+    let (n, e) = (m.nodes, m.edges);
+    let ep = e + n; // self loops
+    let twin = s.activation == Activation::Relu;
+    let t = if twin { 1.0 } else { s.time_steps as f64 };
+    let norm = |steps: f64| if s.norm == SpikeNorm::None { 0.0 } else { 4.0 * steps * n * d };
+    let mut out = Vec::new();
+    let constant = s.encoding == Encoding::Direct;
+    match s.encoding {
+        Encoding::Rate | Encoding::Latency => out.push(LayerOps::new("snn encoding", n * d, 0.0)),
+        Encoding::Learned => out.push(LayerOps::new("snn encoding", t * n * d, t * n * d)),
+        Encoding::Direct => {}
+    }
+    for l in 0..s.layers {
+        let (mut macs, acs);
+        if l == 0 && constant {
+            // The same input at every step: the linear map, the aggregation and the norm once.
+            macs = n * d * d + norm(1.0);
+            acs = ep * d;
+        } else if l == 0 && matches!(s.encoding, Encoding::Rate | Encoding::Latency) {
+            macs = norm(t);
+            acs = m.input_spikes * d + t * ep * d;
+        } else if l == 0 || twin {
+            macs = t * n * d * d + norm(t);
+            acs = t * ep * d;
+        } else {
+            // Fed spikes: an accumulate per input spike and synapse.
+            macs = norm(t);
+            acs = m.spikes.get(l - 1).copied().unwrap_or(0.0) * d + t * ep * d;
+        }
+        if !twin {
+            macs += t * n * d; // the neuron updates
+        }
+        out.push(LayerOps::new(if twin { format!("relu twin layer {}", l + 1) } else { format!("snn layer {}", l + 1) }, macs, acs));
+    }
+    out.push(LayerOps::new(if twin { "relu twin readout" } else { "snn readout" }, n * d * d, t * n * d));
+    out
+}
+
+/// The text encoder's counts per caption of `len` tokens.
+pub fn text_ops(cfg: &GshnConfig, len: f64) -> Vec<LayerOps> {
+    let w = cfg.text.width as f64;
+    let heads = cfg.text.heads as f64;
+    let mut out = vec![LayerOps::new("text embeddings", 0.0, len * w)];
+    for l in 0..cfg.text.layers {
+        let norms = 2.0 * 4.0 * len * w;
+        let qkv = 3.0 * len * w * w;
+        let scores = len * len * w + 2.0 * len * len * heads;
+        let mix = len * len * w + len * w * w;
+        let ffn = 2.0 * len * w * 2.0 * w;
+        out.push(LayerOps::new(format!("text layer {}", l + 1), norms + qkv + scores + mix + ffn, 2.0 * len * w));
+    }
+    out.push(LayerOps::new("text pool + projection", w * cfg.embed_dim as f64, len * w));
+    out
+}
+
+/// Total energy in pJ of `ops` under `model`.
+pub fn total_pj(ops: &[LayerOps], model: &EnergyModel) -> f64 {
+    ops.iter().map(|o| o.energy_pj(model)).sum()
+}
+
+/// The model's non-spiking twin: the same config with ReLU for the neurons and T = 1.
+pub fn twin_of(cfg: &GshnConfig) -> GshnConfig {
+    let mut t = cfg.clone();
+    t.snn.activation = Activation::Relu;
+    t.snn.time_steps = 1;
+    t.snn.encoding = Encoding::Direct;
+    t.snn.readout = crate::model::config::Readout::Rate;
+    t
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A tiny model whose every count is worked out by hand below.
+    fn tiny() -> (GshnConfig, Measured) {
+        let mut cfg = GshnConfig { d_model: 4, embed_dim: 2, ..Default::default() };
+        cfg.tokens.cnn_channels = 2;
+        cfg.tokens.stride = 2;
+        cfg.gat.layers = 1;
+        cfg.gat.heads = 2;
+        cfg.snn.layers = 2;
+        cfg.snn.time_steps = 3;
+        let m = Measured { image_side: 8, cells: 16, nodes: 2.0, edges: 2.0, spikes: vec![5.0, 7.0], input_spikes: 0.0 };
+        (cfg, m)
+    }
+
+    #[test]
+    fn counts_of_a_tiny_model_by_hand() {
+        let (cfg, m) = tiny();
+        let ops = image_ops(&cfg, &m);
+        let get = |name: &str| ops.iter().find(|o| o.name == name).unwrap_or_else(|| panic!("{name} in {ops:?}"));
+        // conv1: 8·8 positions × 3 in × 16 out × 9 = 27648 MACs, then a pool over 8·8·16 = 1024 adds.
+        assert_eq!((get("cnn conv1").macs, get("cnn conv1").acs), (27648.0, 1024.0));
+        // conv2 on 4×4 (no pool with stride 2): 16 × 16 × 32 × 9 = 73728.
+        assert_eq!((get("cnn conv2").macs, get("cnn conv2").acs), (73728.0, 0.0));
+        // conv3: 16 × 32 × 2 × 9 = 9216.
+        assert_eq!(get("cnn conv3").macs, 9216.0);
+        // tokens: 2 nodes × 16 cells × 2 channels + 2 × 2 × 4 + geometry 2 × 7 × 4 = 64 + 16 + 56.
+        assert_eq!((get("tokens").macs, get("tokens").acs), (136.0, 8.0));
+        // gat1 (2 heads, 2 edges + 2 self loops): proj 2·4·4 = 32, attention 2·2·4 + 2·4·2 = 32,
+        // aggregation 4·4 = 16; ACs: scores 4·2 = 8 + bias 8.
+        assert_eq!((get("gat1").macs, get("gat1").acs), (80.0, 16.0));
+        // snn layer 1, direct input once: linear 2·4·4 = 32 + LayerNorm 4·1·2·4 = 32, neurons
+        // 3·2·4 = 24; aggregation 4 edges·4 = 16 ACs.
+        assert_eq!((get("snn layer 1").macs, get("snn layer 1").acs), (88.0, 16.0));
+        // snn layer 2, fed 5 spikes: LayerNorm 4·3·2·4 = 96 + neurons 24; ACs 5·4 + 3·4·4 = 68.
+        assert_eq!((get("snn layer 2").macs, get("snn layer 2").acs), (120.0, 68.0));
+        // readout: linear 2·4·4 = 32; the rate sums 3·2·4 = 24.
+        assert_eq!((get("snn readout").macs, get("snn readout").acs), (32.0, 24.0));
+        // fusion: two normalisations 2·4·2·4 = 64 and r·E + F 8.
+        assert_eq!(get("fusion").macs, 72.0);
+        assert_eq!((get("pool + image projection").macs, get("pool + image projection").acs), (8.0, 8.0));
+        // The twin: T = 1, ReLU, both layers fed real values.
+        let twin = snn_ops(&twin_of(&cfg), &m);
+        assert_eq!((twin[0].macs, twin[0].acs), (64.0, 16.0));
+        assert_eq!((twin[1].macs, twin[1].acs), (64.0, 16.0));
+        assert_eq!((twin[2].macs, twin[2].acs), (32.0, 8.0));
+        // Energy: MACs × 4.6 pJ + ACs × 0.9 pJ.
+        let fp32 = EnergyModel::preset("45nm-fp32").unwrap();
+        assert!((get("snn layer 2").energy_pj(&fp32) - (120.0 * 4.6 + 68.0 * 0.9)).abs() < 1e-9);
+    }
+
+    #[test]
+    fn a_constant_input_is_counted_once_and_a_spiking_input_per_spike() {
+        let (mut cfg, mut m) = tiny();
+        let direct = snn_ops(&cfg, &m)[0].clone();
+        cfg.snn.encoding = Encoding::Learned;
+        let learned = snn_ops(&cfg, &m)[1].clone();
+        // T − 1 = 2 more linear maps (2 × 32) and a norm over 3 steps instead of 1 (96 − 32).
+        assert_eq!(learned.macs - direct.macs, 2.0 * 32.0 + 64.0, "a varying input costs every step");
+        assert_eq!(learned.acs, 3.0 * 4.0 * 4.0);
+        cfg.snn.encoding = Encoding::Rate;
+        m.input_spikes = 9.0;
+        let rate = snn_ops(&cfg, &m);
+        assert_eq!(rate[1].acs, 9.0 * 4.0 + 3.0 * 4.0 * 4.0, "rate-coded input: ACs per input spike");
+    }
+
+    #[test]
+    fn text_counts_per_caption() {
+        let (cfg, _) = tiny();
+        let t = text_ops(&cfg, 3.0);
+        // width 64, 4 heads, 2 layers: norms 2·4·3·64 = 1536, qkv 3·3·64·64 = 36864,
+        // scores 9·64 + 2·9·4 = 648, mix 9·64 + 3·64·64 = 12864, ffn 2·3·64·128 = 49152.
+        assert_eq!(t[1].macs, 1536.0 + 36864.0 + 648.0 + 12864.0 + 49152.0);
+        assert_eq!(t.len(), 4);
+    }
+}
