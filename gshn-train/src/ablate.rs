@@ -1,12 +1,14 @@
 //! `gshn ablate`: a base experiment against a list or grid of overrides, each over several
-//! seeds; resumable; `runs.csv`, `table.md` (mean ± std, 95 % CI, paired difference to the
-//! reference variant) and bar charts with error bars.
+//! seeds (and data seeds); resumable and shardable over processes or machines; `runs.csv`,
+//! `curves.csv`, `table.md` (mean ± std, 95 % CI, paired difference to the reference variant
+//! with effect size and Holm-corrected p-value), bar charts with error bars and learning curves.
 //!
 //! An ablation file:
 //!
 //! ```toml
 //! base = "../shapeworld.toml"          # relative to this file
-//! seeds = [0, 1, 2]                    # default [0, 1, 2]
+//! seeds = [0, 1, 2, 3, 4]              # initialisation, batches, dropout; default 0–4
+//! data_seeds = [0]                     # data (ShapeWorld scenes, splits); default [0]
 //! set = ["train.steps=300"]            # applied to every variant (sizes the grid)
 //! reference = "hybrid"                 # default: the first variant
 //! plot = ["t2i_r10", "vqa"]            # metrics drawn as bar charts
@@ -31,10 +33,10 @@ use serde::Deserialize;
 
 use crate::eval::EvalReport;
 use crate::experiment::{ConfigError, ExperimentConfig};
-use crate::plot::{self, Bar, BarChart};
+use crate::plot::{self, Bar, BarChart, LineChart, Series};
 use crate::run_error::{io_at, DataError, RunError};
 use crate::run_folder::{self, FolderState};
-use crate::stats::{paired_difference, summarise};
+use crate::stats::{compare, holm, summarise, Comparison};
 use crate::train::{hms, run, RunOptions};
 
 /// One variant: a name and its overrides.
@@ -54,6 +56,8 @@ struct AblationFile {
     base: PathBuf,
     #[serde(default = "default_seeds")]
     seeds: Vec<u64>,
+    #[serde(default = "default_data_seeds")]
+    data_seeds: Vec<u64>,
     #[serde(default)]
     set: Vec<String>,
     #[serde(default)]
@@ -67,7 +71,11 @@ struct AblationFile {
 }
 
 fn default_seeds() -> Vec<u64> {
-    vec![0, 1, 2]
+    vec![0, 1, 2, 3, 4]
+}
+
+fn default_data_seeds() -> Vec<u64> {
+    vec![0]
 }
 
 fn default_plot() -> Vec<String> {
@@ -80,8 +88,10 @@ pub const MAX_VARIANTS: usize = 512;
 /// A resolved ablation: every variant's full config.
 #[derive(Debug, Clone)]
 pub struct Ablation {
-    /// Seeds.
+    /// Seeds of initialisation, batches and dropout.
     pub seeds: Vec<u64>,
+    /// Data seeds.
+    pub data_seeds: Vec<u64>,
     /// Variants with their resolved configs (seed not yet applied).
     pub variants: Vec<(Variant, ExperimentConfig)>,
     /// The reference variant's name.
@@ -176,9 +186,14 @@ impl Ablation {
         if file.seeds.is_empty() {
             return Err(parse_err(path, "seeds is empty"));
         }
-        let mut seen = std::collections::BTreeSet::new();
-        if let Some(d) = file.seeds.iter().find(|s| !seen.insert(**s)) {
-            return Err(parse_err(path, format!("seed {d} is listed twice")));
+        for (what, list) in [("seed", &file.seeds), ("data seed", &file.data_seeds)] {
+            let mut seen = std::collections::BTreeSet::new();
+            if let Some(d) = list.iter().find(|s| !seen.insert(**s)) {
+                return Err(parse_err(path, format!("{what} {d} is listed twice")));
+            }
+        }
+        if file.data_seeds.is_empty() {
+            return Err(parse_err(path, "data_seeds is empty"));
         }
         let mut resolved = Vec::new();
         for v in variants {
@@ -200,7 +215,14 @@ impl Ablation {
                 return Err(parse_err(path, format!("unknown plot metric `{m}` (one of {})", METRICS.map(|m| m.0).join(", "))));
             }
         }
-        Ok(Self { seeds: file.seeds, variants: resolved, reference, plot: file.plot })
+        Ok(Self { seeds: file.seeds, data_seeds: file.data_seeds, variants: resolved, reference, plot: file.plot })
+    }
+}
+
+impl Ablation {
+    /// Runs in the whole grid: variants × data seeds × seeds.
+    pub fn runs(&self) -> usize {
+        self.variants.len() * self.data_seeds.len() * self.seeds.len()
     }
 }
 
@@ -209,16 +231,48 @@ impl Ablation {
 pub struct RunRow {
     /// Variant name.
     pub variant: String,
+    /// Data seed.
+    pub data_seed: u64,
     /// Seed.
     pub seed: u64,
     /// Test metrics.
     pub eval: EvalReport,
     /// Training seconds.
     pub train_s: f64,
+    /// The validation rows of its metrics log (the learning curve).
+    pub curve: Vec<crate::train::LogRow>,
 }
 
-fn run_dir(out: &Path, variant: &str, seed: u64) -> PathBuf {
-    out.join("runs").join(variant).join(format!("seed-{seed}"))
+fn run_dir(out: &Path, variant: &str, data_seed: u64, seed: u64) -> PathBuf {
+    out.join("runs").join(variant).join(format!("data-{data_seed}-seed-{seed}"))
+}
+
+/// Which of a grid's jobs a process runs: `i/n` takes every job whose index is `i` modulo `n`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shard {
+    /// This shard, `0..count`.
+    pub index: usize,
+    /// Shards in all.
+    pub count: usize,
+}
+
+impl std::str::FromStr for Shard {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let bad = || format!("`{s}` is not a shard I/N with 0 ≤ I < N (e.g. 0/4)");
+        let (i, n) = s.split_once('/').ok_or_else(bad)?;
+        let (index, count): (usize, usize) = (i.trim().parse().map_err(|_| bad())?, n.trim().parse().map_err(|_| bad())?);
+        if count == 0 || index >= count {
+            return Err(bad());
+        }
+        Ok(Self { index, count })
+    }
+}
+
+/// The pairing key of a run: its data seed and seed.
+fn key(r: &RunRow) -> u64 {
+    r.data_seed.wrapping_mul(1_000_003) ^ r.seed
 }
 
 /// A free name beside `dir` for a stale run: `seed-0.stale-1`, `seed-0.stale-2`, …
@@ -227,70 +281,121 @@ fn stale_name(dir: &Path) -> PathBuf {
     (1..).map(|k| dir.with_file_name(format!("{base}.stale-{k}"))).find(|p| !p.exists()).expect("a free name")
 }
 
-/// Runs every variant × seed not yet finished (a run with `eval.json` is done; one with a
-/// checkpoint resumes), then writes `runs.csv`, `table.md` and the plots into `out`.
-pub fn ablate(ab: &Ablation, out: &Path, device: &Device, progress: bool) -> Result<Vec<RunRow>, RunError> {
+/// Runs every variant × data seed × seed not yet finished (a run with `eval.json` is done;
+/// one with a checkpoint resumes) — only this `shard`'s share when given — then, once every
+/// run of the grid is finished (by this process or others writing the same folder), writes
+/// `runs.csv`, `curves.csv`, `table.md` and the plots into `out`. Returns the finished runs.
+pub fn ablate(ab: &Ablation, out: &Path, device: &Device, progress: bool, shard: Option<Shard>) -> Result<Vec<RunRow>, RunError> {
     std::fs::create_dir_all(out).map_err(io_at(out))?;
-    let total = ab.variants.len() * ab.seeds.len();
+    let jobs: Vec<(&Variant, ExperimentConfig)> = ab
+        .variants
+        .iter()
+        .flat_map(|(v, c)| {
+            ab.data_seeds.iter().flat_map(move |&ds| {
+                ab.seeds.iter().map(move |&seed| {
+                    let mut cfg = ExperimentConfig { seed, ..c.clone() };
+                    cfg.data.seed = Some(ds);
+                    (v, cfg)
+                })
+            })
+        })
+        .collect();
+    let total = jobs.len();
+    let mine: Vec<usize> = (0..total).filter(|k| shard.is_none_or(|s| k % s.count == s.index)).collect();
     let start = Instant::now();
-    let mut rows = Vec::new();
-    let mut fresh_time = 0.0;
-    let mut fresh_runs = 0usize;
-    let jobs: Vec<(&Variant, ExperimentConfig)> =
-        ab.variants.iter().flat_map(|(v, c)| ab.seeds.iter().map(move |&seed| (v, ExperimentConfig { seed, ..c.clone() }))).collect();
-    for (k, (v, cfg)) in jobs.into_iter().enumerate() {
-        let dir = run_dir(out, &v.name, cfg.seed);
+    let (mut fresh_time, mut fresh_runs) = (0.0, 0usize);
+    for (done, &k) in mine.iter().enumerate() {
+        let (v, cfg) = &jobs[k];
+        let dir = run_dir(out, &v.name, cfg.data_seed(), cfg.seed);
         let eval_path = dir.join("eval.json");
         let t0 = Instant::now();
         // A run made with another config (the ablation file changed) is set aside, not reused
         // and not deleted.
         let mut status = if eval_path.is_file() { "done earlier".to_string() } else { "running".to_string() };
         if let FolderState::Run { config, .. } = run_folder::inspect(&dir)? {
-            if !run_folder::continues(&config, &cfg) {
+            if !run_folder::continues(&config, cfg) {
                 let aside = stale_name(&dir);
                 std::fs::rename(&dir, &aside).map_err(io_at(&dir))?;
                 status = format!("rerunning: the run there had another config (moved to {})", aside.display());
             }
         }
         if progress {
-            let eta = if fresh_runs > 0 { format!(", ETA {}", hms(fresh_time / fresh_runs as f64 * (total - k) as f64)) } else { String::new() };
-            eprintln!("[ablate {}/{total}] {} seed {} — {status} (elapsed {}{eta})", k + 1, v.name, cfg.seed, hms(start.elapsed().as_secs_f64()));
+            let left = mine.len() - done;
+            let eta = if fresh_runs > 0 { format!(", ETA {}", hms(fresh_time / fresh_runs as f64 * left as f64)) } else { String::new() };
+            eprintln!(
+                "[ablate {}/{}{}] {} data {} seed {} — {status} (elapsed {}{eta})",
+                done + 1,
+                mine.len(),
+                shard.map_or(String::new(), |s| format!(" of shard {}/{}", s.index, s.count)),
+                v.name,
+                cfg.data_seed(),
+                cfg.seed,
+                hms(start.elapsed().as_secs_f64())
+            );
         }
         if !eval_path.is_file() {
-            run(&cfg, device, &RunOptions { out: dir.clone(), resume: true, stop_after: None, progress: false })?;
+            run(cfg, device, &RunOptions { out: dir.clone(), resume: true, stop_after: None, progress: false })?;
             fresh_time += t0.elapsed().as_secs_f64();
             fresh_runs += 1;
+            if progress {
+                let row = finished(out, v, cfg)?.expect("just finished");
+                let show = |m: &str| metric(&row.eval, row.train_s, m).map_or("–".to_string(), |x| format!("{x:.3}"));
+                eprintln!("    t→i R@10 {}  VQA {}  firing {}  ({})", show("t2i_r10"), show("vqa"), show("firing_rate"), hms(row.train_s));
+            }
         }
-        let text = std::fs::read_to_string(&eval_path).map_err(io_at(&eval_path))?;
-        let eval: EvalReport = serde_json::from_str(&text).map_err(|e| DataError::Malformed { path: eval_path.clone(), reason: e.to_string() })?;
-        let train_s = crate::train::read_log(&dir)?.last().map_or(0.0, |r| r.elapsed_s);
-        if progress {
-            let show = |m: &str| metric(&eval, train_s, m).map_or("–".to_string(), |x| format!("{x:.3}"));
-            eprintln!("    t→i R@10 {}  VQA {}  firing {}  ({})", show("t2i_r10"), show("vqa"), show("firing_rate"), hms(train_s));
-        }
-        rows.push(RunRow { variant: v.name.clone(), seed: cfg.seed, eval, train_s });
     }
-    write_outputs(ab, &rows, out)?;
+    // Every finished run of the grid, whoever ran it.
+    let mut rows = Vec::new();
+    for (v, cfg) in &jobs {
+        if let Some(r) = finished(out, v, cfg)? {
+            rows.push(r);
+        }
+    }
+    if rows.len() == total {
+        write_outputs(ab, &rows, out)?;
+    } else if progress {
+        eprintln!("{} of {total} runs are finished; the tables are written when the last shard finishes (or run again without --shard)", rows.len());
+    }
     Ok(rows)
+}
+
+/// The finished run of `variant` with `cfg`'s seeds, if its folder holds one made with `cfg`.
+fn finished(out: &Path, variant: &Variant, cfg: &ExperimentConfig) -> Result<Option<RunRow>, RunError> {
+    let dir = run_dir(out, &variant.name, cfg.data_seed(), cfg.seed);
+    let eval_path = dir.join("eval.json");
+    if !eval_path.is_file() {
+        return Ok(None);
+    }
+    match run_folder::inspect(&dir)? {
+        FolderState::Run { config, .. } if run_folder::continues(&config, cfg) => {}
+        _ => return Ok(None),
+    }
+    let text = std::fs::read_to_string(&eval_path).map_err(io_at(&eval_path))?;
+    let eval: EvalReport = serde_json::from_str(&text).map_err(|e| DataError::Malformed { path: eval_path.clone(), reason: e.to_string() })?;
+    let log = crate::train::read_log(&dir)?;
+    let train_s = log.last().map_or(0.0, |r| r.elapsed_s);
+    let curve = log.into_iter().filter(|r| r.val_t2i_r1.is_some() || r.val_vqa.is_some()).collect();
+    Ok(Some(RunRow { variant: variant.name.clone(), data_seed: cfg.data_seed(), seed: cfg.seed, eval, train_s, curve }))
 }
 
 /// `runs.csv`: one row per run, the variant and seed then every metric (empty where the run
 /// has none), written with a CSV library so that names with commas stay one field.
 pub fn runs_csv(rows: &[RunRow]) -> String {
     let mut w = csv::Writer::from_writer(Vec::new());
-    let header: Vec<&str> = ["variant", "seed"].into_iter().chain(METRICS.iter().map(|m| m.0)).collect();
+    let header: Vec<&str> = ["variant", "data_seed", "seed"].into_iter().chain(METRICS.iter().map(|m| m.0)).collect();
     w.write_record(&header).expect("writing to memory");
     for r in rows {
-        let mut rec = vec![r.variant.clone(), r.seed.to_string()];
+        let mut rec = vec![r.variant.clone(), r.data_seed.to_string(), r.seed.to_string()];
         rec.extend(METRICS.iter().map(|(k, _)| metric(&r.eval, r.train_s, k).map_or(String::new(), |v| v.to_string())));
         w.write_record(&rec).expect("writing to memory");
     }
     String::from_utf8(w.into_inner().expect("writing to memory")).expect("UTF-8 fields")
 }
 
-/// Writes `runs.csv`, `table.md` and the bar charts.
+/// Writes `runs.csv`, `curves.csv`, `table.md`, the bar charts and the learning curves
+/// (`curve_t2i_r10`, `curve_vqa`).
 pub fn write_outputs(ab: &Ablation, rows: &[RunRow], out: &Path) -> Result<(), RunError> {
-    for (name, text) in [("runs.csv", runs_csv(rows)), ("table.md", table(ab, rows))] {
+    for (name, text) in [("runs.csv", runs_csv(rows)), ("curves.csv", curves_csv(rows)), ("table.md", table(ab, rows))] {
         let p = out.join(name);
         crate::checkpoint::write_atomic(&p, text.as_bytes()).map_err(io_at(&p))?;
     }
@@ -308,6 +413,13 @@ pub fn write_outputs(ab: &Ablation, rows: &[RunRow], out: &Path) -> Result<(), R
         let chart = BarChart { title: format!("{label} (mean, 95% CI over {} seeds)", ab.seeds.len()), y_label: label.to_string(), bars };
         plot::save(&out.join(m), |c| chart.draw(c))?;
     }
+    let curves: [(&str, &str, Pick); 2] =
+        [("curve_t2i_r10", "validation text→image R@10", |c| c.val_t2i_r10), ("curve_vqa", "validation VQA accuracy", |c| c.val_vqa)];
+    for (file, label, pick) in curves {
+        if let Some(chart) = learning_curve(ab, rows, label, pick) {
+            plot::save(&out.join(file), |c| chart.draw(c))?;
+        }
+    }
     Ok(())
 }
 
@@ -322,34 +434,128 @@ fn fmt(v: f64) -> String {
 }
 
 /// The Markdown table: per variant and metric, mean ± std [95 % CI], and the paired
-/// difference to the reference over the shared seeds.
+/// comparison with the reference over the shared (data seed, seed) pairs: the difference with
+/// its 95 % CI, the effect size `d_z` and the paired t-test's p-value after Holm's correction
+/// over every variant compared on that metric.
 pub fn table(ab: &Ablation, rows: &[RunRow]) -> String {
     let mut s = String::new();
-    let _ = writeln!(s, "Seeds: {:?}. Each cell: mean ± sample std, then the 95 % confidence interval of the mean (Student t). Δ: the paired difference to `{}` over the same seeds, with its 95 % CI (an interval excluding 0 is a difference the seeds resolve).\n", ab.seeds, ab.reference);
+    let _ = writeln!(
+        s,
+        "Seeds {:?} × data seeds {:?}. Each cell: mean ± sample std, then the 95 % confidence interval of the mean (Student t). \
+         Δ: the paired difference to `{}` over the same (data seed, seed) pairs with its 95 % CI; d: the effect size (Cohen's d_z, \
+         mean over the std of the differences); p: the paired t-test's two-sided p-value after Holm's correction over the {} variants \
+         compared on that metric. A difference the seeds resolve has p < 0.05; a variant whose interval contains 0 is not resolved \
+         from the reference, which is not the same as being equal to it.\n",
+        ab.seeds,
+        ab.data_seeds,
+        ab.reference,
+        ab.variants.len().saturating_sub(1)
+    );
     let used: Vec<(&str, &str)> = METRICS.iter().copied().filter(|(k, _)| rows.iter().any(|r| metric(&r.eval, r.train_s, k).is_some())).collect();
-    for (key, label) in used {
-        let _ = writeln!(s, "### {label}\n\n| variant | runs | mean ± std | 95 % CI | Δ vs {} [95 % CI] |\n|---|---|---|---|---|", ab.reference);
+    for (key_name, label) in used {
+        let _ = writeln!(
+            s,
+            "### {label}\n\n| variant | runs | mean ± std | 95 % CI | Δ vs {} [95 % CI] | d | p (Holm) |\n|---|---|---|---|---|---|---|",
+            ab.reference
+        );
         let per = |name: &str| -> Vec<(u64, f64)> {
-            rows.iter().filter(|r| r.variant == name).filter_map(|r| metric(&r.eval, r.train_s, key).map(|v| (r.seed, v))).collect()
+            rows.iter().filter(|r| r.variant == name).filter_map(|r| metric(&r.eval, r.train_s, key_name).map(|v| (key(r), v))).collect()
         };
         let reference = per(&ab.reference);
-        for (v, _) in &ab.variants {
-            let vals = per(&v.name);
-            let sm = summarise(&vals.iter().map(|x| x.1).collect::<Vec<_>>());
-            let delta = if v.name == ab.reference {
-                "—".to_string()
-            } else {
-                let d = paired_difference(&vals, &reference);
-                if d.n == 0 {
-                    "–".into()
-                } else {
-                    format!("{:+.3} [{}, {}]", d.mean, fmt(d.mean - d.ci95), fmt(d.mean + d.ci95))
+        let mut comparisons: Vec<Option<Comparison>> =
+            ab.variants.iter().map(|(v, _)| (v.name != ab.reference).then(|| compare(&per(&v.name), &reference))).collect();
+        let mut flat: Vec<Comparison> = comparisons.iter().flatten().copied().collect();
+        holm(&mut flat);
+        let mut adjusted = flat.into_iter();
+        for c in comparisons.iter_mut().flatten() {
+            *c = adjusted.next().expect("one adjusted p per comparison");
+        }
+        for ((v, _), cmp) in ab.variants.iter().zip(&comparisons) {
+            let sm = summarise(&per(&v.name).iter().map(|x| x.1).collect::<Vec<_>>());
+            let (delta, d, p) = match cmp {
+                None => ("—".to_string(), "—".to_string(), "—".to_string()),
+                Some(c) if c.diff.n == 0 => ("–".into(), "–".into(), "–".into()),
+                Some(c) => {
+                    let ci = if c.diff.ci95.is_finite() {
+                        format!(" [{}, {}]", fmt(c.diff.mean - c.diff.ci95), fmt(c.diff.mean + c.diff.ci95))
+                    } else {
+                        String::new()
+                    };
+                    let d = if c.effect.is_finite() { format!("{:+.2}", c.effect) } else { "–".into() };
+                    let p = if c.p_holm.is_nan() {
+                        "–".into()
+                    } else if c.p_holm < 0.001 {
+                        "<0.001".into()
+                    } else {
+                        format!("{:.3}", c.p_holm)
+                    };
+                    (format!("{:+.3}{ci}", c.diff.mean), d, p)
                 }
             };
             let ci = if sm.ci95.is_finite() { format!("[{}, {}]", fmt(sm.mean - sm.ci95), fmt(sm.mean + sm.ci95)) } else { "–".into() };
-            let _ = writeln!(s, "| {} | {} | {} ± {} | {ci} | {delta} |", v.name, sm.n, fmt(sm.mean), fmt(sm.std));
+            let _ = writeln!(s, "| {} | {} | {} ± {} | {ci} | {delta} | {d} | {p} |", v.name, sm.n, fmt(sm.mean), fmt(sm.std));
         }
         s += "\n";
     }
     s
+}
+
+/// `curves.csv`: every validation row of every run (variant, data seed, seed, step, then the
+/// validation metrics), the learning curves behind the table.
+pub fn curves_csv(rows: &[RunRow]) -> String {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    w.write_record(["variant", "data_seed", "seed", "step", "stage", "loss", "val_t2i_r1", "val_t2i_r5", "val_t2i_r10", "val_i2t_r1", "val_vqa"])
+        .expect("writing to memory");
+    let opt = |v: Option<f64>| v.map_or(String::new(), |x| x.to_string());
+    for r in rows {
+        for c in &r.curve {
+            w.write_record([
+                r.variant.clone(),
+                r.data_seed.to_string(),
+                r.seed.to_string(),
+                c.step.to_string(),
+                c.stage.clone(),
+                c.loss.to_string(),
+                opt(c.val_t2i_r1),
+                opt(c.val_t2i_r5),
+                opt(c.val_t2i_r10),
+                opt(c.val_i2t_r1),
+                opt(c.val_vqa),
+            ])
+            .expect("writing to memory");
+        }
+    }
+    String::from_utf8(w.into_inner().expect("writing to memory")).expect("UTF-8 fields")
+}
+
+/// Picks one validation metric from a log row.
+type Pick = fn(&crate::train::LogRow) -> Option<f64>;
+
+/// The learning curve of one validation metric: per variant, the mean over its runs at each
+/// step that every run logged.
+fn learning_curve(ab: &Ablation, rows: &[RunRow], label: &str, pick: Pick) -> Option<LineChart> {
+    let series: Vec<Series> = ab
+        .variants
+        .iter()
+        .map(|(v, _)| {
+            let runs: Vec<&RunRow> = rows.iter().filter(|r| r.variant == v.name).collect();
+            let mut steps: Vec<usize> = runs.first().map(|r| r.curve.iter().filter(|c| pick(c).is_some()).map(|c| c.step).collect()).unwrap_or_default();
+            steps.retain(|s| runs.iter().all(|r| r.curve.iter().any(|c| c.step == *s && pick(c).is_some())));
+            let points = steps
+                .iter()
+                .map(|&s| {
+                    let vals: Vec<f64> = runs.iter().filter_map(|r| r.curve.iter().find(|c| c.step == s).and_then(pick)).collect();
+                    (s as f64, vals.iter().sum::<f64>() / vals.len() as f64)
+                })
+                .collect();
+            Series { name: v.name.clone(), points }
+        })
+        .collect();
+    series.iter().any(|s| s.points.len() >= 2).then(|| LineChart {
+        title: format!("{label} during training (mean over {} runs per variant)", ab.seeds.len() * ab.data_seeds.len()),
+        x_label: "step".into(),
+        y_label: label.into(),
+        series,
+        y_range: Some((0.0, 1.0)),
+    })
 }

@@ -121,6 +121,10 @@ pub struct DataConfig {
     pub holdout: Vec<String>,
     /// How images are cut into segments (the graph's nodes).
     pub segments: SegmentsConfig,
+    /// The data seed: ShapeWorld's scenes and the splits of file sources. Unset: the
+    /// experiment's `seed` (which always drives initialisation, batches and dropout).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub seed: Option<u64>,
     /// `coco` and `easy-vqa`: the largest image file accepted, in pixels (width × height).
     /// A larger one is refused before its pixels are decoded, with an error naming the file
     /// and this field. Loading holds about 16 bytes per pixel of the largest image (the
@@ -152,6 +156,7 @@ impl Default for DataConfig {
             max_objects: 6,
             holdout: vec![],
             segments: SegmentsConfig::default(),
+            seed: None,
             max_pixels: gshn_seg::image_io::DEFAULT_MAX_PIXELS,
         }
     }
@@ -374,6 +379,11 @@ fn is_tagged(path: &[&str]) -> bool {
 }
 
 impl ExperimentConfig {
+    /// The seed of the data: `data.seed`, else `seed`.
+    pub fn data_seed(&self) -> u64 {
+        self.data.seed.unwrap_or(self.seed)
+    }
+
     /// Reads, overrides (`key=value`, see [`apply_override`]) and validates a config file.
     pub fn load(path: &Path, overrides: &[String]) -> Result<Self, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;

@@ -88,6 +88,11 @@ enum Command {
         /// Device: auto, flex or wgpu (overrides the configs').
         #[arg(long)]
         device: Option<String>,
+        /// Run only this share of the runs, `I/N` (every run whose index is I modulo N), so
+        /// that N processes or machines writing the same --out folder split the grid; the one
+        /// that finishes last writes the tables.
+        #[arg(long, value_name = "I/N")]
+        shard: Option<gshn_train::ablate::Shard>,
     },
     /// Evaluate a checkpoint on its config's test split and write a report.
     Eval {
@@ -208,7 +213,7 @@ fn main() -> anyhow::Result<()> {
                 out.join("checkpoints").display()
             );
         }
-        Command::Ablate { config, out, set, device } => {
+        Command::Ablate { config, out, set, device, shard } => {
             use gshn_train::ablate::{ablate, Ablation};
             let mut set = set;
             if let Some(d) = &device {
@@ -219,10 +224,18 @@ fn main() -> anyhow::Result<()> {
             let stem = config.file_stem().and_then(|s| s.to_str()).unwrap_or("ablation").to_string();
             let out = out.unwrap_or_else(|| PathBuf::from("runs").join("ablations").join(stem));
             let (dev, dev_name) = device_for(&ab.variants[0].1)?;
-            eprintln!("gshn ablate: {} variants × {} seeds → {} on {dev_name}", ab.variants.len(), ab.seeds.len(), out.display());
-            ablate(&ab, &out, &dev, true)?;
-            println!("{}", std::fs::read_to_string(out.join("table.md"))?);
-            eprintln!("wrote {}, {} and the plots", out.join("runs.csv").display(), out.join("table.md").display());
+            eprintln!(
+                "gshn ablate: {} variants × {} seeds × {} data seeds → {} on {dev_name}",
+                ab.variants.len(),
+                ab.seeds.len(),
+                ab.data_seeds.len(),
+                out.display()
+            );
+            let rows = ablate(&ab, &out, &dev, true, shard)?;
+            if rows.len() == ab.runs() {
+                println!("{}", std::fs::read_to_string(out.join("table.md"))?);
+                eprintln!("wrote {}, {}, {} and the plots", out.join("runs.csv").display(), out.join("curves.csv").display(), out.join("table.md").display());
+            }
         }
         Command::Eval { checkpoint, device, report } => {
             use gshn_train::checkpoint;

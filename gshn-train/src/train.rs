@@ -76,7 +76,7 @@ pub fn load_data(cfg: &ExperimentConfig) -> Result<Data, RunError> {
                 .collect::<Result<_, _>>()
                 .map_err(|e| crate::experiment::ConfigError::Invalid { field: "data.holdout".into(), reason: e })?;
             let sw = ShapeWorldConfig { image_size: d.image_size, min_objects: d.min_objects, max_objects: d.max_objects, holdout };
-            let split = |s, n| shapeworld_dataset(&generate(&sw, cfg.seed, s, n), &d.segments, &cfg.model.tokens);
+            let split = |s, n| shapeworld_dataset(&generate(&sw, cfg.data_seed(), s, n), &d.segments, &cfg.model.tokens);
             (split(Split::Train, d.train_images)?, split(Split::Val, d.val_images)?, split(Split::Test, d.test_images)?, answer_vocabulary())
         }
         DataSource::Coco => crate::data::coco::load_splits(cfg)?,

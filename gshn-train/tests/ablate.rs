@@ -1,10 +1,12 @@
-//! `gshn ablate` end to end on two tiny variants × two seeds, including a resume after a
-//! killed run and a rerun that skips finished runs; bad ablation files; the shipped files.
+//! `gshn ablate` end to end on two tiny variants × two seeds, run as two shard processes at
+//! once, including a resume after a killed run and a rerun that skips finished runs; bad
+//! ablation files; the shipped files.
 
 use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
 
 use burn::tensor::Device;
-use gshn_train::ablate::{ablate, Ablation};
+use gshn_train::ablate::{ablate, Ablation, Shard};
 use gshn_train::train::{read_log, run, RunOptions};
 
 static RNG: std::sync::Mutex<()> = std::sync::Mutex::new(());
@@ -65,30 +67,62 @@ fn two_variants_two_seeds_resume_and_skip_finished_runs() {
     let out = dir.join("out");
 
     // A run killed after 9 steps (checkpoint at 6) before the ablation starts.
-    let killed = out.join("runs/hybrid/seed-1");
-    let cfg = gshn_train::experiment::ExperimentConfig { seed: 1, ..ab.variants[0].1.clone() };
+    let killed = out.join("runs/hybrid/data-0-seed-1");
+    let mut cfg = gshn_train::experiment::ExperimentConfig { seed: 1, ..ab.variants[0].1.clone() };
+    cfg.data.seed = Some(0);
     run(&cfg, &device, &RunOptions { out: killed.clone(), resume: false, stop_after: Some(9), progress: false }).unwrap();
     assert!(!killed.join("eval.json").exists());
 
-    let rows = ablate(&ab, &out, &device, false).unwrap();
+    // Two shards of the grid as two separate `gshn` processes at the same time, writing one
+    // folder (as two machines of a batch scheduler would); the last to finish writes the tables.
+    let shards: Vec<std::process::Child> = ["0/2", "1/2"]
+        .iter()
+        .map(|sh| {
+            Command::new(env!("CARGO_BIN_EXE_gshn"))
+                .args(["ablate", "--config"])
+                .arg(&path)
+                .arg("--out")
+                .arg(&out)
+                .args(["--device", "flex", "--shard", sh])
+                .stdout(Stdio::null())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for child in shards {
+        let o = child.wait_with_output().unwrap();
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    }
+    assert!("2/2".parse::<Shard>().is_err() && "1".parse::<Shard>().is_err() && "0/0".parse::<Shard>().is_err());
+    let table_from_shards = std::fs::read_to_string(out.join("table.md")).unwrap();
+    // The library call finds every run finished (nothing retrained) and merges them the same way.
+    let rows = ablate(&ab, &out, &device, false, None).unwrap();
     assert_eq!(rows.len(), 4);
+    assert_eq!(std::fs::read_to_string(out.join("table.md")).unwrap(), table_from_shards, "the merge is deterministic");
     let log = read_log(&killed).unwrap();
     let steps: Vec<usize> = log.iter().map(|r| r.step).collect();
     assert_eq!(steps, vec![4, 8, 12, 16], "the killed run resumed without duplicate log rows");
 
     let csv = std::fs::read_to_string(out.join("runs.csv")).unwrap();
     assert_eq!(csv.lines().count(), 5, "{csv}");
-    assert!(csv.starts_with("variant,seed,t2i_r1,"), "{csv}");
+    assert!(csv.starts_with("variant,data_seed,seed,t2i_r1,"), "{csv}");
+    let curves = std::fs::read_to_string(out.join("curves.csv")).unwrap();
+    // Validation at steps 8 and 16 in each of the four runs.
+    assert_eq!(curves.lines().count(), 1 + 4 * 2, "{curves}");
     let table = std::fs::read_to_string(out.join("table.md")).unwrap();
-    assert!(table.contains("### text→image R@10") && table.contains("Δ vs hybrid") && table.contains("| gat-only | 2 |"), "{table}");
-    for f in ["t2i_r10.png", "t2i_r10.svg", "vqa.png", "vqa.svg"] {
+    assert!(
+        table.contains("### text→image R@10") && table.contains("Δ vs hybrid") && table.contains("p (Holm)") && table.contains("| gat-only | 2 |"),
+        "{table}"
+    );
+    for f in ["t2i_r10.png", "t2i_r10.svg", "vqa.png", "vqa.svg", "curve_t2i_r10.svg", "curve_vqa.png"] {
         assert!(out.join(f).is_file(), "{f}");
     }
 
     // A second call finds every run finished and retrains nothing.
     let stamp = |p: &Path| std::fs::metadata(p.join("eval.json")).unwrap().modified().unwrap();
     let before = stamp(&killed);
-    let again = ablate(&ab, &out, &device, false).unwrap();
+    let again = ablate(&ab, &out, &device, false, None).unwrap();
     assert_eq!(stamp(&killed), before);
     assert_eq!(again.iter().map(|r| r.eval.clone()).collect::<Vec<_>>(), rows.iter().map(|r| r.eval.clone()).collect::<Vec<_>>());
     std::fs::remove_dir_all(&dir).ok();
@@ -125,9 +159,9 @@ fn the_shipped_ablations_load() {
         let p = e.unwrap().path();
         if p.extension().is_some_and(|x| x == "toml") {
             let ab = Ablation::load(&p, &[]).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
-            assert_eq!(ab.seeds.len(), 3, "{}", p.display());
+            assert_eq!(ab.seeds.len(), 5, "{}", p.display());
             n += 1;
         }
     }
-    assert_eq!(n, 5);
+    assert_eq!(n, 7);
 }

@@ -111,6 +111,7 @@ fn every_bad_input_is_refused_by_name_and_changes_nothing() {
         (vec!["ablate", "--config", &dotdot], "variant name"),
         (vec!["ablate", "--config", &big_grid], "more than"),
         (vec!["ablate", "--config", &dup_seeds, "--device", "tpu"], "tpu"),
+        (vec!["ablate", "--config", &dup_seeds, "--shard", "2/2"], "shard"),
         (vec!["segment", "no-such.png", "--out", "x.png"], "no-such.png"),
     ];
     for (args, needle) in &cases {

@@ -191,7 +191,7 @@ pub fn split(all: Dataset, cfg: &ExperimentConfig, label: &str) -> Result<(Datas
         .into());
     }
     let mut order: Vec<usize> = (0..n).collect();
-    SeedRng::new(cfg.seed).fork(label).fork("split").shuffle(&mut order);
+    SeedRng::new(cfg.data_seed()).fork(label).fork("split").shuffle(&mut order);
     let train_end = (nt + nv + cfg.data.train_images).min(n);
     Ok((all.subset(&order[nt + nv..train_end]), all.subset(&order[nt..nt + nv]), all.subset(&order[..nt])))
 }

@@ -164,7 +164,7 @@ pub fn load_splits(cfg: &ExperimentConfig) -> Result<(Dataset, Dataset, Dataset,
         return Err(DataError::Unfit(format!("easy-VQA: {n} training images cannot spare {} for validation (lower data.val_images)", d.val_images)).into());
     }
     let mut order: Vec<usize> = (0..n).collect();
-    SeedRng::new(cfg.seed).fork("easy-vqa").fork("split").shuffle(&mut order);
+    SeedRng::new(cfg.data_seed()).fork("easy-vqa").fork("split").shuffle(&mut order);
     let (val_idx, train_idx) = order.split_at(d.val_images);
     Ok((train_all.subset(train_idx), train_all.subset(val_idx), test, answers))
 }
