@@ -354,7 +354,7 @@ fn flex_and_wgpu_train_the_same_steps() {
                 let batch = batcher.batch(&data.refs(&idx), &mut gshn_snn::rng::SeedRng::new(step as u64), device).unwrap();
                 let (next, parts) = gshn_train::train::train_step(model.clone(), &mut optim, &batch, None, tc.lr).unwrap();
                 model = next;
-                parts.into_data().to_vec::<f32>().unwrap()
+                parts.into_data().try_to_vec::<f32>().unwrap()
             })
             .collect()
     };
