@@ -101,7 +101,10 @@ fn run(cfg: &NeuronConfig, fused: bool, t: usize, n: usize, seed: u64, device: &
 }
 
 fn compare(what: &str, cfg: &NeuronConfig, device: &Device) {
-    let (t, n) = (5, 37);
+    compare_shape(what, cfg, 5, 37, device);
+}
+
+fn compare_shape(what: &str, cfg: &NeuronConfig, t: usize, n: usize, device: &Device) {
     let fused = run(cfg, true, t, n, 7, device);
     let plain = run(cfg, false, t, n, 7, device);
     assert_eq!(fused.spikes, plain.spikes, "{what}: spikes");
@@ -151,6 +154,22 @@ fn fused_matches_unfused_on_flex_for_every_combination() {
         }
     }
     assert_eq!(cases, 720);
+}
+
+/// Shapes that split into several chunks of neurons (the flex kernel's unit of work, 64 to
+/// 1024 neurons depending on T), the last one partial; long and short runs.
+#[test]
+fn fused_matches_unfused_across_chunks_on_flex() {
+    let device = common::flex().autodiff();
+    for (t, n) in [(3, 2500), (40, 700), (300, 150)] {
+        for cfg in [
+            model(1, NeuronBaseConfig::new()),
+            model(4, base(ResetMode::Soft, ResetTiming::Delayed, false, FireCondition::Greater, Surrogate::sigmoid())),
+            model(5, base(ResetMode::Hard, ResetTiming::Delayed, false, FireCondition::GreaterEqual, Surrogate::atan())),
+        ] {
+            compare_shape(&format!("T {t} N {n} {cfg:?}"), &cfg, t, n, &device);
+        }
+    }
 }
 
 /// On wgpu every configuration compiles its own kernels (slow on lavapipe): each setting is

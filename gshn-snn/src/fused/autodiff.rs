@@ -10,7 +10,7 @@ use burn::backend::tensor::FloatTensor;
 use burn::backend::{Backend, Slice, TensorMetadata};
 
 use super::ops::{FusedNeuronOps, LeakGain, StartState};
-use super::{Charge, FusedSpec};
+use super::FusedSpec;
 
 /// The backward step; its parents are `[x, v₀, s₀, k]`, where an absent input (fresh start,
 /// no learned gain) is filled with `x`'s node and marked absent in the state.
@@ -20,9 +20,9 @@ struct NeuronBackward;
 /// What the backward keeps from the forward.
 #[derive(Debug, Clone)]
 struct Saved<B: Backend> {
-    /// The input, kept only when the backward reads it (PLIF with `decay_input`).
-    x: Option<FloatTensor<B>>,
-    /// `H[t]`, `[T, N]`.
+    /// The input: flex recomputes `H[t]` from it; CubeCL reads it for PLIF with `decay_input`.
+    x: FloatTensor<B>,
+    /// `H[t]`, `[T, N]`, or a placeholder where the backend recomputes it.
     h: FloatTensor<B>,
     /// The given start state `(v₀, s₀)`.
     start: Option<(FloatTensor<B>, FloatTensor<B>)>,
@@ -40,7 +40,6 @@ impl<B: Backend + FusedNeuronOps> Backward<B, 4> for NeuronBackward {
         let Saved { x, h, start, k, spec } = ops.state;
         let given = start.is_some();
         let learned = k.is_some();
-        let x = x.unwrap_or_else(|| h.clone());
         let start_state = match start {
             None => StartState::Fresh,
             Some((v, s)) => StartState::Given { v, s },
@@ -102,8 +101,7 @@ impl<B: Backend + FusedNeuronOps, C: CheckpointStrategy> FusedNeuronOps for Auto
             OpsKind::Tracked(prep) => {
                 let spec = FusedSpec { save_h: true, ..spec };
                 let (out, h) = B::neuron_multi_forward(x.clone(), inner_start(&start), inner_gain(&k), spec);
-                let keep_x = matches!(spec.charge, Charge::Learned { decay_input: true });
-                let saved = Saved { x: keep_x.then_some(x), h: h.clone(), start, k, spec };
+                let saved = Saved { x, h: h.clone(), start, k, spec };
                 (prep.finish(saved, out), constant::<B, C>(h))
             }
             OpsKind::UnTracked(prep) => {

@@ -3,16 +3,19 @@
 //!
 //! The unfused path (`SpikingNeuron::forward_multi` with `fused = false`) builds about 17
 //! element-wise Burn ops per time step, each a tensor and an autodiff node. Here the forward is
-//! one pass over the input — each neuron's `T` steps in registers — that writes the spikes (and
-//! the membrane trace when asked) and saves the pre-reset potentials `H[t]`; the backward is one
-//! reverse pass that recomputes `S[t]`, `V[t]` and the surrogate derivative from `H[t]`.
+//! one pass over the input — each neuron's `T` steps in a loop — that writes the spikes (and
+//! the membrane trace when asked); the backward is one reverse pass that needs the values
+//! compared with the threshold, `H[t]`, and from them recomputes `S[t]`, `V[t]` and the
+//! surrogate derivative.
 //!
 //! * Flex (feature `fused-flex`): Rust over slices, neurons split into chunks that rayon runs
 //!   in parallel; inside a chunk the loop over `t` is outside the loop over the chunk's
-//!   neurons, so every row access is contiguous and the state stays in L1.
+//!   neurons, so every row access is contiguous, the state stays in L1 and the inner loops
+//!   vectorise. The backward recomputes `H[t]` chunk by chunk from the input rather than
+//!   saving a `[T, N]` buffer, and writes `∂L/∂x` over the incoming gradient when it may.
 //! * CubeCL (feature `fused-wgpu`, any CubeCL runtime behind Burn's fusion backend): one thread
-//!   per neuron looping over `T`; the configuration is compile-time, so each combination is its
-//!   own specialised kernel.
+//!   per neuron looping over `T`; the forward saves `H[t]`. The configuration is compile-time,
+//!   so each combination is its own specialised kernel.
 //!
 //! Every other backend, dtype or neuron model runs the unfused path. The results match it:
 //! spikes exactly (the forward repeats its f32 operations in the same order), membrane and
@@ -34,7 +37,6 @@
 //! hard reset: `∂R/∂H = 1 − S`, `∂R/∂S = V_reset − H`; soft: `1`, `−V_th`; none: `1`, `0`.
 //! Delayed resets apply `R` to the previous step's membrane and spike before (hard) or after
 //! (soft) the charge; their sweep is written out in `flex.rs` and `cube.rs`.
-
 //!
 //! Without the `fused-flex` and `fused-wgpu` features only the data types below exist and every
 //! neuron runs the unfused path.
@@ -121,7 +123,8 @@ pub struct FusedSpec {
     /// membrane) instead of the spikes `[T, N]`.
     pub with_membrane: bool,
     /// The forward's second output is `H[t]`, `[T, N]`, for the backward; otherwise a `[1, 1]`
-    /// placeholder. Set by the autodiff backend when the op is tracked.
+    /// placeholder. Set by the autodiff backend when the op is tracked; a backend that
+    /// recomputes `H[t]` (flex) returns the placeholder anyway.
     pub save_h: bool,
 }
 

@@ -40,9 +40,9 @@ pub enum LeakGain<B: Backend> {
 )]
 pub trait FusedNeuronOps: Backend {
     /// The forward pass over `x: [T, N]`. Returns the spikes `[T, N]` (or spikes then membrane,
-    /// `[2T, N]`, with `spec.with_membrane`) and, with `spec.save_h`, the pre-reset potentials
-    /// `H[t]` that the backward needs (the value compared with the threshold), `[T, N]`;
-    /// without it a `[1, 1]` placeholder.
+    /// `[2T, N]`, with `spec.with_membrane`) and, with `spec.save_h`, the values compared with
+    /// the threshold, `H[t]` `[T, N]`, for the backward — or a `[1, 1]` placeholder, also where
+    /// the backend recomputes them in the backward (flex).
     #[fusion(meta = forward_meta)]
     fn neuron_multi_forward(
         x: FloatTensor<Self>,
@@ -53,8 +53,8 @@ pub trait FusedNeuronOps: Backend {
 
     /// The backward pass: from `H[t]` and the gradient of the forward's first output, returns
     /// `∂L/∂x` `[T, N]` and `[rows, N]` (`FusedSpec::aux_rows`): `∂L/∂V₀`, `∂L/∂S₀` (given
-    /// start), then per-neuron partial sums of `∂L/∂k` (PLIF). `x` is read only for PLIF with
-    /// `decay_input`; otherwise any `[T, N]` tensor (`h`) may stand in for it.
+    /// start), then per-neuron partial sums of `∂L/∂k` (PLIF). `x` is the forward's input and
+    /// `h` its second output.
     #[fusion(meta = backward_meta)]
     fn neuron_multi_backward(
         x: FloatTensor<Self>,
