@@ -64,9 +64,9 @@ fn run(cfg: &NeuronConfig, fused: bool, t: usize, n: usize, seed: u64, device: &
     let x = tensor(&xs, [2 * t, n], device).require_grad();
     // A start state with gradient: the membrane is a function of a tracked tensor.
     let v_in = Tensor::<2>::from_data(burn::tensor::TensorData::new(random(&mut rng, n, 0.3, 0.4), [1, n]), device).require_grad();
-    let first = go(x.clone().slice([0..t]), None);
+    let first = go(x.clone().narrow(0, 0, t), None);
     let start = NeuronState { v: first.state.v.clone().add(v_in.clone()), spike: first.state.spike.clone() };
-    let second = go(x.clone().slice([t..2 * t]), Some(start));
+    let second = go(x.clone().narrow(0, t, t), Some(start));
     let spikes = Tensor::cat(vec![first.spikes, second.spikes], 0);
     let membrane = Tensor::cat(vec![first.membrane, second.membrane], 0);
     let loss = spikes.clone().mul(tensor(&gs, [2 * t, n], device)).sum() + membrane.clone().mul(tensor(&gv, [2 * t, n], device)).sum();
@@ -80,7 +80,7 @@ fn run(cfg: &NeuronConfig, fused: bool, t: usize, n: usize, seed: u64, device: &
     // The spike of the first chunk's last step, as the second chunk's start: its gradient
     // reaches x only through a delayed reset, so compare ∂L/∂S₀ through a fresh leaf too.
     let s_in = first.state.spike.clone().detach().require_grad();
-    let third = go(x.clone().detach().slice([0..t]), Some(NeuronState { v: first.state.v.clone().detach(), spike: s_in.clone() }));
+    let third = go(x.clone().detach().narrow(0, 0, t), Some(NeuronState { v: first.state.v.clone().detach(), spike: s_in.clone() }));
     let loss3 = third.spikes.mul(tensor(&gs[..t * n], [t, n], device)).sum() + third.membrane.mul(tensor(&gv[..t * n], [t, n], device)).sum();
     let grads3 = loss3.backward();
     let grad_s0 = s_in.grad(&grads3).map(|g| values(&g)).unwrap_or_else(|| vec![0.0; n]);
@@ -119,7 +119,7 @@ fn compare_shape(what: &str, cfg: &NeuronConfig, t: usize, n: usize, device: &De
         (None, None) => {}
         other => panic!("{what}: grad w {other:?}"),
     }
-    assert!(plain.spikes.iter().any(|&s| s == 1.0) && plain.spikes.iter().any(|&s| s == 0.0), "{what}: the case should both fire and stay silent");
+    assert!(plain.spikes.contains(&1.0) && plain.spikes.contains(&0.0), "{what}: the case should both fire and stay silent");
 }
 
 fn base(reset: ResetMode, timing: ResetTiming, detach: bool, fire: FireCondition, surrogate: Surrogate) -> NeuronBaseConfig {

@@ -189,10 +189,19 @@ fn fire(y: f32, thr: f32, greater_equal: bool) -> f32 {
     }
 }
 
+/// A chunk's state between steps, `(V, S)`, and the last step's `H` and `S`.
+struct Row {
+    v: Vec<f32>,
+    sp: Vec<f32>,
+    hh: Vec<f32>,
+    ss: Vec<f32>,
+}
+
 /// One time step of a chunk: `hh ← H[t]` (the value compared with the threshold), `ss ← S[t]`,
 /// and the state `(v, sp)` moved on, as the unfused step computes them.
 #[inline(always)]
-fn step_row<C: Fn(f32, f32) -> f32>(ch: C, c: &Consts, ge: bool, x: &[f32], v: &mut [f32], sp: &mut [f32], hh: &mut [f32], ss: &mut [f32]) {
+fn step_row<C: Fn(f32, f32) -> f32>(ch: C, c: &Consts, ge: bool, x: &[f32], row: &mut Row) {
+    let Row { v, sp, hh, ss } = row;
     let (thr, vr) = (c.thr, c.vr);
     if !c.delayed {
         for (((h, s), &vv), &xx) in hh.iter_mut().zip(ss.iter_mut()).zip(v.iter()).zip(x) {
@@ -234,33 +243,43 @@ fn step_row<C: Fn(f32, f32) -> f32>(ch: C, c: &Consts, ge: bool, x: &[f32], v: &
     }
 }
 
-/// Runs one chunk forward from `start` over every step, calling `emit(t, H[t], S[t], V[t])`.
-fn run_chunk(
-    c: &Consts,
-    x: &[f32],
+/// The start state `(V₀, S₀)`, each `N` long.
+type Start = (Vec<f32>, Vec<f32>);
+
+/// Where a chunk lies in the `[T, N]` input: neurons `lo..lo + len` of `n`, over `t_len` steps.
+#[derive(Clone, Copy)]
+struct Span {
     n: usize,
     t_len: usize,
     lo: usize,
     len: usize,
-    start: Option<&(Vec<f32>, Vec<f32>)>,
-    mut emit: impl FnMut(usize, &[f32], &[f32], &[f32]),
-) {
-    let (mut v, mut sp) = match start {
+}
+
+impl Span {
+    /// The chunk's part of row `t`.
+    fn row(&self, t: usize) -> std::ops::Range<usize> {
+        t * self.n + self.lo..t * self.n + self.lo + self.len
+    }
+}
+
+/// Runs one chunk forward from `start` over every step, calling `emit(t, H[t], S[t], V[t])`.
+fn run_chunk(c: &Consts, x: &[f32], span: Span, start: Option<&Start>, mut emit: impl FnMut(usize, &[f32], &[f32], &[f32])) {
+    let (lo, len) = (span.lo, span.len);
+    let (v, sp) = match start {
         None => (vec![c.initial_v(); len], vec![0.0f32; len]),
         Some((v0, s0)) => (v0[lo..lo + len].to_vec(), s0[lo..lo + len].iter().map(|&s| if s != 0.0 { 1.0 } else { 0.0 }).collect()),
     };
-    let mut hh = vec![0.0f32; len];
-    let mut ss = vec![0.0f32; len];
+    let mut row = Row { v, sp, hh: vec![0.0f32; len], ss: vec![0.0f32; len] };
     let ge = c.greater_equal;
     with_charge!(c, ch => {
-        for t in 0..t_len {
-            let xr = &x[t * n + lo..t * n + lo + len];
+        for t in 0..span.t_len {
+            let xr = &x[span.row(t)];
             if ge {
-                step_row(ch, c, true, xr, &mut v, &mut sp, &mut hh, &mut ss);
+                step_row(ch, c, true, xr, &mut row);
             } else {
-                step_row(ch, c, false, xr, &mut v, &mut sp, &mut hh, &mut ss);
+                step_row(ch, c, false, xr, &mut row);
             }
-            emit(t, &hh, &ss, &v);
+            emit(t, &row.hh, &row.ss, &row.v);
         }
     })
 }
@@ -309,7 +328,7 @@ macro_rules! with_surrogate {
 }
 
 /// Reads the `[1, N]` start state (or a fresh one) and PLIF's `k`.
-fn read_aux(start: &StartState<Flex>, gain: &LeakGain<Flex>) -> (Option<(Vec<f32>, Vec<f32>)>, f32) {
+fn read_aux(start: &StartState<Flex>, gain: &LeakGain<Flex>) -> (Option<Start>, f32) {
     let start = match start {
         StartState::Fresh => None,
         StartState::Given { v, s } => Some((values(v).into_owned(), values(s).into_owned())),
@@ -326,6 +345,13 @@ struct ForwardChunk<'a> {
     lo: usize,
     spikes: Vec<&'a mut [MaybeUninit<f32>]>,
     membrane: Vec<&'a mut [MaybeUninit<f32>]>,
+}
+
+/// The backward's output rows of one chunk: `∂L/∂x` (over `∂L/∂S`) and the aux rows.
+struct BackwardChunk<'a> {
+    lo: usize,
+    grad: Vec<&'a mut [f32]>,
+    aux: Vec<&'a mut [f32]>,
 }
 
 /// The reverse sweep's per-chunk scratch.
@@ -369,7 +395,7 @@ impl FusedNeuronOps for Flex {
         let start = start.as_ref();
         chunks.into_par_iter().for_each(|mut ch| {
             let len = ch.spikes[0].len();
-            run_chunk(&c, xs, n, t_len, ch.lo, len, start, |t, _h, s, v| {
+            run_chunk(&c, xs, Span { n, t_len, lo: ch.lo, len }, start, |t, _h, s, v| {
                 write(ch.spikes[t], s);
                 if spec.with_membrane {
                     write(ch.membrane[t], v);
@@ -416,19 +442,22 @@ impl FusedNeuronOps for Flex {
         let rows = spec.aux_rows(given);
         let mut aux = vec![0.0f32; rows * n];
         let mut aux_cols = columns(&mut aux, n, chunk);
-        let chunks: Vec<(usize, Vec<&mut [f32]>, Vec<&mut [f32]>)> =
-            columns(gx, n, chunk).into_iter().enumerate().map(|(i, g)| (i * chunk, g, std::mem::take(&mut aux_cols[i]))).collect();
+        let chunks: Vec<BackwardChunk> = columns(gx, n, chunk)
+            .into_iter()
+            .enumerate()
+            .map(|(i, grad)| BackwardChunk { lo: i * chunk, grad, aux: std::mem::take(&mut aux_cols[i]) })
+            .collect();
 
         let xs: &[f32] = &xs;
         let g_mem: &[f32] = &g_mem;
         let start = start.as_ref();
         let (thr, vr, ge) = (c.thr, c.vr, c.greater_equal);
-        chunks.into_par_iter().for_each_init(Scratch::default, |sc, (lo, mut gcols, mut auxc)| {
+        chunks.into_par_iter().for_each_init(Scratch::default, |sc, BackwardChunk { lo, grad: mut gcols, aux: mut auxc }| {
             let len = gcols[0].len();
             // Recompute H[t] for the chunk.
             sc.h.resize(t_len * len, 0.0);
             let hbuf = &mut sc.h;
-            run_chunk(&c, xs, n, t_len, lo, len, start, |t, h, _s, _v| hbuf[t * len..(t + 1) * len].copy_from_slice(h));
+            run_chunk(&c, xs, Span { n, t_len, lo, len }, start, |t, h, _s, _v| hbuf[t * len..(t + 1) * len].copy_from_slice(h));
             reset_to(&mut sc.carry_v, len, 0.0);
             reset_to(&mut sc.carry_s, len, 0.0);
             reset_to(&mut sc.gk, len, 0.0);

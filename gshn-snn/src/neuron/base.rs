@@ -269,9 +269,9 @@ pub trait SpikingNeuron {
         let Some(out) = fused_run(self, x.clone().reshape([t, n]), state.clone(), true) else {
             return self.forward_unfused(x, state);
         };
-        let spikes = out.clone().slice([0..t]);
-        let membrane = out.slice([t..2 * t]);
-        let state = NeuronState { v: membrane.clone().slice([t - 1..t]), spike: spikes.clone().slice([t - 1..t]) };
+        let spikes = out.clone().narrow(0, 0, t);
+        let membrane = out.narrow(0, t, t);
+        let state = NeuronState { v: membrane.clone().narrow(0, t - 1, 1), spike: spikes.clone().narrow(0, t - 1, 1) };
         Ok(MultiStepOutput { spikes: spikes.reshape(dims), membrane: membrane.reshape(dims), state })
     }
 
