@@ -122,12 +122,16 @@ pub fn slic(img: &RgbImage, params: &SlicParams) -> Result<Segmentation> {
     let spatial_weight = 1.0 / (step * step);
     let window = 2.0 * step;
     let mut nearest = vec![u64::MAX; w * h];
-    let mut distance = vec![f64::MAX; w * h];
     let mut alive = vec![true; n];
+    let mut windows: Vec<Window> = Vec::with_capacity(n);
     let mut dx2 = Vec::new();
+    let mut strip = Vec::with_capacity(n);
+    let mut dist = vec![0.0f64; STRIP * w];
+    let mut sums = Sums::new(n, w, h);
     for _ in 0..params.max_iter {
-        let mut changed = false;
-        distance.fill(f64::MAX);
+        // Every centre's window, in centre order, with (x_centre − x)² along it.
+        windows.clear();
+        dx2.clear();
         for (k, c) in centres.iter().enumerate() {
             if !alive[k] {
                 continue;
@@ -136,44 +140,50 @@ pub fn slic(img: &RgbImage, params: &SlicParams) -> Result<Segmentation> {
             let ymax = ((c[0] + window + 1.0).min(h as f64)) as usize;
             let xmin = (c[1] - window).max(0.0) as usize;
             let xmax = ((c[1] + window + 1.0).min(w as f64)) as usize;
-            if xmin >= xmax {
-                continue;
+            if ymin < ymax && xmin < xmax {
+                windows.push(Window { k: k as u64, ys: ymin..ymax, xs: xmin..xmax, dx2: dx2.len() });
+                dx2.extend((xmin..xmax).map(|x| (c[1] - x as f64).powi(2)));
             }
-            dx2.clear();
-            dx2.extend((xmin..xmax).map(|x| (c[1] - x as f64).powi(2)));
-            for y in ymin..ymax {
-                let dy2 = (c[0] - y as f64).powi(2);
-                let (lo, hi) = (y * w + xmin, y * w + xmax);
-                let row =
-                    Row { feat: [&feat[0][lo..hi], &feat[1][lo..hi], &feat[2][lo..hi]], dx2: &dx2, dist: &mut distance[lo..hi], owner: &mut nearest[lo..hi] };
-                changed |= row.assign(k as u64, dy2, spatial_weight, [c[2], c[3], c[4]]);
+        }
+        // Strip by strip of rows (so that a strip stays in cache while every centre that
+        // reaches it is tried): each pixel still sees its centres in centre order, so it ends
+        // up with the same owner as in the window-by-window loop; and the strip's pixels, in
+        // raster order, then go into their centres' sums, in the same order as a separate
+        // raster pass would add them.
+        let mut changed = false;
+        sums.clear();
+        for ty in (0..h).step_by(STRIP) {
+            let ty1 = (ty + STRIP).min(h);
+            strip.clear();
+            strip.extend((0..windows.len()).filter(|&i| windows[i].ys.start < ty1 && ty < windows[i].ys.end));
+            dist.fill(f64::MAX);
+            for win in strip.iter().map(|&i| &windows[i]) {
+                let c = &centres[win.k as usize];
+                let (x0, x1) = (win.xs.start, win.xs.end);
+                for y in win.ys.start.max(ty)..win.ys.end.min(ty1) {
+                    let dy2 = (c[0] - y as f64).powi(2);
+                    let (lo, hi) = (y * w + x0, y * w + x1);
+                    let t = (y - ty) * w + x0;
+                    let row = Row {
+                        feat: [&feat[0][lo..hi], &feat[1][lo..hi], &feat[2][lo..hi]],
+                        dx2: &dx2[win.dx2..win.dx2 + x1 - x0],
+                        dist: &mut dist[t..t + x1 - x0],
+                        owner: &mut nearest[lo..hi],
+                    };
+                    changed |= row.assign(win.k, dy2, spatial_weight, [c[2], c[3], c[4]]);
+                }
+            }
+            for y in ty..ty1 {
+                sums.add_row(y, &nearest[y * w..(y + 1) * w], [0, 1, 2].map(|c| &feat[c][y * w..(y + 1) * w]));
             }
         }
         if !changed {
             break;
         }
-        let mut sums = vec![[0.0f64; 5]; n];
-        let mut counts = vec![0u64; n];
-        for (y, owners) in nearest.chunks_exact(w).enumerate() {
-            let (yf, row) = (y as f64, y * w);
-            for (x, &k) in owners.iter().enumerate() {
-                if k == u64::MAX {
-                    continue;
-                }
-                let s = &mut sums[k as usize];
-                s[0] += yf;
-                s[1] += x as f64;
-                for (c, f) in feat.iter().enumerate() {
-                    s[2 + c] += f[row + x];
-                }
-                counts[k as usize] += 1;
-            }
-        }
         for k in 0..n {
-            if counts[k] == 0 {
-                alive[k] = false; // skimage divides by zero here; the centre never wins again
-            } else {
-                centres[k] = sums[k].map(|v| v / counts[k] as f64);
+            match sums.mean(k) {
+                Some(mean) => centres[k] = mean,
+                None => alive[k] = false, // skimage divides by zero here; the centre never wins again
             }
         }
     }
@@ -234,6 +244,87 @@ fn features(img: &RgbImage, params: &SlicParams) -> [Vec<f64>; 3] {
         f.iter_mut().for_each(|v| *v *= ratio);
     }
     feat
+}
+
+/// Rows per strip of the assignment step: a strip's distances and features stay in cache
+/// while every centre that reaches it is tried.
+const STRIP: usize = 16;
+
+/// The part of the image a centre's assignment reaches.
+struct Window {
+    k: u64,
+    ys: std::ops::Range<usize>,
+    xs: std::ops::Range<usize>,
+    /// Where its `(x_centre − x)²` values start in the shared buffer.
+    dx2: usize,
+}
+
+/// The update step's per-centre sums of pixel coordinates and features, and pixel counts,
+/// accumulated in raster order.
+struct Sums {
+    /// `[Σy, Σx, Σf₀, Σf₁, Σf₂]` per centre.
+    sums: Vec<[f64; 5]>,
+    counts: Vec<u64>,
+    /// Coordinate sums as integers: exact, so equal to the `f64` sums pixel by pixel as long
+    /// as every partial sum stays below 2⁵³ (`exact_coords`); then whole runs add at once.
+    coords: Vec<[u64; 2]>,
+    exact_coords: bool,
+}
+
+impl Sums {
+    fn new(n: usize, w: usize, h: usize) -> Self {
+        let exact_coords = (w as f64) * (h as f64) * (w.max(h) as f64) < 2f64.powi(53);
+        Self { sums: vec![[0.0; 5]; n], counts: vec![0; n], coords: vec![[0; 2]; n], exact_coords }
+    }
+
+    fn clear(&mut self) {
+        self.sums.fill([0.0; 5]);
+        self.counts.fill(0);
+        self.coords.fill([0; 2]);
+    }
+
+    /// Adds row `y`'s pixels (owner per pixel, `u64::MAX` for none) in order.
+    fn add_row(&mut self, y: usize, owners: &[u64], feat: [&[f64]; 3]) {
+        let mut x = 0;
+        while x < owners.len() {
+            let k = owners[x];
+            let end = owners[x..].iter().position(|&o| o != k).map_or(owners.len(), |p| x + p);
+            if k != u64::MAX {
+                let (k, len) = (k as usize, (end - x) as u64);
+                self.counts[k] += len;
+                let s = &mut self.sums[k];
+                if self.exact_coords {
+                    self.coords[k][0] += y as u64 * len;
+                    self.coords[k][1] += (x + end - 1) as u64 * len / 2;
+                } else {
+                    for xi in x..end {
+                        s[0] += y as f64;
+                        s[1] += xi as f64;
+                    }
+                }
+                for ((a, b), c) in feat[0][x..end].iter().zip(&feat[1][x..end]).zip(&feat[2][x..end]) {
+                    s[2] += a;
+                    s[3] += b;
+                    s[4] += c;
+                }
+            }
+            x = end;
+        }
+    }
+
+    /// Centre `k`'s mean `[y, x, f₀, f₁, f₂]`, or `None` when no pixel chose it.
+    fn mean(&self, k: usize) -> Option<[f64; 5]> {
+        let count = self.counts[k];
+        if count == 0 {
+            return None;
+        }
+        let mut s = self.sums[k];
+        if self.exact_coords {
+            s[0] = self.coords[k][0] as f64;
+            s[1] = self.coords[k][1] as f64;
+        }
+        Some(s.map(|v| v / count as f64))
+    }
 }
 
 /// One row of one centre's window in the assignment step.
