@@ -26,7 +26,7 @@
 
 #![warn(missing_docs)]
 
-mod config_serde;
+pub mod config_serde;
 pub mod encoder;
 pub mod error;
 pub mod layer;
