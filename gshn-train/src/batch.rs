@@ -20,6 +20,9 @@ use image::RgbImage;
 use crate::error::{bad_input, Result};
 use crate::model::config::{GshnConfig, TokensConfig};
 use crate::model::feature_cache::Features;
+use crate::model::text::TextModel;
+use crate::model::text_cache::{FrozenTextCache, SharedTextCache};
+use crate::model::Gshn;
 use crate::model::spiking_graph::FoldedEdges;
 use crate::model::tokens::{ImageTokens, GEOMETRY};
 use crate::model::weights::MINILM_VOCAB;
@@ -94,6 +97,9 @@ pub struct TextBatch {
     pub ids: Tensor<2, Int>,
     /// True on padding.
     pub pad: Tensor<2, Bool>,
+    /// A frozen pretrained encoder's token features `[B, L, width]` and sentence features
+    /// `[B, width]`, when the batcher has its memo (the model then does not run it).
+    pub frozen: Option<(Tensor<3>, Tensor<2>)>,
 }
 
 /// Questions about a batch's images.
@@ -223,6 +229,9 @@ pub struct GshnBatcher {
     pub wordpiece: Option<Arc<WordPiece>>,
     /// Whether the model's text encoder reads WordPiece ids.
     pub needs_wordpiece: bool,
+    /// The frozen MiniLM's outputs per distinct text, when attached
+    /// ([`with_frozen_text`](Self::with_frozen_text)).
+    pub text_cache: Option<SharedTextCache>,
     /// Token and graph settings (the feature-map stride among them).
     pub tokens: TokensConfig,
     /// Longest text in tokens.
@@ -243,6 +252,7 @@ impl GshnBatcher {
             vocab,
             wordpiece: None,
             needs_wordpiece: model.text.encoder.minilm().is_some(),
+            text_cache: None,
             tokens: model.tokens.clone(),
             max_text: model.text.max_len,
             time_steps: model.snn.time_steps,
@@ -261,6 +271,16 @@ impl GshnBatcher {
             }
             None => batcher,
         })
+    }
+
+    /// With a frozen MiniLM in `model`, the batcher keeps its outputs per distinct text (each
+    /// computed once, on `device` without autodiff) and hands them to the model with every
+    /// text batch; otherwise unchanged.
+    pub fn with_frozen_text(mut self, model: &Gshn, device: &Device) -> Self {
+        if let (TextModel::MiniLm(m), Some(true)) = (&model.text, model.config.text.encoder.minilm().map(|c| c.frozen)) {
+            self.text_cache = Some(Arc::new(FrozenTextCache::new(m, device)));
+        }
+        self
     }
 
     /// The batcher with a WordPiece tokenizer for the texts.
@@ -289,14 +309,18 @@ impl GshnBatcher {
     /// When the model's text encoder is MiniLM and the batcher has no WordPiece tokenizer (it
     /// was made with [`new`](Self::new) alone): word ids would silently mean other pieces.
     pub fn texts(&self, texts: &[&str], device: &Device) -> TextBatch {
-        let (ids, pad) = match &self.wordpiece {
-            Some(wp) => wp.batch(texts, self.max_text, self.buckets, device),
+        match &self.wordpiece {
+            Some(wp) => {
+                let (enc, l) = wp.encode_all(texts, self.max_text, self.buckets);
+                let (ids, pad) = wp.tensors(&enc, l, device);
+                TextBatch { ids, pad, frozen: self.text_cache.as_ref().map(|c| c.batch(&enc, l, device)) }
+            }
             None => {
                 assert!(!self.needs_wordpiece, "the text encoder is minilm-l6: make the batcher with GshnBatcher::for_model (or add with_wordpiece)");
-                self.vocab.batch_padded(texts, self.max_text, self.buckets, device)
+                let (ids, pad) = self.vocab.batch_padded(texts, self.max_text, self.buckets, device);
+                TextBatch { ids, pad, frozen: None }
             }
-        };
-        TextBatch { ids, pad }
+        }
     }
 
     /// The images of `items` on the device.

@@ -57,6 +57,7 @@ pub fn bench_train(cfg: &ExperimentConfig, device: &Device, device_name: &str, s
     device.seed(cfg.seed);
     let mut model = cfg.model.clone().with_vocab_size(data.vocab.len()).with_answers(data.answers.len().max(1)).init(device)?;
     data.attach_features(&model, device, say)?;
+    let batcher = batcher.with_frozen_text(&model, device);
     let tc = &cfg.train;
     let mut optim = optimizer(tc);
     let stl_weights = LossConfig::stl_only();

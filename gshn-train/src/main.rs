@@ -235,8 +235,8 @@ fn main() -> anyhow::Result<()> {
             eprintln!("evaluating {} (step {}) on {dev_name}", loaded.dir.display(), loaded.state.step);
             let mut data = load_data(&cfg)?;
             anyhow::ensure!(data.vocab == loaded.vocab, "the data's vocabulary differs from the checkpoint's; was the data changed?");
-            let batcher = data.batcher(&cfg)?;
             data.attach_features(&loaded.model, &dev, &|s| eprintln!("{s}"))?;
+            let batcher = data.batcher(&cfg)?.with_frozen_text(&loaded.model, &dev);
             let test = evaluate(&loaded.model, &data.test, &batcher, &cfg.eval.energy, cfg.eval.batch_size, &dev)?;
             let run_dir = loaded.dir.parent().and_then(|p| p.parent()).map(PathBuf::from).unwrap_or_default();
             let report_dir = report.unwrap_or_else(|| run_dir.join("report-eval"));

@@ -364,6 +364,7 @@ pub fn run(cfg: &ExperimentConfig, device: &Device, opts: &RunOptions) -> Result
     }
 
     data.attach_features(&model, device, &say)?;
+    let batcher = batcher.with_frozen_text(&model, device);
 
     let total = tc.total_steps();
     let session_start = Instant::now();

@@ -200,8 +200,18 @@ impl Gshn {
     /// Per-token features `[B, L, text_width]` and unit-norm sentence embeddings
     /// `[B, embed_dim]` of a text batch.
     pub fn encode_text_tokens(&self, text: &TextBatch) -> (Tensor<3>, Tensor<2>) {
-        let (words, sentence) = self.text.forward(text.ids.clone(), text.pad.clone());
+        let (words, sentence) = self.text_features(text);
         (words, l2_normalize(self.text_proj.forward(sentence)))
+    }
+
+    /// The text encoder's token features `[B, L, width]` and sentence features `[B, width]`:
+    /// a frozen MiniLM's from the batch when the batcher attached them, else computed.
+    pub fn text_features(&self, text: &TextBatch) -> (Tensor<3>, Tensor<2>) {
+        let frozen = self.config.text.encoder.minilm().is_some_and(|m| m.frozen);
+        match (&text.frozen, frozen) {
+            (Some((words, sentence)), true) => (words.clone(), sentence.clone()),
+            _ => self.text.forward(text.ids.clone(), text.pad.clone()),
+        }
     }
 
     /// Unit-norm text embeddings `[B, embed_dim]`.
@@ -212,7 +222,7 @@ impl Gshn {
     /// VQA: answers `questions` about the images of `batch`, attending over the fused nodes
     /// of `out`.
     pub fn answer(&self, batch: &ImageBatch, out: &ImageOutput, questions: &QuestionBatch) -> VqaOutput {
-        let (_, sentence) = self.text.forward(questions.text.ids.clone(), questions.text.pad.clone());
+        let (_, sentence) = self.text_features(&questions.text);
         let d = self.config.d_model;
         let dense = out.nodes.clone().reshape([batch.len(), batch.max_nodes, d]).select(0, questions.image.clone());
         let mask = batch.mask.clone().int().select(0, questions.image.clone()).equal_elem(1);
@@ -260,7 +270,7 @@ impl Gshn {
         let mut losses = Losses::new(&images.pixels.device());
         if let Some(captions) = &batch.captions {
             if w.clip > 0.0 || w.stl > 0.0 {
-                let (words, sentence) = self.text.forward(captions.ids.clone(), captions.pad.clone());
+                let (words, sentence) = self.text_features(captions);
                 if w.clip > 0.0 {
                     let text = l2_normalize(self.text_proj.forward(sentence));
                     losses.add_clip(clip_loss(out.embedding.clone(), text, self.logit_scale.scale()), w.clip);

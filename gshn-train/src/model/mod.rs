@@ -17,6 +17,7 @@ pub mod gshn;
 pub mod minilm;
 pub mod spiking_graph;
 pub mod text;
+pub mod text_cache;
 pub mod tokens;
 pub mod vqa;
 pub mod weights;

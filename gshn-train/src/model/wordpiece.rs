@@ -221,18 +221,32 @@ impl WordPiece {
     /// longest encoding (at most `max_len`); with `bucket`, `L` is rounded up to the next
     /// power of two (at most `max_len`) so that batches of similar texts share one shape.
     pub fn batch(&self, texts: &[&str], max_len: usize, bucket: bool, device: &Device) -> (Tensor<2, Int>, Tensor<2, Bool>) {
+        let (enc, l) = self.encode_all(texts, max_len, bucket);
+        self.tensors(&enc, l, device)
+    }
+
+    /// The encodings of `texts` ([`encode`](Self::encode)) and the padded length of their
+    /// batch ([`batch`](Self::batch)).
+    pub fn encode_all(&self, texts: &[&str], max_len: usize, bucket: bool) -> (Vec<Vec<u32>>, usize) {
         let enc: Vec<Vec<u32>> = texts.iter().map(|t| self.encode(t, max_len)).collect();
         let longest = enc.iter().map(Vec::len).max().unwrap_or(2);
         let l = if bucket { longest.next_power_of_two().min(max_len).max(longest) } else { longest };
-        let mut ids = vec![self.pad as i64; texts.len() * l];
-        let mut pad = vec![true; texts.len() * l];
+        (enc, l)
+    }
+
+    /// Ids `[B, l]` padded with `[PAD]` and the padding mask `[B, l]` (true on padding) of
+    /// encodings.
+    pub fn tensors(&self, enc: &[Vec<u32>], l: usize, device: &Device) -> (Tensor<2, Int>, Tensor<2, Bool>) {
+        let n = enc.len();
+        let mut ids = vec![self.pad as i64; n * l];
+        let mut pad = vec![true; n * l];
         for (b, e) in enc.iter().enumerate() {
             for (i, &id) in e.iter().enumerate() {
                 ids[b * l + i] = id as i64;
                 pad[b * l + i] = false;
             }
         }
-        (Tensor::from_data(TensorData::new(ids, [texts.len(), l]), device), Tensor::from_data(TensorData::new(pad, [texts.len(), l]), device))
+        (Tensor::from_data(TensorData::new(ids, [n, l]), device), Tensor::from_data(TensorData::new(pad, [n, l]), device))
     }
 }
 
