@@ -321,3 +321,156 @@ fn export_decoded_crops() {
         centre_square(&img).save(out.join(format!("{name}.png"))).unwrap();
     }
 }
+
+fn tiny_experiment(root: &Path, effnet: &Path, minilm: &Path, extra: &str) -> gshn_train::experiment::ExperimentConfig {
+    let toml = format!(
+        r#"
+name = "pretrained"
+seed = 3
+device = "flex"
+[data]
+train_images = 16
+val_images = 4
+test_images = 8
+[model]
+d_model = 16
+embed_dim = 16
+[model.tokens]
+stride = 16
+[model.tokens.backbone.efficientnet-lite0]
+weights = "{}"
+input_size = 64
+cache_dir = "{}"
+[model.text.encoder.minilm-l6]
+weights = "{}"
+[train]
+steps = 6
+stl_steps = 2
+batch_size = 8
+warmup = 2
+log_every = 1
+eval_every = 3
+checkpoint_every = 1
+[eval]
+report_images = 0
+{extra}
+"#,
+        effnet.display(),
+        root.join("cache").display(),
+        minilm.display()
+    );
+    gshn_train::experiment::ExperimentConfig::from_toml(&toml, "tiny", &[]).unwrap()
+}
+
+fn temp_root(tag: &str) -> PathBuf {
+    let root = std::env::temp_dir().join(format!("gshn-pretrained-{tag}-{}", std::process::id()));
+    std::fs::remove_dir_all(&root).ok();
+    std::fs::create_dir_all(&root).unwrap();
+    root
+}
+
+#[test]
+fn frozen_backbone_features_are_cached_keyed_and_equal_to_the_backbone() {
+    use burn::module::Module;
+    use gshn_train::model::backbone::ImageBackbone;
+    use gshn_train::model::config::Backbone;
+    let (Some(effnet), Some(minilm)) = (effnet_dir(), minilm_dir()) else { return };
+    let root = temp_root("cache");
+    let cfg = tiny_experiment(&root, &effnet, &minilm, "");
+    let device = Device::flex();
+    let data = gshn_train::train::load_data(&cfg).unwrap();
+    let model = cfg.model.clone().with_vocab_size(data.vocab.len()).with_answers(18).init(&device).unwrap();
+    let mut train = data.train.clone();
+    let first = model.attach_features(&mut train, 5, &device).unwrap().unwrap();
+    assert_eq!((first.hits, first.computed), (0, 16));
+    let mut again = data.train.clone();
+    let second = model.attach_features(&mut again, 5, &device).unwrap().unwrap();
+    assert_eq!((second.hits, second.computed), (16, 0));
+    assert_eq!(train.items.iter().map(|p| p.features.clone()).collect::<Vec<_>>(), again.items.iter().map(|p| p.features.clone()).collect::<Vec<_>>());
+    eprintln!("feature cache: 16 computed in {:.2} s, read back in {:.3} s", first.seconds, second.seconds);
+
+    // The cached maps give the tokens the backbone gives.
+    let batcher = data.batcher(&cfg).unwrap();
+    let idx: Vec<usize> = (0..8).collect();
+    let with = batcher.images(&train.refs(&idx), &device).unwrap();
+    let without = batcher.images(&data.train.refs(&idx), &device).unwrap();
+    assert!(with.features.is_some() && without.features.is_none());
+    let d = max_abs_diff(&values(model.tokens(&with).unwrap()), &values(model.tokens(&without).unwrap()));
+    assert!(d < 1e-5, "tokens from cached maps differ by {d}");
+
+    // Another input size or other weights: other keys.
+    let ImageBackbone::EfficientNet(net) = &model.backbone else { panic!("efficientnet") };
+    let cache = gshn_train::model::feature_cache::FeatureCache::new(net, None);
+    let mut other = net.clone();
+    other.input_size = 96;
+    let img = &data.train[0].image;
+    assert_ne!(cache.key(img), gshn_train::model::feature_cache::FeatureCache::new(&other, None).key(img));
+    let mut changed = net.clone();
+    changed.net.bn0 = changed.net.bn0.clone().map(&mut ScaleFirst);
+    assert_ne!(cache.key(img), gshn_train::model::feature_cache::FeatureCache::new(&changed, None).key(img));
+    assert_ne!(cache.key(img), cache.key(&data.train[1].image));
+
+    // Fine-tuning: no cache, the convolutions train, BatchNorm keeps ImageNet's statistics.
+    let mut fine = cfg.model.clone().with_vocab_size(data.vocab.len()).with_answers(18);
+    let Backbone::EfficientnetLite0(e) = &mut fine.tokens.backbone else { panic!() };
+    e.frozen = false;
+    let tuned = fine.init(&device.clone().autodiff()).unwrap();
+    assert!(tuned.attach_features(&mut data.train.clone(), 5, &device).unwrap().is_none());
+    let ImageBackbone::EfficientNet(t) = &tuned.backbone else { panic!() };
+    assert!(t.net.conv_stem.weight.is_require_grad() && !t.net.bn0.training.is_enabled() && !t.net.bn0.gamma.is_require_grad());
+    assert!(!net.net.conv_stem.weight.is_require_grad());
+    std::fs::remove_dir_all(&root).ok();
+}
+
+/// Scales the first float parameter a module mapper meets (to change a weight).
+struct ScaleFirst;
+
+impl burn::module::ModuleMapper for ScaleFirst {
+    fn map_float<const D: usize>(&mut self, param: burn::module::Param<Tensor<D>>) -> burn::module::Param<Tensor<D>> {
+        param.map(|t| t.mul_scalar(1.5))
+    }
+}
+
+#[test]
+fn frozen_text_features_from_the_memo_equal_the_encoder() {
+    let (Some(effnet), Some(minilm)) = (effnet_dir(), minilm_dir()) else { return };
+    let root = temp_root("text");
+    let cfg = tiny_experiment(&root, &effnet, &minilm, "");
+    let device = Device::flex();
+    let data = gshn_train::train::load_data(&cfg).unwrap();
+    let model = cfg.model.clone().with_vocab_size(data.vocab.len()).with_answers(18).init(&device).unwrap();
+    let plain = data.batcher(&cfg).unwrap();
+    let memo = plain.clone().with_frozen_text(&model, &device);
+    let texts = ["a red circle above a blue square", "Crème brûlée, naïve café!", "what colour is the triangle?", "x"];
+    let (a, b) = (plain.texts(&texts, &device), memo.texts(&texts, &device));
+    assert!(a.frozen.is_none() && b.frozen.is_some());
+    let ((wa, sa), (wb, sb)) = (model.text_features(&a), model.text_features(&b));
+    let keep = a.pad.clone().bool_not().float().unsqueeze_dim::<3>(2);
+    let dw = max_abs_diff(&values(wa.mul(keep.clone())), &values(wb.mul(keep)));
+    let ds = max_abs_diff(&values(sa), &values(sb));
+    assert!(dw < 1e-5 && ds < 1e-6, "token features differ by {dw}, sentences by {ds}");
+    std::fs::remove_dir_all(&root).ok();
+}
+
+#[test]
+fn a_pretrained_run_resumes_to_the_uninterrupted_result() {
+    use gshn_train::train::{run, RunOptions};
+    let (Some(effnet), Some(minilm)) = (effnet_dir(), minilm_dir()) else { return };
+    let root = temp_root("resume");
+    let cfg = tiny_experiment(&root, &effnet, &minilm, "");
+    let device = Device::flex().autodiff();
+    let opts = |out: &str, resume, stop_after| RunOptions { out: root.join(out), resume, stop_after, progress: false };
+    let whole = run(&cfg, &device, &opts("whole", false, None)).unwrap();
+    let part = run(&cfg, &device, &opts("part", false, Some(5))).unwrap();
+    assert!(part.test.is_none());
+    let rest = run(&cfg, &device, &opts("part", true, None)).unwrap();
+    let json = |r: &gshn_train::train::RunResult| serde_json::to_string(r.test.as_ref().unwrap()).unwrap();
+    assert_eq!(json(&rest), json(&whole), "the resumed run's test metrics differ");
+    // The frozen encoders stayed frozen through the checkpoint.
+    let loaded = gshn_train::checkpoint::load(&root.join("part"), &device).unwrap();
+    assert!(loaded.model.backbone.frozen_pretrained().is_some());
+    let gshn_train::model::TextModel::MiniLm(m) = &loaded.model.text else { panic!("minilm") };
+    assert!(!m.embeddings.word_embeddings.weight.is_require_grad());
+    assert!(loaded.model.node_in.weight.is_require_grad());
+    std::fs::remove_dir_all(&root).ok();
+}
