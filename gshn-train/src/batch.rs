@@ -20,13 +20,13 @@ use image::RgbImage;
 use crate::error::{bad_input, Result};
 use crate::model::config::{GshnConfig, TokensConfig};
 use crate::model::feature_cache::Features;
+use crate::model::spiking_graph::FoldedEdges;
 use crate::model::text::TextModel;
 use crate::model::text_cache::{FrozenTextCache, SharedTextCache};
-use crate::model::Gshn;
-use crate::model::spiking_graph::FoldedEdges;
 use crate::model::tokens::{ImageTokens, GEOMETRY};
 use crate::model::weights::MINILM_VOCAB;
 use crate::model::wordpiece::WordPiece;
+use crate::model::Gshn;
 use crate::model::Vocab;
 
 /// A question with its answer as an index into the answer vocabulary.

@@ -652,7 +652,9 @@ mod tests {
     fn pretrained_encoders_by_name_or_table_and_by_override() {
         use crate::model::config::{Backbone, EfficientNetChoice, MiniLmChoice, TextEncoderChoice};
         let o = |s: &[&str]| s.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-        let cfg = ExperimentConfig::from_toml("[model.tokens]\nbackbone = \"efficientnet-lite0\"\nstride = 16\n[model.text]\nencoder = \"minilm-l6\"\n", "t", &[]).unwrap();
+        let cfg =
+            ExperimentConfig::from_toml("[model.tokens]\nbackbone = \"efficientnet-lite0\"\nstride = 16\n[model.text]\nencoder = \"minilm-l6\"\n", "t", &[])
+                .unwrap();
         assert_eq!(cfg.model.tokens.backbone, Backbone::EfficientnetLite0(EfficientNetChoice::default()));
         assert_eq!(cfg.model.text.encoder, TextEncoderChoice::MinilmL6(MiniLmChoice::default()));
         assert_eq!(cfg.model.tokens.feature_side(64).unwrap(), 16);
@@ -671,7 +673,10 @@ mod tests {
         assert!(!cfg.model.text.encoder.minilm().unwrap().frozen);
         for (text, field) in [
             ("[model.tokens]\nbackbone = \"efficientnet-lite0\"\nstride = 2", "model.tokens.stride"),
-            ("[model.tokens]\nstride = 16\n[model.tokens.backbone.efficientnet-lite0]\ninput_size = 100", "model.tokens.backbone.efficientnet-lite0.input_size"),
+            (
+                "[model.tokens]\nstride = 16\n[model.tokens.backbone.efficientnet-lite0]\ninput_size = 100",
+                "model.tokens.backbone.efficientnet-lite0.input_size",
+            ),
             ("[model.text]\nencoder = \"minilm-l6\"\nmax_len = 2", "model.text.max_len"),
         ] {
             let err = ExperimentConfig::from_toml(text, "t", &[]).unwrap_err();

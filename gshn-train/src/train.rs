@@ -79,10 +79,7 @@ impl Data {
                 None => return Ok(()),
             }
         }
-        say(format!(
-            "  frozen backbone features: {} from the cache, {} computed ({:.1} s)",
-            total.hits, total.computed, total.seconds
-        ));
+        say(format!("  frozen backbone features: {} from the cache, {} computed ({:.1} s)", total.hits, total.computed, total.seconds));
         Ok(())
     }
 }

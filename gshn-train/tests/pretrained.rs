@@ -232,7 +232,11 @@ fn fixture_crop(case: &Value) -> Option<image::RgbImage> {
     };
     let crop = centre_square(&img);
     let sha = gshn_train::model::weights::hex(&sha2::Sha256::digest(crop.as_raw()));
-    assert_eq!(sha, case["crop_sha256"].as_str().unwrap(), "{name} decodes to other pixels than when the fixture was made (another JPEG decoder?): rerun scripts/peers/pretrained_fixtures.py");
+    assert_eq!(
+        sha,
+        case["crop_sha256"].as_str().unwrap(),
+        "{name} decodes to other pixels than when the fixture was made (another JPEG decoder?): rerun scripts/peers/pretrained_fixtures.py"
+    );
     Some(crop)
 }
 
@@ -301,7 +305,6 @@ fn missing_and_damaged_weights_name_the_fetch_command() {
     assert!(err.to_string().contains("bash scripts/fetch-weights.sh efficientnet-lite0"), "{err}");
     std::fs::remove_dir_all(&dir).ok();
 }
-
 
 /// The centre square of an image, as the fixture script crops it.
 fn centre_square(img: &image::RgbImage) -> image::RgbImage {

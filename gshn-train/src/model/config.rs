@@ -117,7 +117,13 @@ pub struct EfficientNetChoice {
 
 impl Default for EfficientNetChoice {
     fn default() -> Self {
-        Self { weights: PathBuf::from(weights::EFFICIENTNET_LITE0_DIR), frozen: true, input_size: 256, cache: true, cache_dir: PathBuf::from("data/feature-cache") }
+        Self {
+            weights: PathBuf::from(weights::EFFICIENTNET_LITE0_DIR),
+            frozen: true,
+            input_size: 256,
+            cache: true,
+            cache_dir: PathBuf::from("data/feature-cache"),
+        }
     }
 }
 

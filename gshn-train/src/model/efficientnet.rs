@@ -38,8 +38,15 @@ use burn::tensor::{Device, Tensor};
 use super::weights::{WeightsError, EFFICIENTNET_LITE0_PTH};
 
 /// Lite0's stages: `(repeats, kernel, stride, expand ratio, in, out)`.
-pub const LITE0_STAGES: [(usize, usize, usize, usize, usize, usize); 7] =
-    [(1, 3, 1, 1, 32, 16), (2, 3, 2, 6, 16, 24), (2, 5, 2, 6, 24, 40), (3, 3, 2, 6, 40, 80), (3, 5, 1, 6, 80, 112), (4, 5, 2, 6, 112, 192), (1, 3, 1, 6, 192, 320)];
+pub const LITE0_STAGES: [(usize, usize, usize, usize, usize, usize); 7] = [
+    (1, 3, 1, 1, 32, 16),
+    (2, 3, 2, 6, 16, 24),
+    (2, 5, 2, 6, 24, 40),
+    (3, 3, 2, 6, 40, 80),
+    (3, 5, 1, 6, 80, 112),
+    (4, 5, 2, 6, 112, 192),
+    (1, 3, 1, 6, 192, 320),
+];
 
 /// BatchNorm ε of the TensorFlow original.
 pub const BN_EPS: f64 = 1e-3;

@@ -81,12 +81,8 @@ pub fn weights_sha256<M: Module>(module: &M) -> String {
 impl FeatureCache {
     /// The cache of `backbone`'s feature maps in `dir` (`None`: computed in memory only).
     pub fn new(backbone: &EfficientNetBackbone, dir: Option<&Path>) -> Self {
-        let description = format!(
-            "efficientnet-lite0 input={} tap-block={} weights-sha256={}",
-            backbone.input_size,
-            backbone.tap_block,
-            weights_sha256(&backbone.net)
-        );
+        let description =
+            format!("efficientnet-lite0 input={} tap-block={} weights-sha256={}", backbone.input_size, backbone.tap_block, weights_sha256(&backbone.net));
         let mut h = Sha256::new();
         h.update(VERSION.as_bytes());
         h.update([0]);
@@ -183,7 +179,8 @@ impl FeatureCache {
                 let per = c * fh * fw;
                 for (k, (i, key)) in chunk.iter().enumerate() {
                     let feat = Features { shape: [c, fh, fw], values: Arc::new(all[k * per..(k + 1) * per].to_vec()) };
-                    self.write(key, &feat).map_err(|e| bad_input(format!("cannot write the feature cache {}: {e}", self.dir.as_deref().unwrap_or(Path::new("")).display())))?;
+                    self.write(key, &feat)
+                        .map_err(|e| bad_input(format!("cannot write the feature cache {}: {e}", self.dir.as_deref().unwrap_or(Path::new("")).display())))?;
                     items[*i].features = Some(feat);
                     stats.computed += 1;
                 }

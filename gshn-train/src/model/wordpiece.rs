@@ -262,7 +262,10 @@ mod tests {
     #[test]
     fn normalises_splits_and_matches_pieces() {
         let t = tiny();
-        assert_eq!(t.tokens("Héllo, WORLD!! naïve café 東京 tokenization"), ["hello", ",", "world", "!", "!", "naive", "cafe", "東", "京", "token", "##ization"]);
+        assert_eq!(
+            t.tokens("Héllo, WORLD!! naïve café 東京 tokenization"),
+            ["hello", ",", "world", "!", "!", "naive", "cafe", "東", "京", "token", "##ization"]
+        );
         assert_eq!(t.tokens("unaffable"), ["un", "##aff", "##able"]);
         // An unmatched remainder makes the whole word unknown.
         assert_eq!(t.tokens("unaffablex hello"), ["[UNK]", "hello"]);
