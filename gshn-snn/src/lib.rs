@@ -31,7 +31,7 @@
 
 #![warn(missing_docs)]
 
-mod config_serde;
+pub mod config_serde;
 pub mod encoder;
 pub mod error;
 pub mod fused;
