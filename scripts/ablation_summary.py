@@ -1,52 +1,89 @@
 #!/usr/bin/env python3
-"""Condenses an ablation's runs.csv (written by `gshn ablate`) into one Markdown table for
-docs/results.md: per variant, mean and 95 % CI half-width (Student t) of the chosen metrics,
-and the paired difference to the reference variant for the first metric. The full table with
-every metric is the ablation's own table.md; this only picks columns.
+"""Condenses one `gshn ablate` output folder into the Markdown tables of docs/results.md.
 
-    python3 scripts/ablation_summary.py runs/ablations/branches/runs.csv hybrid t2i_r10 vqa hard_negative
+    python3 scripts/ablation_summary.py runs/ablations/branches [METRIC ...]
+
+Prints (1) the ablation's own table for text→image R@10 (mean ± std, 95 % CI, paired Δ to the
+reference with its CI, Cohen's d_z and the Holm-corrected p-value, all computed by `gshn
+ablate` and copied from its table.md), and (2) one row per variant with the means of the
+chosen runs.csv metrics (default: vqa hard_negative firing_rate energy_nj r train_s) and,
+read from every run's eval.json, the claim-aware text→image R@10 with its oracle ceiling, the
+VQA answer-prior baseline. `energy_nj` is the whole image encoder's count, so a
+`hybrid-relu-twin` row is the equal-width non-spiking twin's. Only the standard library is used.
 """
 import csv
+import json
 import math
+import os
 import sys
 
-T975 = [12.706, 4.303, 3.182, 2.776, 2.571, 2.447, 2.365, 2.306, 2.262, 2.228]
+DEFAULT = ["vqa", "hard_negative", "firing_rate", "energy_nj", "r", "train_s"]
 
 
-def summary(values):
-    n = len(values)
-    mean = sum(values) / n
-    if n < 2:
-        return mean, float("nan")
-    sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1))
-    return mean, T975[n - 2] * sd / math.sqrt(n)
+def mean_std(values):
+    values = [v for v in values if v is not None and not math.isnan(v)]
+    if not values:
+        return float("nan"), float("nan")
+    m = sum(values) / len(values)
+    if len(values) < 2:
+        return m, float("nan")
+    return m, math.sqrt(sum((v - m) ** 2 for v in values) / (len(values) - 1))
+
+
+def section(table_md, title):
+    """The lines of one `### title` table in the ablation's table.md."""
+    out, inside = [], False
+    for line in table_md.splitlines():
+        if line.startswith("### "):
+            inside = line[4:].strip() == title
+            continue
+        if inside and line.startswith("|"):
+            out.append(line)
+    return out
+
+
+def fmt(m, s=None):
+    if math.isnan(m):
+        return "—"
+    big = abs(m) >= 1000
+    core = f"{m:.3g}" if big else f"{m:.3f}"
+    if s is None or math.isnan(s):
+        return core
+    return core + " ± " + (f"{s:.2g}" if big else f"{s:.3f}")
 
 
 def main():
-    path, reference, metrics = sys.argv[1], sys.argv[2], sys.argv[3:]
-    rows = list(csv.DictReader(open(path)))
+    if len(sys.argv) < 2:
+        sys.exit(__doc__)
+    folder, metrics = sys.argv[1], sys.argv[2:] or DEFAULT
+    table_md = open(os.path.join(folder, "table.md")).read()
+    print("\n".join(section(table_md, "text→image R@10")))
+    print()
+    rows = list(csv.DictReader(open(os.path.join(folder, "runs.csv"))))
     variants = list(dict.fromkeys(r["variant"] for r in rows))
-    head = "| variant | " + " | ".join(metrics) + f" | Δ {metrics[0]} vs {reference} |"
-    print(head)
-    print("|" + "---|" * (len(metrics) + 2))
-    ref = {r["seed"]: float(r[metrics[0]]) for r in rows if r["variant"] == reference and r[metrics[0]]}
+    head = ["variant", "claim-aware t→i R@10 (ceiling)"] + metrics + ["VQA prior"]
+    print("| " + " | ".join(head) + " |")
+    print("|" + "---|" * len(head))
     for v in variants:
-        cells = []
-        for m in metrics:
-            vals = [float(r[m]) for r in rows if r["variant"] == v and r[m] != ""]
-            if not vals:
-                cells.append("–")
+        runs = [r for r in rows if r["variant"] == v]
+        claim, ceiling, prior = [], [], []
+        for r in runs:
+            path = os.path.join(folder, "runs", v, f"data-{r['data_seed']}-seed-{r['seed']}", "eval.json")
+            if not os.path.exists(path):
                 continue
-            mean, ci = summary(vals)
-            fmt = (lambda x: f"{x:.3g}") if abs(mean) >= 100 else (lambda x: f"{x:.3f}")
-            cells.append(f"{fmt(mean)} ± {fmt(ci)}")
-        if v == reference:
-            delta = "—"
-        else:
-            d = [float(r[metrics[0]]) - ref[r["seed"]] for r in rows if r["variant"] == v and r["seed"] in ref and r[metrics[0]]]
-            mean, ci = summary(d)
-            delta = f"{mean:+.3f} [{mean - ci:+.3f}, {mean + ci:+.3f}]"
-        print(f"| {v} | " + " | ".join(cells) + f" | {delta} |")
+            e = json.load(open(path))
+            c = e.get("claim_retrieval") or {}
+            if c:
+                claim.append(c["t2i_recall"][2])
+                ceiling.append(c["t2i_ceiling"][2])
+            b = e.get("vqa_baselines") or {}
+            if b:
+                prior.append(b["prior"]["all"])
+        cells = [v, f"{fmt(*mean_std(claim))} ({fmt(mean_std(ceiling)[0])})"]
+        for m in metrics:
+            cells.append(fmt(*mean_std([float(r[m]) for r in runs if r.get(m) not in (None, "")])))
+        cells.append(fmt(mean_std(prior)[0]))
+        print("| " + " | ".join(cells) + " |")
 
 
 if __name__ == "__main__":

@@ -394,7 +394,8 @@ impl FusedNeuronOps for Flex {
         let xs: &[f32] = &xs;
         let start = start.as_ref();
         chunks.into_par_iter().for_each(|mut ch| {
-            let len = ch.spikes[0].len();
+            // T = 0 leaves no rows: nothing to run.
+            let Some(len) = ch.spikes.first().map(|r| r.len()) else { return };
             run_chunk(&c, xs, Span { n, t_len, lo: ch.lo, len }, start, |t, _h, s, v| {
                 write(ch.spikes[t], s);
                 if spec.with_membrane {
@@ -453,7 +454,7 @@ impl FusedNeuronOps for Flex {
         let start = start.as_ref();
         let (thr, vr, ge) = (c.thr, c.vr, c.greater_equal);
         chunks.into_par_iter().for_each_init(Scratch::default, |sc, BackwardChunk { lo, grad: mut gcols, aux: mut auxc }| {
-            let len = gcols[0].len();
+            let Some(len) = gcols.first().map(|r| r.len()) else { return };
             // Recompute H[t] for the chunk.
             sc.h.resize(t_len * len, 0.0);
             let hbuf = &mut sc.h;

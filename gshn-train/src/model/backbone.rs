@@ -91,6 +91,12 @@ impl EfficientNetBackbone {
         Ok(Self::wrap(EfficientNetLite0::load(&choice.weights, device)?, choice, stride))
     }
 
+    /// The feature map `[C, H', W']` it gives every image: images are resized to
+    /// `input_size` first, so `H' = W' = ⌈input_size / stride⌉` (TensorFlow's SAME padding).
+    pub fn feature_shape(&self) -> Option<[usize; 3]> {
+        efficientnet::TAPS.iter().find(|t| t.1 == self.tap_block).map(|&(stride, _, c)| [c, self.input_size.div_ceil(stride), self.input_size.div_ceil(stride)])
+    }
+
     fn wrap(net: EfficientNetLite0, choice: &EfficientNetChoice, stride: usize) -> Self {
         let (tap_block, _) = efficientnet::tap(stride).expect("a validated tap stride");
         let net = net.truncate(tap_block);

@@ -150,7 +150,10 @@ impl FeatureCache {
         let mut todo = Vec::new();
         for (i, p) in items.iter_mut().enumerate() {
             let key = self.key(&p.example.image);
-            match self.read(&key) {
+            // An entry of another shape than the backbone gives this image (a damaged file)
+            // is a miss: computed again and written over.
+            let expected = backbone.feature_shape();
+            match self.read(&key).filter(|f| expected.is_none_or(|e| f.shape == e)) {
                 Some(f) => {
                     p.features = Some(f);
                     stats.hits += 1;
