@@ -20,7 +20,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::model::config::{Activation, Branches, Encoding, GshnConfig, SpikeNorm};
+use crate::model::config::{Activation, Backbone, Branches, Encoding, GshnConfig, SpikeNorm, TextEncoderChoice};
+use crate::model::efficientnet;
+use crate::model::minilm::MiniLmConfig;
 use gshn_snn::stats::EnergyModel;
 
 /// The operations of one layer, per image (or per caption for the text encoder).
@@ -66,22 +68,29 @@ pub struct Measured {
 /// Counts of every layer of the image side, per image.
 pub fn image_ops(cfg: &GshnConfig, m: &Measured) -> Vec<LayerOps> {
     let mut out = Vec::new();
-    let (d, c) = (cfg.d_model as f64, cfg.tokens.cnn_channels as f64);
+    let (d, c) = (cfg.d_model as f64, cfg.tokens.feature_channels() as f64);
     let (n, e) = (m.nodes, m.edges);
-    // The CNN: 3×3 convolutions, a 2×2 average pool after each of the first log2(stride).
-    let pools = cfg.tokens.stride.trailing_zeros() as usize;
-    let mut widths = vec![16.0, 32.0, c];
-    widths.extend(std::iter::repeat_n(c, pools.saturating_sub(2)));
-    let (mut side, mut cin) = (m.image_side as f64, 3.0);
-    for (i, &w) in widths.iter().enumerate() {
-        let mut acs = 0.0;
-        let macs = side * side * cin * w * 9.0;
-        if i < pools {
-            acs = side * side * w;
-            side /= 2.0;
+    match &cfg.tokens.backbone {
+        Backbone::Cnn => {
+            // The CNN: 3×3 convolutions, a 2×2 average pool after each of the first log2(stride).
+            let pools = cfg.tokens.stride.trailing_zeros() as usize;
+            let mut widths = vec![16.0, 32.0, c];
+            widths.extend(std::iter::repeat_n(c, pools.saturating_sub(2)));
+            let (mut side, mut cin) = (m.image_side as f64, 3.0);
+            for (i, &w) in widths.iter().enumerate() {
+                let mut acs = 0.0;
+                let macs = side * side * cin * w * 9.0;
+                if i < pools {
+                    acs = side * side * w;
+                    side /= 2.0;
+                }
+                out.push(LayerOps::new(format!("cnn conv{}", i + 1), macs, acs));
+                cin = w;
+            }
         }
-        out.push(LayerOps::new(format!("cnn conv{}", i + 1), macs, acs));
-        cin = w;
+        // Frozen or not, every image runs through it at inference (the cache only saves
+        // training time).
+        Backbone::EfficientnetLite0(choice) => out.extend(efficientnet_ops(choice.input_size, cfg.tokens.stride)),
     }
     // Tokens: the masked mean over the cells, the node projection, the geometry embedding.
     let mut tok = n * m.cells as f64 * c + n * c * d;
@@ -155,17 +164,53 @@ pub fn snn_ops(cfg: &GshnConfig, m: &Measured) -> Vec<LayerOps> {
     out
 }
 
-/// The text encoder's counts per caption of `len` tokens.
+/// EfficientNet-Lite0 up to the tap at `stride`, on `input_size²` images: the stem (3×3,
+/// stride 2, 3 → 32), then per MBConv block the 1×1 expansion `H·W·C_in·eC_in` (not when
+/// e = 1), the k×k depthwise convolution `H'·W'·eC_in·k²` and the 1×1 projection
+/// `H'·W'·eC_in·C_out`, sides `⌈H / stride⌉` (SAME padding); BatchNorm folded, ReLU6 free.
+pub fn efficientnet_ops(input_size: usize, stride: usize) -> Vec<LayerOps> {
+    let Some((tap_block, _)) = efficientnet::tap(stride) else { return Vec::new() };
+    let mut side = (input_size as f64 / 2.0).ceil();
+    let mut out = vec![LayerOps::new("efficientnet stem", side * side * 3.0 * 32.0 * 9.0, 0.0)];
+    let mut block = 0;
+    for &(repeats, k, first_stride, expand, cin0, cout) in efficientnet::LITE0_STAGES.iter() {
+        for r in 0..repeats {
+            if block > tap_block {
+                return out;
+            }
+            let (cin, st) = if r == 0 { (cin0 as f64, first_stride as f64) } else { (cout as f64, 1.0) };
+            let mid = cin * expand as f64;
+            let expand_macs = if expand == 1 { 0.0 } else { side * side * cin * mid };
+            let side_out = (side / st).ceil();
+            let dw = side_out * side_out * mid * (k * k) as f64;
+            let proj = side_out * side_out * mid * cout as f64;
+            // The residual add of a block that keeps its shape.
+            let acs = if r > 0 { side_out * side_out * cout as f64 } else { 0.0 };
+            out.push(LayerOps::new(format!("efficientnet block {block}"), expand_macs + dw + proj, acs));
+            side = side_out;
+            block += 1;
+        }
+    }
+    out
+}
+
+/// The text encoder's counts per caption of `len` tokens (the scratch transformer, or
+/// MiniLM-L6: width 384, 12 heads, 6 layers, feed-forward 4× the width).
 pub fn text_ops(cfg: &GshnConfig, len: f64) -> Vec<LayerOps> {
-    let w = cfg.text.width as f64;
-    let heads = cfg.text.heads as f64;
+    let (w, heads, layers, ffn_mult) = match cfg.text.encoder {
+        TextEncoderChoice::MinilmL6(_) => {
+            let m = MiniLmConfig::new();
+            (m.hidden as f64, m.heads as f64, m.layers, m.intermediate as f64 / m.hidden as f64)
+        }
+        _ => (cfg.text.width as f64, cfg.text.heads as f64, cfg.text.layers, 2.0),
+    };
     let mut out = vec![LayerOps::new("text embeddings", 0.0, len * w)];
-    for l in 0..cfg.text.layers {
+    for l in 0..layers {
         let norms = 2.0 * 4.0 * len * w;
         let qkv = 3.0 * len * w * w;
         let scores = len * len * w + 2.0 * len * len * heads;
         let mix = len * len * w + len * w * w;
-        let ffn = 2.0 * len * w * 2.0 * w;
+        let ffn = 2.0 * len * w * ffn_mult * w;
         out.push(LayerOps::new(format!("text layer {}", l + 1), norms + qkv + scores + mix + ffn, 2.0 * len * w));
     }
     out.push(LayerOps::new("text pool + projection", w * cfg.embed_dim as f64, len * w));
@@ -190,6 +235,21 @@ pub fn twin_of(cfg: &GshnConfig) -> GshnConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// EfficientNet-Lite0 on 32² images to the stride-4 tap (blocks 0–2), worked out by hand:
+    /// stem 16²·3·32·9 = 221,184; block 0 (e 1, 32 → 16): 16²·32·9 + 16²·32·16 = 204,800;
+    /// block 1 (e 6, 16 → 24, stride 2): 16²·16·96 + 8²·96·9 + 8²·96·24 = 595,968; block 2
+    /// (24 → 24): 8²·24·144 + 8²·144·9 + 8²·144·24 = 525,312 and a residual add of 8²·24.
+    #[test]
+    fn efficientnet_counts_by_hand() {
+        let ops = efficientnet_ops(32, 4);
+        let macs: Vec<f64> = ops.iter().map(|o| o.macs).collect();
+        assert_eq!(macs, [221_184.0, 204_800.0, 595_968.0, 525_312.0]);
+        assert_eq!(ops[3].acs, 1536.0);
+        // The stride-16 tap at 224 px stops after block 10, the full Lite0 body costs more.
+        assert_eq!(efficientnet_ops(224, 16).len(), 12);
+        assert!(efficientnet_ops(224, 32).iter().map(|o| o.macs).sum::<f64>() > efficientnet_ops(224, 16).iter().map(|o| o.macs).sum::<f64>());
+    }
 
     /// A tiny model whose every count is worked out by hand below.
     fn tiny() -> (GshnConfig, Measured) {

@@ -69,8 +69,16 @@ impl Data {
     /// and says what it did.
     pub fn attach_features(&mut self, model: &Gshn, device: &Device, say: &dyn Fn(String)) -> Result<(), RunError> {
         let mut total = crate::model::feature_cache::CacheStats::default();
-        for split in [&mut self.train, &mut self.val, &mut self.test] {
-            match model.attach_features(split, FEATURE_BATCH, device)? {
+        for (name, split) in [("train", &mut self.train), ("val", &mut self.val), ("test", &mut self.test)] {
+            // A line about every 30 s while the backbone runs (about 80 ms per image on 2 cores).
+            let last = std::cell::Cell::new(Instant::now());
+            let progress = |done: usize, todo: usize| {
+                if last.get().elapsed().as_secs() >= 30 || done == todo {
+                    say(format!("  backbone features, {name} split: {done}/{todo} computed"));
+                    last.set(Instant::now());
+                }
+            };
+            match model.attach_features_with_progress(split, FEATURE_BATCH, device, &progress)? {
                 Some(s) => {
                     total.hits += s.hits;
                     total.computed += s.computed;

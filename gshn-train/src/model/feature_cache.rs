@@ -143,8 +143,9 @@ impl FeatureCache {
 
     /// Gives every example in `items` its feature map: read from the cache, or computed by
     /// `backbone` (in batches of `batch` images on `device`, without autodiff) and written to
-    /// it. Errors when the images differ in size within a computed batch.
-    pub fn attach(&self, backbone: &EfficientNetBackbone, items: &mut [Prepared], batch: usize, device: &Device) -> Result<CacheStats> {
+    /// it. Errors when the images differ in size within a computed batch. `progress(done, todo)`
+    /// is called after each computed batch.
+    pub fn attach(&self, backbone: &EfficientNetBackbone, items: &mut [Prepared], batch: usize, device: &Device, progress: &dyn Fn(usize, usize)) -> Result<CacheStats> {
         let start = Instant::now();
         let mut stats = CacheStats::default();
         let mut todo = Vec::new();
@@ -187,6 +188,7 @@ impl FeatureCache {
                     items[*i].features = Some(feat);
                     stats.computed += 1;
                 }
+                progress(stats.computed, todo.len());
             }
         }
         stats.seconds = start.elapsed().as_secs_f64();

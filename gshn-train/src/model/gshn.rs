@@ -335,11 +335,17 @@ impl Gshn {
     /// in batches of `batch` images and written there — so that batches carry them and the
     /// backbone does not run again. `None` (nothing done) for a trained backbone.
     pub fn attach_features(&self, data: &mut Dataset, batch: usize, device: &Device) -> Result<Option<CacheStats>> {
+        self.attach_features_with_progress(data, batch, device, &|_, _| {})
+    }
+
+    /// [`Gshn::attach_features`], calling `progress(computed, to_compute)` after each batch the
+    /// backbone runs on.
+    pub fn attach_features_with_progress(&self, data: &mut Dataset, batch: usize, device: &Device, progress: &dyn Fn(usize, usize)) -> Result<Option<CacheStats>> {
         let (Some(net), Some(choice)) = (self.backbone.frozen_pretrained(), self.config.tokens.backbone.efficientnet()) else {
             return Ok(None);
         };
         let cache = FeatureCache::new(net, choice.cache.then_some(choice.cache_dir.as_path()));
-        cache.attach(net, &mut data.items, batch, device).map(Some)
+        cache.attach(net, &mut data.items, batch, device, progress).map(Some)
     }
 
     /// The current fusion weight(s) `r`.
