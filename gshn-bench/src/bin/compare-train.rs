@@ -1,0 +1,232 @@
+//! Times the whole model's training step — forward, backward, gradient clipping, AdamW — in
+//! gshn and in a PyTorch twin (`scripts/peers/gshn_torch.py`: PyTorch, PyTorch Geometric's
+//! GATConv, SpikingJelly's multi-step LIF) on the same batches, in one run, and prints the
+//! ratio. The batches are gshn's own: its batcher builds them from the experiment config
+//! (ShapeWorld by default), and they are written to a file the twin reads
+//! (`gshn_bench::twin`), so both sides train on the same images, segments, graphs, captions
+//! and questions.
+//!
+//! ```text
+//! cargo test --workspace --no-run && target/debug/compare-train --threads 2 --python .venv/bin/python --reps 5
+//! ```
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::{bail, ensure, Context};
+use burn::optim::GradientsParams;
+use burn::tensor::Device;
+use clap::Parser;
+use gshn_bench::twin::{batch_arrays, twin_meta, write_batches};
+use gshn_bench::{set_threads, PeerArgs};
+use gshn_snn::rng::SeedRng;
+use gshn_train::experiment::{DeviceChoice, ExperimentConfig};
+use gshn_train::train::{batch_indices, load_data, optimizer, train_step};
+use gshn_train::GshnBatch;
+
+#[derive(Parser)]
+#[command(about = "gshn vs a PyTorch twin (PyTorch + PyG + SpikingJelly): the whole model's training step")]
+struct Args {
+    /// The experiment (TOML). Default: the repository's configs/shapeworld.toml.
+    #[arg(long)]
+    config: Option<PathBuf>,
+    /// Override a config field (repeatable), e.g. `model.fusion.branches=gat-only`; the twin
+    /// follows the sizes and the branches, and refuses what it does not implement.
+    #[arg(long = "set", value_name = "KEY=VALUE")]
+    set: Vec<String>,
+    /// CPU threads for both sides (gshn's flex thread pool; `torch.set_num_threads`).
+    #[arg(long, default_value_t = 2)]
+    threads: usize,
+    /// Distinct batches: each timed pass runs one step on each.
+    #[arg(long, default_value_t = 4)]
+    steps: usize,
+    /// Untimed steps before the timed passes, on each side.
+    #[arg(long, default_value_t = 2)]
+    warmup: usize,
+    /// gshn's device: flex (CPU) or wgpu.
+    #[arg(long, default_value = "flex")]
+    device: String,
+    /// The twin's device: cpu or cuda.
+    #[arg(long, default_value = "cpu")]
+    torch_device: String,
+    /// Also time the forward pass, the backward pass and the optimiser step apart (one more
+    /// set of passes on each side).
+    #[arg(long)]
+    phases: bool,
+    /// Keep the batch file here (default: a temporary file, removed after the run).
+    #[arg(long)]
+    keep_batches: Option<PathBuf>,
+    /// The twin's Python (torch, torch-geometric, spikingjelly) and the timed passes (median
+    /// over every step of every pass).
+    #[command(flatten)]
+    peer: PeerArgs,
+}
+
+/// The median and the 10th and 90th percentiles.
+fn spread(v: &[f64]) -> (f64, f64, f64) {
+    let mut s = v.to_vec();
+    s.sort_by(f64::total_cmp);
+    if s.is_empty() {
+        return (f64::NAN, f64::NAN, f64::NAN);
+    }
+    let q = |p: f64| s[((s.len() - 1) as f64 * p).round() as usize];
+    let n = s.len();
+    let median = if n % 2 == 1 { s[n / 2] } else { (s[n / 2 - 1] + s[n / 2]) / 2.0 };
+    (median, q(0.1), q(0.9))
+}
+
+fn sync(device: &Device) -> anyhow::Result<()> {
+    device.sync().map_err(|e| anyhow::anyhow!("device sync: {e:?}"))
+}
+
+fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    ensure!(args.steps >= 1 && args.threads >= 1 && args.peer.reps >= 1, "--steps, --threads and --reps must be at least 1");
+    ensure!(args.torch_device == "cpu" || args.torch_device == "cuda", "--torch-device is cpu or cuda, not `{}`", args.torch_device);
+    set_threads(args.threads);
+    let config = args.config.clone().unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../configs/shapeworld.toml"));
+    let mut cfg = ExperimentConfig::load(&config, &args.set)?;
+    let bs = cfg.train.batch_size;
+    // Only the batches are needed: as many training images as the distinct batches hold.
+    (cfg.data.train_images, cfg.data.val_images, cfg.data.test_images) = (bs * args.steps, 0, 2);
+    cfg.train.stl_steps = 0;
+    let (device, device_name) = match args.device.as_str() {
+        "flex" => (Device::flex().autodiff(), "flex (CPU)".to_string()),
+        "wgpu" => gshn_train::device::pick_device(DeviceChoice::Wgpu)?,
+        other => bail!("--device is flex or wgpu, not `{other}`"),
+    };
+
+    let t0 = Instant::now();
+    let data = load_data(&cfg)?;
+    let model_cfg = cfg.model.clone().with_vocab_size(data.vocab.len()).with_answers(data.answers.len().max(1));
+    let meta = twin_meta(&model_cfg, &cfg.train)?;
+    let batcher = data.batcher(&cfg);
+    let batches: Vec<GshnBatch> = (1..=args.steps)
+        .map(|step| {
+            let idx = batch_indices(cfg.seed, data.train.len(), bs, step);
+            let mut pick = SeedRng::new(cfg.seed).fork("step").fork(&step.to_string());
+            batcher.batch(&data.train.refs(&idx), &mut pick, &device)
+        })
+        .collect::<Result<_, _>>()?;
+    let arrays = batches.iter().map(batch_arrays).collect::<Result<Vec<_>, _>>()?;
+    let file = args.keep_batches.clone().unwrap_or_else(|| std::env::temp_dir().join(format!("gshn-twin-batches-{}.bin", std::process::id())));
+    write_batches(&file, &meta, &arrays).with_context(|| format!("writing {}", file.display()))?;
+    eprintln!("{} batches of {bs} images ready in {:.1} s ({})", batches.len(), t0.elapsed().as_secs_f64(), file.display());
+
+    let (threads, warmup) = (args.threads.to_string(), args.warmup.to_string());
+    let os = std::ffi::OsStr::new;
+    let mut flags = vec![os("--batches"), file.as_os_str(), os("--threads"), os(&threads), os("--warmup"), os(&warmup), os("--device"), os(&args.torch_device)];
+    if args.phases {
+        flags.push(os("--phases"));
+    }
+    let peer = args.peer.run_peer("gshn_torch.py", &flags);
+    if args.keep_batches.is_none() {
+        std::fs::remove_file(&file).ok();
+    }
+    let peer = peer?;
+
+    // gshn: the runner's own training step (`train_step`: losses, backward, AdamW with
+    // per-tensor gradient clipping) at a constant learning rate.
+    device.seed(cfg.seed);
+    let mut model = model_cfg.init(&device)?;
+    let mut optim = optimizer(&cfg.train);
+    let lr = cfg.train.lr;
+    let mut first = None;
+    for k in 0..args.warmup.max(1) {
+        let parts;
+        (model, parts) = train_step(model, &mut optim, &batches[k % batches.len()], None, lr)?;
+        if k == 0 {
+            first = Some(parts.to_data().convert::<f32>().try_to_vec::<f32>().map_err(|e| anyhow::anyhow!("reading the losses: {e:?}"))?);
+        }
+        sync(&device)?;
+    }
+    let mut ours = vec![Vec::new(); batches.len()];
+    for _ in 0..args.peer.reps {
+        for (b, batch) in batches.iter().enumerate() {
+            let start = Instant::now();
+            let parts;
+            (model, parts) = train_step(model, &mut optim, batch, None, lr)?;
+            drop(parts);
+            sync(&device)?;
+            ours[b].push(start.elapsed().as_secs_f64() * 1e3);
+        }
+    }
+    let mut phases = [Vec::new(), Vec::new(), Vec::new()];
+    if args.phases {
+        for _ in 0..args.peer.reps {
+            for batch in &batches {
+                let t0 = Instant::now();
+                let losses = model.losses(batch)?;
+                sync(&device)?;
+                let t1 = Instant::now();
+                let grads = GradientsParams::from_grads(losses.total.backward(), &model);
+                sync(&device)?;
+                let t2 = Instant::now();
+                model = optim.step(lr, model, grads);
+                sync(&device)?;
+                let t3 = Instant::now();
+                for (p, (a, b)) in phases.iter_mut().zip([(t0, t1), (t1, t2), (t2, t3)]) {
+                    p.push((b - a).as_secs_f64() * 1e3);
+                }
+            }
+        }
+    }
+
+    let theirs: Vec<f64> = peer["step_ms"].as_array().context("the twin printed no step times")?.iter().filter_map(|v| v.as_f64()).collect();
+    ensure!(theirs.len() == batches.len() * args.peer.reps, "the twin timed {} steps, expected {}", theirs.len(), batches.len() * args.peer.reps);
+    let v = |k: &str| peer[k].as_str().unwrap_or("?").to_string();
+    let first = first.unwrap_or_default();
+    let twin_first = &peer["first_losses"];
+    let m = &cfg.model;
+    println!(
+        "Whole-model training step (forward, backward, per-tensor clipping, AdamW): {} batches of {bs} images {}×{}, branches {}, T = {}; gshn on {device_name}, \
+         the twin on {} (torch {}, torch_geometric {}, spikingjelly {}); {} thread(s); median over {} passes after {} warm-up step(s)",
+        batches.len(),
+        cfg.data.image_size,
+        cfg.data.image_size,
+        meta["branches"].as_str().unwrap_or("?"),
+        m.snn.time_steps,
+        v("device"),
+        v("torch"),
+        v("torch_geometric"),
+        v("spikingjelly"),
+        args.threads,
+        args.peer.reps,
+        args.warmup.max(1),
+    );
+    println!();
+    println!("| batch | nodes ΣN | block M | edges | caption L | gshn (ms) | twin (ms) | twin / gshn |");
+    println!("|---|---|---|---|---|---|---|---|");
+    for (b, batch) in batches.iter().enumerate() {
+        let twin_b: Vec<f64> = theirs.iter().skip(b).step_by(batches.len()).copied().collect();
+        let (g, t) = (spread(&ours[b]).0, spread(&twin_b).0);
+        let l = batch.captions.as_ref().map_or(0, |c| c.ids.dims()[1]);
+        let i = &batch.images;
+        println!("| {} | {} | {} | {} | {l} | {g:.1} | {t:.1} | {:.2} |", b + 1, i.num_nodes(), i.max_nodes, i.graph.edges.len(), t / g);
+    }
+    let all: Vec<f64> = ours.concat();
+    let (g, g10, g90) = spread(&all);
+    let (t, t10, t90) = spread(&theirs);
+    println!("| **all** (p10–p90) | | | | | **{g:.1}** ({g10:.0}–{g90:.0}) | **{t:.1}** ({t10:.0}–{t90:.0}) | **{:.2}** |", t / g);
+    if args.phases {
+        println!();
+        println!("| phase (median ms) | gshn | twin | twin / gshn |");
+        println!("|---|---|---|---|");
+        for (k, name) in ["forward", "backward", "optimizer"].iter().enumerate() {
+            let (g, t) = (spread(&phases[k]).0, peer["phases_ms"][name].as_f64().unwrap_or(f64::NAN));
+            println!("| {name} | {g:.1} | {t:.1} | {:.2} |", t / g);
+        }
+    }
+    let f = |k: &str| twin_first[k].as_f64().unwrap_or(f64::NAN);
+    println!();
+    println!(
+        "first-step losses (different initial weights, same scale expected): gshn CLIP {:.3}, VQA {:.3}; twin CLIP {:.3}, VQA {:.3}; parameters: gshn {}, twin {}",
+        first.get(1).copied().unwrap_or(f32::NAN),
+        first.get(3).copied().unwrap_or(f32::NAN),
+        f("clip"),
+        f("vqa"),
+        burn::module::Module::num_params(&model),
+        peer["params"]
+    );
+    Ok(())
+}
