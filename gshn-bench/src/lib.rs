@@ -17,13 +17,19 @@ use anyhow::{bail, Context};
 
 use burn::tensor::{Device, Distribution, Tensor};
 use gshn_graph::{EdgeList, GatConv, GatConvConfig, GatPath, GraphBatch};
-use gshn_snn::neuron::{LifConfig, SpikingNeuron};
+use gshn_snn::neuron::{LifConfig, NeuronBaseConfig, SpikingNeuron};
 use gshn_snn::rng::SeedRng;
 
 /// One multi-step LIF forward + backward over `[T, batch, nodes, features]` (LIF τ = 2,
-/// hard reset, ATan): the spiking branch's hot loop. Returns once the gradient is on the host.
+/// hard reset, ATan): the spiking branch's hot loop, through the fused kernel (the default).
+/// Returns once the gradient is on the host.
 pub fn lif_forward_backward(x: &Tensor<4>, device: &Device) -> f32 {
-    let lif = LifConfig::new().init(device).expect("valid default LIF");
+    lif_forward_backward_with(x, device, true)
+}
+
+/// [`lif_forward_backward`] through the fused kernel (`fused`) or the per-step ops.
+pub fn lif_forward_backward_with(x: &Tensor<4>, device: &Device, fused: bool) -> f32 {
+    let lif = LifConfig::new().with_base(NeuronBaseConfig::new().with_fused(fused)).init(device).expect("valid default LIF");
     let x = x.clone().require_grad();
     let spikes = lif.forward(x.clone()).expect("valid input");
     let grads = spikes.sum().backward();

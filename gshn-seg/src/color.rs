@@ -3,7 +3,22 @@
 /// One sRGB pixel in `[0, 1]` → `[L, a, b]` (skimage `rgb2lab`: sRGB gamma, the
 /// `xyz_from_rgb` matrix, D65 white `(0.95047, 1, 1.08883)`, `7.787x + 16/116` below 0.008856).
 pub fn rgb_to_lab(rgb: [f64; 3]) -> [f64; 3] {
-    let lin = rgb.map(|c| if c > 0.04045 { ((c + 0.055) / 1.055).powf(2.4) } else { c / 12.92 });
+    linear_to_lab(rgb.map(srgb_to_linear))
+}
+
+/// The sRGB transfer function inverted: one channel in `[0, 1]` → linear light. Pixels with
+/// few distinct channel values (8-bit images) can look this up in a table and then call
+/// [`linear_to_lab`], with the same result as [`rgb_to_lab`].
+pub fn srgb_to_linear(c: f64) -> f64 {
+    if c > 0.04045 {
+        ((c + 0.055) / 1.055).powf(2.4)
+    } else {
+        c / 12.92
+    }
+}
+
+/// Linear RGB → `[L, a, b]`: the second half of [`rgb_to_lab`].
+pub fn linear_to_lab(lin: [f64; 3]) -> [f64; 3] {
     const M: [[f64; 3]; 3] = [[0.412453, 0.357580, 0.180423], [0.212671, 0.715160, 0.072169], [0.019334, 0.119193, 0.950227]];
     const WHITE: [f64; 3] = [0.95047, 1.0, 1.08883];
     let mut f = [0.0; 3];

@@ -25,33 +25,56 @@ fn reflect(mut i: i64, n: i64) -> usize {
 
 /// Smooths an interleaved `height × width × channels` image in place, rows (y) first, then
 /// columns (x), each channel separately. `sigma ≤ 0` leaves it unchanged.
+///
+/// Every output value is `Σⱼ kernel[j] · src[…]` accumulated from `0.0` in kernel order (the
+/// textbook loop), but computed a whole row at a time (`row += kernel[j] · shifted row`), which
+/// keeps that order per value, needs no per-tap border arithmetic and vectorises.
 pub fn gaussian_blur(img: &mut [f64], width: usize, height: usize, channels: usize, sigma: f64) {
-    if sigma <= 0.0 {
+    if sigma <= 0.0 || width == 0 || height == 0 || channels == 0 {
         return;
     }
     let k = gaussian_kernel(sigma);
     let mut tmp = vec![0.0; img.len()];
-    convolve_axis(img, &mut tmp, width, height, channels, &k, true);
-    convolve_axis(&tmp, img, width, height, channels, &k, false);
+    convolve_y(img, &mut tmp, width * channels, height, &k);
+    convolve_x(&tmp, img, width, channels, &k);
 }
 
-/// One separable pass of `kernel` along y (`along_y`) or x, reflecting at the borders.
-fn convolve_axis(src: &[f64], dst: &mut [f64], width: usize, height: usize, channels: usize, kernel: &[f64], along_y: bool) {
+/// `dst` (zeroed) row `y` = `Σⱼ kernel[j] · src` row `reflect(y + j − r)`; rows are `row` long.
+fn convolve_y(src: &[f64], dst: &mut [f64], row: usize, height: usize, kernel: &[f64]) {
     let r = (kernel.len() / 2) as i64;
-    let n = if along_y { height } else { width } as i64;
-    for y in 0..height {
-        for x in 0..width {
-            let at = if along_y { y } else { x } as i64;
+    for (y, out) in dst.chunks_exact_mut(row).enumerate() {
+        for (j, &w) in kernel.iter().enumerate() {
+            let sy = reflect(y as i64 + j as i64 - r, height as i64);
+            axpy(out, w, &src[sy * row..(sy + 1) * row]);
+        }
+    }
+}
+
+/// Each row of `dst` = the same row of `src` convolved along x: the row is copied once with
+/// its reflected borders, then `out += kernel[j] · padded[j·channels..]` for each tap.
+fn convolve_x(src: &[f64], dst: &mut [f64], width: usize, channels: usize, kernel: &[f64]) {
+    let r = kernel.len() / 2;
+    let row = width * channels;
+    let mut padded = vec![0.0; (width + 2 * r) * channels];
+    for (s, out) in src.chunks_exact(row).zip(dst.chunks_exact_mut(row)) {
+        padded[r * channels..r * channels + row].copy_from_slice(s);
+        for i in (0..r).chain(r + width..width + 2 * r) {
+            let sx = reflect(i as i64 - r as i64, width as i64);
             for c in 0..channels {
-                let mut acc = 0.0;
-                for (j, w) in kernel.iter().enumerate() {
-                    let p = reflect(at + j as i64 - r, n);
-                    let (sx, sy) = if along_y { (x, p) } else { (p, y) };
-                    acc += w * src[(sy * width + sx) * channels + c];
-                }
-                dst[(y * width + x) * channels + c] = acc;
+                padded[i * channels + c] = s[sx * channels + c];
             }
         }
+        out.fill(0.0);
+        for (j, &w) in kernel.iter().enumerate() {
+            axpy(out, w, &padded[j * channels..j * channels + row]);
+        }
+    }
+}
+
+/// `out[i] += w · x[i]` (no fused multiply–add: the same rounding as the scalar loop).
+fn axpy(out: &mut [f64], w: f64, x: &[f64]) {
+    for (o, &v) in out.iter_mut().zip(x) {
+        *o += w * v;
     }
 }
 

@@ -196,6 +196,21 @@ impl Segmentation {
     /// Renumbers a label map so that labels are `0..n` in order of first appearance
     /// (raster order), dropping unused labels. Returns the number of labels.
     pub fn relabel_sequential(labels: &mut [u32]) -> usize {
+        // Labels below the pixel count (every segmenter's case) map through a table.
+        let max = labels.iter().filter(|&&l| l != VOID).max().copied();
+        if let Some(max) = max.filter(|&m| (m as usize) < labels.len()) {
+            let mut map = vec![VOID; max as usize + 1];
+            let mut next = 0u32;
+            for l in labels.iter_mut().filter(|l| **l != VOID) {
+                let m = &mut map[*l as usize];
+                if *m == VOID {
+                    *m = next;
+                    next += 1;
+                }
+                *l = *m;
+            }
+            return next as usize;
+        }
         let mut map = std::collections::HashMap::new();
         for l in labels.iter_mut() {
             if *l == VOID {

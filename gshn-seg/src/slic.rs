@@ -12,7 +12,7 @@
 
 use image::RgbImage;
 
-use crate::color::rgb_to_lab;
+use crate::color::{linear_to_lab, srgb_to_linear};
 use crate::error::{invalid, Result};
 use crate::filter::gaussian_blur;
 use crate::segmentation::Segmentation;
@@ -108,18 +108,7 @@ pub fn slic(img: &RgbImage, params: &SlicParams) -> Result<Segmentation> {
         return Err(invalid("sigma", format!("must be finite and ≥ 0, got {}", params.sigma)));
     }
     let (w, h) = (w as usize, h as usize);
-    // Rescale to [0, 1] by the global min/max, then Lab.
-    let raw = img.as_raw();
-    let (lo, hi) = raw.iter().fold((u8::MAX, 0u8), |(lo, hi), &v| (lo.min(v), hi.max(v)));
-    let range = if hi > lo { (hi - lo) as f64 / 255.0 } else { 1.0 };
-    let mut feat: Vec<f64> = Vec::with_capacity(w * h * 3);
-    for p in raw.chunks_exact(3) {
-        let rgb = [0, 1, 2].map(|c| (p[c] as f64 / 255.0 - lo as f64 / 255.0) / range);
-        feat.extend(if params.convert2lab { rgb_to_lab(rgb) } else { rgb });
-    }
-    gaussian_blur(&mut feat, w, h, 3, params.sigma);
-    let ratio = 1.0 / params.compactness;
-    feat.iter_mut().for_each(|v| *v *= ratio);
+    let feat = features(img, params);
 
     let ((y0, sy), (x0, sx), step) = grid(h, w, params.n_segments);
     // Centres: [y, x, c0, c1, c2], colour initialised to zero as in skimage.
@@ -132,12 +121,17 @@ pub fn slic(img: &RgbImage, params: &SlicParams) -> Result<Segmentation> {
     let n = centres.len();
     let spatial_weight = 1.0 / (step * step);
     let window = 2.0 * step;
-    let mut nearest = vec![u32::MAX; w * h];
-    let mut distance = vec![f64::MAX; w * h];
+    let mut nearest = vec![u64::MAX; w * h];
     let mut alive = vec![true; n];
+    let mut windows: Vec<Window> = Vec::with_capacity(n);
+    let mut dx2 = Vec::new();
+    let mut strip = Vec::with_capacity(n);
+    let mut dist = vec![0.0f64; STRIP * w];
+    let mut sums = Sums::new(n, w, h);
     for _ in 0..params.max_iter {
-        let mut changed = false;
-        distance.iter_mut().for_each(|d| *d = f64::MAX);
+        // Every centre's window, in centre order, with (x_centre − x)² along it.
+        windows.clear();
+        dx2.clear();
         for (k, c) in centres.iter().enumerate() {
             if !alive[k] {
                 continue;
@@ -146,50 +140,54 @@ pub fn slic(img: &RgbImage, params: &SlicParams) -> Result<Segmentation> {
             let ymax = ((c[0] + window + 1.0).min(h as f64)) as usize;
             let xmin = (c[1] - window).max(0.0) as usize;
             let xmax = ((c[1] + window + 1.0).min(w as f64)) as usize;
-            for y in ymin..ymax {
-                let dy = (c[0] - y as f64).powi(2);
-                let row = y * w;
-                // Row slices let the compiler drop the bounds checks in the hot loop.
-                let feats = &feat[(row + xmin) * 3..(row + xmax) * 3];
-                let dists = &mut distance[row + xmin..row + xmax];
-                let owners = &mut nearest[row + xmin..row + xmax];
-                for (((f, dist), owner), x) in feats.chunks_exact(3).zip(dists.iter_mut()).zip(owners.iter_mut()).zip(xmin..) {
-                    let dx = (c[1] - x as f64).powi(2);
-                    let dc = (f[0] - c[2]).powi(2) + (f[1] - c[3]).powi(2) + (f[2] - c[4]).powi(2);
-                    let d = (dy + dx) * spatial_weight + dc;
-                    if *dist > d {
-                        *owner = k as u32;
-                        *dist = d;
-                        changed = true;
-                    }
+            if ymin < ymax && xmin < xmax {
+                windows.push(Window { k: k as u64, ys: ymin..ymax, xs: xmin..xmax, dx2: dx2.len() });
+                dx2.extend((xmin..xmax).map(|x| (c[1] - x as f64).powi(2)));
+            }
+        }
+        // Strip by strip of rows (so that a strip stays in cache while every centre that
+        // reaches it is tried): each pixel still sees its centres in centre order, so it ends
+        // up with the same owner as in the window-by-window loop; and the strip's pixels, in
+        // raster order, then go into their centres' sums, in the same order as a separate
+        // raster pass would add them.
+        let mut changed = false;
+        sums.clear();
+        for ty in (0..h).step_by(STRIP) {
+            let ty1 = (ty + STRIP).min(h);
+            strip.clear();
+            strip.extend((0..windows.len()).filter(|&i| windows[i].ys.start < ty1 && ty < windows[i].ys.end));
+            dist.fill(f64::MAX);
+            for win in strip.iter().map(|&i| &windows[i]) {
+                let c = &centres[win.k as usize];
+                let (x0, x1) = (win.xs.start, win.xs.end);
+                for y in win.ys.start.max(ty)..win.ys.end.min(ty1) {
+                    let dy2 = (c[0] - y as f64).powi(2);
+                    let (lo, hi) = (y * w + x0, y * w + x1);
+                    let t = (y - ty) * w + x0;
+                    let row = Row {
+                        feat: [&feat[0][lo..hi], &feat[1][lo..hi], &feat[2][lo..hi]],
+                        dx2: &dx2[win.dx2..win.dx2 + x1 - x0],
+                        dist: &mut dist[t..t + x1 - x0],
+                        owner: &mut nearest[lo..hi],
+                    };
+                    changed |= row.assign(win.k, dy2, spatial_weight, [c[2], c[3], c[4]]);
                 }
+            }
+            for y in ty..ty1 {
+                sums.add_row(y, &nearest[y * w..(y + 1) * w], [0, 1, 2].map(|c| &feat[c][y * w..(y + 1) * w]));
             }
         }
         if !changed {
             break;
         }
-        let mut sums = vec![[0.0f64; 5]; n];
-        let mut counts = vec![0u64; n];
-        for (i, &k) in nearest.iter().enumerate() {
-            if k == u32::MAX {
-                continue;
-            }
-            let s = &mut sums[k as usize];
-            s[0] += (i / w) as f64;
-            s[1] += (i % w) as f64;
-            for c in 0..3 {
-                s[2 + c] += feat[i * 3 + c];
-            }
-            counts[k as usize] += 1;
-        }
         for k in 0..n {
-            if counts[k] == 0 {
-                alive[k] = false; // skimage divides by zero here; the centre never wins again
-            } else {
-                centres[k] = sums[k].map(|v| v / counts[k] as f64);
+            match sums.mean(k) {
+                Some(mean) => centres[k] = mean,
+                None => alive[k] = false, // skimage divides by zero here; the centre never wins again
             }
         }
     }
+    let mut nearest: Vec<u32> = nearest.into_iter().map(|k| k as u32).collect();
     // A pixel no window reached (only possible for degenerate grids) joins its nearest centre.
     for (i, l) in nearest.iter_mut().enumerate() {
         if *l == u32::MAX {
@@ -212,6 +210,155 @@ pub fn slic(img: &RgbImage, params: &SlicParams) -> Result<Segmentation> {
     };
     Segmentation::relabel_sequential(&mut labels);
     Segmentation::from_labels(w as u32, h as u32, labels)
+}
+
+/// The per-pixel features as three planes: the image rescaled to `[0, 1]` by its global
+/// min/max, in L*a*b* (`convert2lab`), smoothed (`sigma`), times `1/compactness`. An 8-bit
+/// channel has 256 possible values, so the rescaling and the sRGB gamma are tables; the
+/// arithmetic per pixel is that of [`rgb_to_lab`](crate::color::rgb_to_lab).
+fn features(img: &RgbImage, params: &SlicParams) -> [Vec<f64>; 3] {
+    let (w, h) = (img.width() as usize, img.height() as usize);
+    let raw = img.as_raw();
+    let (lo, hi) = raw.iter().fold((u8::MAX, 0u8), |(lo, hi), &v| (lo.min(v), hi.max(v)));
+    let range = if hi > lo { (hi - lo) as f64 / 255.0 } else { 1.0 };
+    let scaled: [f64; 256] = std::array::from_fn(|p| (p as f64 / 255.0 - lo as f64 / 255.0) / range);
+    let mut feat: [Vec<f64>; 3] = [0, 1, 2].map(|_| Vec::with_capacity(w * h));
+    if params.convert2lab {
+        let linear = scaled.map(srgb_to_linear);
+        for p in raw.chunks_exact(3) {
+            let lab = linear_to_lab([linear[p[0] as usize], linear[p[1] as usize], linear[p[2] as usize]]);
+            for (f, v) in feat.iter_mut().zip(lab) {
+                f.push(v);
+            }
+        }
+    } else {
+        for p in raw.chunks_exact(3) {
+            for (f, &v) in feat.iter_mut().zip(p) {
+                f.push(scaled[v as usize]);
+            }
+        }
+    }
+    let ratio = 1.0 / params.compactness;
+    for f in feat.iter_mut() {
+        gaussian_blur(f, w, h, 1, params.sigma);
+        f.iter_mut().for_each(|v| *v *= ratio);
+    }
+    feat
+}
+
+/// Rows per strip of the assignment step: a strip's distances and features stay in cache
+/// while every centre that reaches it is tried.
+const STRIP: usize = 16;
+
+/// The part of the image a centre's assignment reaches.
+struct Window {
+    k: u64,
+    ys: std::ops::Range<usize>,
+    xs: std::ops::Range<usize>,
+    /// Where its `(x_centre − x)²` values start in the shared buffer.
+    dx2: usize,
+}
+
+/// The update step's per-centre sums of pixel coordinates and features, and pixel counts,
+/// accumulated in raster order.
+struct Sums {
+    /// `[Σy, Σx, Σf₀, Σf₁, Σf₂]` per centre.
+    sums: Vec<[f64; 5]>,
+    counts: Vec<u64>,
+    /// Coordinate sums as integers: exact, so equal to the `f64` sums pixel by pixel as long
+    /// as every partial sum stays below 2⁵³ (`exact_coords`); then whole runs add at once.
+    coords: Vec<[u64; 2]>,
+    exact_coords: bool,
+}
+
+impl Sums {
+    fn new(n: usize, w: usize, h: usize) -> Self {
+        let exact_coords = (w as f64) * (h as f64) * (w.max(h) as f64) < 2f64.powi(53);
+        Self { sums: vec![[0.0; 5]; n], counts: vec![0; n], coords: vec![[0; 2]; n], exact_coords }
+    }
+
+    fn clear(&mut self) {
+        self.sums.fill([0.0; 5]);
+        self.counts.fill(0);
+        self.coords.fill([0; 2]);
+    }
+
+    /// Adds row `y`'s pixels (owner per pixel, `u64::MAX` for none) in order.
+    fn add_row(&mut self, y: usize, owners: &[u64], feat: [&[f64]; 3]) {
+        let mut x = 0;
+        while x < owners.len() {
+            let k = owners[x];
+            let end = owners[x..].iter().position(|&o| o != k).map_or(owners.len(), |p| x + p);
+            if k != u64::MAX {
+                let (k, len) = (k as usize, (end - x) as u64);
+                self.counts[k] += len;
+                let s = &mut self.sums[k];
+                if self.exact_coords {
+                    self.coords[k][0] += y as u64 * len;
+                    self.coords[k][1] += (x + end - 1) as u64 * len / 2;
+                } else {
+                    for xi in x..end {
+                        s[0] += y as f64;
+                        s[1] += xi as f64;
+                    }
+                }
+                for ((a, b), c) in feat[0][x..end].iter().zip(&feat[1][x..end]).zip(&feat[2][x..end]) {
+                    s[2] += a;
+                    s[3] += b;
+                    s[4] += c;
+                }
+            }
+            x = end;
+        }
+    }
+
+    /// Centre `k`'s mean `[y, x, f₀, f₁, f₂]`, or `None` when no pixel chose it.
+    fn mean(&self, k: usize) -> Option<[f64; 5]> {
+        let count = self.counts[k];
+        if count == 0 {
+            return None;
+        }
+        let mut s = self.sums[k];
+        if self.exact_coords {
+            s[0] = self.coords[k][0] as f64;
+            s[1] = self.coords[k][1] as f64;
+        }
+        Some(s.map(|v| v / count as f64))
+    }
+}
+
+/// One row of one centre's window in the assignment step.
+struct Row<'a> {
+    feat: [&'a [f64]; 3],
+    /// `(x_centre − x)²` along the row.
+    dx2: &'a [f64],
+    dist: &'a mut [f64],
+    /// The owning centre, as `u64` so that the select vectorises beside the `f64` distance.
+    owner: &'a mut [u64],
+}
+
+impl Row<'_> {
+    /// Gives centre `k` the pixels it is strictly closer to than their current owner:
+    /// `d = (dy² + dx²)·spatial_weight + ‖f − colour‖²`. Returns whether any pixel moved.
+    /// The update is a bitwise blend under a mask rather than an `if`, which the compiler
+    /// vectorises (an `if` becomes a branch per pixel).
+    #[inline]
+    fn assign(self, k: u64, dy2: f64, spatial_weight: f64, colour: [f64; 3]) -> bool {
+        let n = self.dist.len();
+        let (f0, f1, f2, dx2) = (&self.feat[0][..n], &self.feat[1][..n], &self.feat[2][..n], &self.dx2[..n]);
+        let owner = &mut self.owner[..n];
+        let mut changed = 0u64;
+        for (i, dist) in self.dist.iter_mut().enumerate() {
+            let dc = (f0[i] - colour[0]).powi(2) + (f1[i] - colour[1]).powi(2) + (f2[i] - colour[2]).powi(2);
+            let d = (dy2 + dx2[i]) * spatial_weight + dc;
+            let old = *dist;
+            let closer = ((d < old) as u64).wrapping_neg();
+            *dist = f64::from_bits((d.to_bits() & closer) | (old.to_bits() & !closer));
+            owner[i] = (k & closer) | (owner[i] & !closer);
+            changed |= closer;
+        }
+        changed != 0
+    }
 }
 
 /// skimage's `_enforce_label_connectivity_cython` on a 2-D label map: breadth-first search of

@@ -11,8 +11,13 @@
 //! * [`encoder`]: direct, rate (seeded Bernoulli) and latency (linear, log) codes.
 //! * [`layer`]: multi-step spiking linear layer and time-folding helpers.
 //! * [`stats`]: firing rates, synaptic operations and energy estimates.
+//! * [`fused`]: the whole multi-step run of a neuron as one autodiff op with a hand-written
+//!   backward, on flex (feature `fused-flex`) and WGPU/CubeCL (`fused-wgpu`); used by default
+//!   where available.
 //!
-//! The crate enables no Burn backend: pick one with `burn`'s `flex` or `wgpu` feature.
+//! The crate enables no Burn backend: pick one with `burn`'s `flex` or `wgpu` feature. Its
+//! features `fused-flex` and `fused-wgpu` add the fused neuron kernels for those backends
+//! (and enable them in Burn).
 //!
 //! ```no_run
 //! use burn::tensor::{Device, Tensor};
@@ -26,9 +31,10 @@
 
 #![warn(missing_docs)]
 
-mod config_serde;
+pub mod config_serde;
 pub mod encoder;
 pub mod error;
+pub mod fused;
 pub mod layer;
 pub mod neuron;
 pub mod rng;

@@ -48,67 +48,100 @@ fn sj_base(surrogate: Surrogate) -> NeuronBaseConfig {
     NeuronBaseConfig::new().with_surrogate(surrogate)
 }
 
+/// Every fixture with the config that reproduces it.
+fn fixtures() -> Vec<(&'static str, NeuronConfig)> {
+    vec![
+        ("snntorch_leaky_subtract_atan", NeuronConfig::Lif(LifConfig::snntorch(0.9))),
+        ("spikingjelly_lif_hard_sigmoid", NeuronConfig::Lif(LifConfig::new().with_base(sj_base(Surrogate::sigmoid())))),
+        ("spikingjelly_lif_hard_atan", NeuronConfig::Lif(LifConfig::new().with_base(sj_base(Surrogate::atan())))),
+        (
+            "spikingjelly_lif_nodecay_detach_atan",
+            NeuronConfig::Lif(
+                LifConfig::new().with_leak(Leak::Tau { tau: 3.0, decay_input: false }).with_base(sj_base(Surrogate::atan()).with_detach_reset(true)),
+            ),
+        ),
+        ("spikingjelly_plif_hard_atan", NeuronConfig::Plif(PlifConfig::new().with_base(sj_base(Surrogate::atan())))),
+        ("spikingjelly_if_soft_atan", NeuronConfig::If(IfConfig::new().with_base(sj_base(Surrogate::atan()).with_reset(ResetMode::Soft)))),
+    ]
+}
+
+/// The same config with the fused kernel on or off.
+fn with_fused(cfg: &NeuronConfig, fused: bool) -> NeuronConfig {
+    let mut cfg = cfg.clone();
+    match &mut cfg {
+        NeuronConfig::If(c) => c.base.fused = fused,
+        NeuronConfig::Lif(c) => c.base.fused = fused,
+        NeuronConfig::Plif(c) => c.base.fused = fused,
+    }
+    cfg
+}
+
+/// One fixture on `device`, fused or not; PLIF's `∂L/∂w` too.
+fn check_fixture(name: &str, cfg: &NeuronConfig, fused: bool, device: &burn::tensor::Device) {
+    let fix = load(name);
+    let neuron = with_fused(cfg, fused).init(device).unwrap();
+    let grads = check(&fix, &neuron, device);
+    if let Neuron::Plif(plif) = &neuron {
+        assert!((plif.tau() - 2.0).abs() < 1e-6, "init τ = 2");
+        let gw: f32 = plif.w.grad(&grads).expect("w gradient").into_scalar();
+        let want = fix.grad_w.unwrap();
+        assert!((gw - want).abs() <= 1e-5 * want.abs().max(1.0), "{name} (fused {fused}): PLIF grad w: {gw} vs {want}");
+    }
+}
+
+fn check_all(device: &burn::tensor::Device, fused: bool) {
+    for (name, cfg) in fixtures() {
+        check_fixture(name, &cfg, fused, device);
+    }
+}
+
 #[test]
 fn snntorch_leaky_subtract_atan() {
-    let fix = load("snntorch_leaky_subtract_atan");
-    let device = flex().autodiff();
-    let lif = LifConfig::snntorch(0.9).init(&device).unwrap();
-    check(&fix, &lif, &device);
+    let (name, cfg) = &fixtures()[0];
+    check_fixture(name, cfg, true, &flex().autodiff());
 }
 
 #[test]
 fn spikingjelly_lif_hard_sigmoid() {
-    let fix = load("spikingjelly_lif_hard_sigmoid");
-    let device = flex().autodiff();
-    let lif = LifConfig::new().with_base(sj_base(Surrogate::sigmoid())).init(&device).unwrap();
-    check(&fix, &lif, &device);
+    let (name, cfg) = &fixtures()[1];
+    check_fixture(name, cfg, true, &flex().autodiff());
 }
 
 #[test]
 fn spikingjelly_lif_hard_atan() {
-    let fix = load("spikingjelly_lif_hard_atan");
-    let device = flex().autodiff();
-    let lif = LifConfig::new().with_base(sj_base(Surrogate::atan())).init(&device).unwrap();
-    check(&fix, &lif, &device);
+    let (name, cfg) = &fixtures()[2];
+    check_fixture(name, cfg, true, &flex().autodiff());
 }
 
 #[test]
 fn spikingjelly_lif_no_decay_input_detached_reset() {
-    let fix = load("spikingjelly_lif_nodecay_detach_atan");
-    let device = flex().autodiff();
-    let lif = LifConfig::new()
-        .with_leak(Leak::Tau { tau: 3.0, decay_input: false })
-        .with_base(sj_base(Surrogate::atan()).with_detach_reset(true))
-        .init(&device)
-        .unwrap();
-    check(&fix, &lif, &device);
+    let (name, cfg) = &fixtures()[3];
+    check_fixture(name, cfg, true, &flex().autodiff());
 }
 
 #[test]
 fn spikingjelly_plif_with_tau_gradient() {
-    let fix = load("spikingjelly_plif_hard_atan");
-    let device = flex().autodiff();
-    let plif = PlifConfig::new().with_base(sj_base(Surrogate::atan())).init(&device).unwrap();
-    assert!((plif.tau() - 2.0).abs() < 1e-6, "init τ = 2");
-    let grads = check(&fix, &plif, &device);
-    let gw: f32 = plif.w.grad(&grads).expect("w gradient").into_scalar();
-    let want = fix.grad_w.unwrap();
-    assert!((gw - want).abs() <= 1e-5 * want.abs().max(1.0), "PLIF grad w: {gw} vs {want}");
+    let (name, cfg) = &fixtures()[4];
+    check_fixture(name, cfg, true, &flex().autodiff());
 }
 
 #[test]
 fn spikingjelly_if_soft_reset() {
-    let fix = load("spikingjelly_if_soft_atan");
-    let device = flex().autodiff();
-    let neuron = IfConfig::new().with_base(sj_base(Surrogate::atan()).with_reset(ResetMode::Soft)).init(&device).unwrap();
-    check(&fix, &neuron, &device);
+    let (name, cfg) = &fixtures()[5];
+    check_fixture(name, cfg, true, &flex().autodiff());
 }
 
+/// The per-step path (`fused = false`) reproduces every fixture too.
 #[test]
-fn peer_parity_holds_on_wgpu_too() {
+fn every_fixture_unfused_on_flex() {
+    check_all(&flex().autodiff(), false);
+}
+
+/// Every fixture on wgpu, through the CubeCL kernel and through the per-step ops.
+#[test]
+fn every_fixture_fused_and_unfused_on_wgpu() {
     let Some(device) = common::wgpu() else { return };
     let device = device.autodiff();
-    let fix = load("spikingjelly_lif_hard_atan");
-    let lif = LifConfig::new().with_base(sj_base(Surrogate::atan())).init(&device).unwrap();
-    check(&fix, &lif, &device);
+    check_all(&device, true);
+    check_all(&device, false);
 }

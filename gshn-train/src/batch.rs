@@ -8,6 +8,7 @@
 //! time steps — are read from the model's [`GshnConfig`], one place.
 
 use std::ops::Deref;
+use std::sync::Arc;
 
 use burn::tensor::{Bool, Device, Int, Tensor, TensorData};
 use gshn_graph::scatter::{dense_adjacency, dense_slots_with, index_tensor};
@@ -18,8 +19,14 @@ use image::RgbImage;
 
 use crate::error::{bad_input, Result};
 use crate::model::config::{GshnConfig, TokensConfig};
+use crate::model::feature_cache::Features;
 use crate::model::spiking_graph::FoldedEdges;
+use crate::model::text::TextModel;
+use crate::model::text_cache::{FrozenTextCache, SharedTextCache};
 use crate::model::tokens::{ImageTokens, GEOMETRY};
+use crate::model::weights::MINILM_VOCAB;
+use crate::model::wordpiece::WordPiece;
+use crate::model::Gshn;
 use crate::model::Vocab;
 
 /// A question with its answer as an index into the answer vocabulary.
@@ -61,6 +68,9 @@ pub struct Prepared {
     pub example: Example,
     /// Masks, geometry and graph of its segments.
     pub tokens: ImageTokens,
+    /// Its feature map from a frozen pretrained backbone, when one was attached
+    /// ([`FeatureCache::attach`](crate::model::feature_cache::FeatureCache::attach)).
+    pub features: Option<Features>,
 }
 
 impl Deref for Prepared {
@@ -83,7 +93,7 @@ pub fn prepare(example: Example, tokens: &TokensConfig, kind: GraphKind) -> Resu
     }
     let side = tokens.feature_side(w)?;
     let tokens = ImageTokens::new(&example.segmentation, side, side, kind)?;
-    Ok(Prepared { example, tokens })
+    Ok(Prepared { example, tokens, features: None })
 }
 
 /// Texts on the device: token ids `[B, L]` and a padding mask `[B, L]` (true on padding).
@@ -93,6 +103,9 @@ pub struct TextBatch {
     pub ids: Tensor<2, Int>,
     /// True on padding.
     pub pad: Tensor<2, Bool>,
+    /// A frozen pretrained encoder's token features `[B, L, width]` and sentence features
+    /// `[B, width]`, when the batcher has its memo (the model then does not run it).
+    pub frozen: Option<(Tensor<3>, Tensor<2>)>,
 }
 
 /// Questions about a batch's images.
@@ -115,6 +128,9 @@ pub struct QuestionBatch {
 pub struct ImageBatch {
     /// Pixels `[B, 3, H, W]`, scaled to `[−0.5, 0.5]`.
     pub pixels: Tensor<4>,
+    /// The frozen backbone's feature maps `[B, C, h, w]`, when every image had them attached
+    /// (the model then skips its frozen backbone).
+    pub features: Option<Tensor<4>>,
     /// Segment masks at the feature-map resolution `[B, M, cells]`, each real row summing to
     /// 1, padding rows 0.
     pub masks: Tensor<3>,
@@ -210,11 +226,23 @@ impl GshnBatch {
     }
 }
 
+/// The pixels of an RGB image as planar `[3, H, W]` values in `[−0.5, 0.5]` (the batch's).
+pub fn planar_pixels(image: &RgbImage) -> impl Iterator<Item = f32> + '_ {
+    (0..3).flat_map(move |c| image.pixels().map(move |px| px.0[c] as f32 / 255.0 - 0.5))
+}
+
 /// Turns examples into batches for a model config and a vocabulary.
 #[derive(Debug, Clone)]
 pub struct GshnBatcher {
-    /// The word vocabulary.
+    /// The word vocabulary (the scratch text encoder's).
     pub vocab: Vocab,
+    /// The WordPiece tokenizer (the pretrained MiniLM text encoder's), when there is one.
+    pub wordpiece: Option<Arc<WordPiece>>,
+    /// Whether the model's text encoder reads WordPiece ids.
+    pub needs_wordpiece: bool,
+    /// The frozen MiniLM's outputs per distinct text, when attached
+    /// ([`with_frozen_text`](Self::with_frozen_text)).
+    pub text_cache: Option<SharedTextCache>,
     /// Token and graph settings (the feature-map stride among them).
     pub tokens: TokensConfig,
     /// Longest text in tokens.
@@ -227,9 +255,49 @@ pub struct GshnBatcher {
 }
 
 impl GshnBatcher {
-    /// A batcher for `model` and `vocab`.
+    /// A batcher for `model` and `vocab`. A model with the pretrained MiniLM text encoder also
+    /// needs its WordPiece tokenizer: use [`for_model`](Self::for_model), or add it with
+    /// [`with_wordpiece`](Self::with_wordpiece).
     pub fn new(model: &GshnConfig, vocab: Vocab) -> Self {
-        Self { vocab, tokens: model.tokens.clone(), max_text: model.text.max_len, time_steps: model.snn.time_steps, buckets: true }
+        Self {
+            vocab,
+            wordpiece: None,
+            needs_wordpiece: model.text.encoder.minilm().is_some(),
+            text_cache: None,
+            tokens: model.tokens.clone(),
+            max_text: model.text.max_len,
+            time_steps: model.snn.time_steps,
+            buckets: true,
+        }
+    }
+
+    /// A batcher for `model` and `vocab`, with the WordPiece tokenizer read from the MiniLM
+    /// weights folder when the model's text encoder is MiniLM.
+    pub fn for_model(model: &GshnConfig, vocab: Vocab) -> Result<Self> {
+        let batcher = Self::new(model, vocab);
+        Ok(match model.text.encoder.minilm() {
+            Some(m) => {
+                let path = MINILM_VOCAB.verified(&m.weights)?;
+                batcher.with_wordpiece(WordPiece::from_vocab_file(&path)?)
+            }
+            None => batcher,
+        })
+    }
+
+    /// With a frozen MiniLM in `model`, the batcher keeps its outputs per distinct text (each
+    /// computed once, on `device` without autodiff) and hands them to the model with every
+    /// text batch; otherwise unchanged.
+    pub fn with_frozen_text(mut self, model: &Gshn, device: &Device) -> Self {
+        if let (TextModel::MiniLm(m), Some(true)) = (&model.text, model.config.text.encoder.minilm().map(|c| c.frozen)) {
+            self.text_cache = Some(Arc::new(FrozenTextCache::new(m, device)));
+        }
+        self
+    }
+
+    /// The batcher with a WordPiece tokenizer for the texts.
+    pub fn with_wordpiece(mut self, wordpiece: WordPiece) -> Self {
+        self.wordpiece = Some(Arc::new(wordpiece));
+        self
     }
 
     /// The batcher with shape buckets on or off.
@@ -244,10 +312,26 @@ impl GshnBatcher {
         prepare(example, &self.tokens, kind)
     }
 
-    /// Token ids and padding masks of `texts`, cut to the longest text allowed.
+    /// Token ids and padding masks of `texts`, cut to the longest text allowed: WordPiece ids
+    /// for a MiniLM text encoder, else the word vocabulary's.
+    ///
+    /// # Panics
+    ///
+    /// When the model's text encoder is MiniLM and the batcher has no WordPiece tokenizer (it
+    /// was made with [`new`](Self::new) alone): word ids would silently mean other pieces.
     pub fn texts(&self, texts: &[&str], device: &Device) -> TextBatch {
-        let (ids, pad) = self.vocab.batch_padded(texts, self.max_text, self.buckets, device);
-        TextBatch { ids, pad }
+        match &self.wordpiece {
+            Some(wp) => {
+                let (enc, l) = wp.encode_all(texts, self.max_text, self.buckets);
+                let (ids, pad) = wp.tensors(&enc, l, device);
+                TextBatch { ids, pad, frozen: self.text_cache.as_ref().map(|c| c.batch(&enc, l, device)) }
+            }
+            None => {
+                assert!(!self.needs_wordpiece, "the text encoder is minilm-l6: make the batcher with GshnBatcher::for_model (or add with_wordpiece)");
+                let (ids, pad) = self.vocab.batch_padded(texts, self.max_text, self.buckets, device);
+                TextBatch { ids, pad, frozen: None }
+            }
+        }
     }
 
     /// The images of `items` on the device.
@@ -263,10 +347,16 @@ impl GshnBatcher {
             if p.tokens.cells != cells {
                 return Err(bad_input(format!("token masks in a batch must share the feature-map size: {} and {cells} cells", p.tokens.cells)));
             }
-            for c in 0..3 {
-                pixels.extend(p.image.pixels().map(|px| px.0[c] as f32 / 255.0 - 0.5));
-            }
+            pixels.extend(planar_pixels(&p.image));
         }
+        let features = match items.iter().map(|p| p.features.as_ref()).collect::<Option<Vec<_>>>() {
+            Some(f) if f.iter().all(|x| x.shape == f[0].shape) => {
+                let [c, fh, fw] = f[0].shape;
+                let values: Vec<f32> = f.iter().flat_map(|x| x.values.iter().copied()).collect();
+                Some(Tensor::<4>::from_data(TensorData::new(values, [items.len(), c, fh, fw]), device))
+            }
+            _ => None,
+        };
         let mut ptr = vec![0];
         let (mut geometry, mut node_image, mut src, mut dst) = (vec![], vec![], vec![], vec![]);
         for (g, p) in items.iter().enumerate() {
@@ -304,6 +394,7 @@ impl GshnBatcher {
             GraphBatch { x: Tensor::from_data(TensorData::new(geometry, [total, GEOMETRY]), device), edges: real, edge_attr: None, batch: node_image, ptr };
         Ok(ImageBatch {
             pixels: Tensor::from_data(TensorData::new(pixels, [b, 3, h as usize, w as usize]), device),
+            features,
             masks: Tensor::from_data(TensorData::new(masks, [b, m, cells]), device),
             geometry: Tensor::from_data(TensorData::new(geom, [b, m, GEOMETRY]), device),
             row_weight: Tensor::from_data(

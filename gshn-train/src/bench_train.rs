@@ -51,11 +51,13 @@ fn quantile(sorted: &[f64], q: f64) -> f64 {
 pub fn bench_train(cfg: &ExperimentConfig, device: &Device, device_name: &str, steps: usize, say: &dyn Fn(String)) -> Result<BenchReport, RunError> {
     cfg.validate()?;
     let t0 = Instant::now();
-    let data = load_data(cfg)?;
-    let batcher = data.batcher(cfg);
+    let mut data = load_data(cfg)?;
+    let batcher = data.batcher(cfg)?;
     say(format!("data ready in {:.1} s: {} training images", t0.elapsed().as_secs_f64(), data.train.len()));
     device.seed(cfg.seed);
     let mut model = cfg.model.clone().with_vocab_size(data.vocab.len()).with_answers(data.answers.len().max(1)).init(device)?;
+    data.attach_features(&model, device, say)?;
+    let batcher = batcher.with_frozen_text(&model, device);
     let tc = &cfg.train;
     let mut optim = optimizer(tc);
     let stl_weights = LossConfig::stl_only();

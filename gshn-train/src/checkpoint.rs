@@ -216,7 +216,8 @@ pub fn load(path: &Path, device: &Device) -> Result<Loaded, RunError> {
     let words: Vec<String> = serde_json::from_str(&read("vocab.json")?).map_err(|e| damaged(&dir.join("vocab.json"), e))?;
     let state: TrainState = serde_json::from_str(&read("state.json")?).map_err(|e| damaged(&dir.join("state.json"), e))?;
     let vocab = Vocab::from_words(words);
-    let model = config.model.clone().with_vocab_size(vocab.len()).with_answers(state.answers.len().max(1)).init(device)?;
+    // Every weight comes from the checkpoint: pretrained encoders are not read from disk.
+    let model = config.model.clone().with_vocab_size(vocab.len()).with_answers(state.answers.len().max(1)).init_untrained(device)?;
     let model = model.try_load_file(dir.join("model.bpk")).map_err(|e| damaged(&dir.join("model.bpk"), format!("{e:?}")))?;
     Ok(Loaded { dir, config, vocab, state, model })
 }

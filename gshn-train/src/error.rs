@@ -28,6 +28,9 @@ pub enum GshnError {
     /// From gshn-seg.
     #[error(transparent)]
     Seg(#[from] SegError),
+    /// Pretrained weights that are missing, damaged or do not fit.
+    #[error(transparent)]
+    Weights(#[from] crate::model::weights::WeightsError),
 }
 
 /// Shorthand for `Result<T, GshnError>`.

@@ -369,7 +369,7 @@ fn check_renamed(table: &toml::Table, origin: &str) -> Result<(), ConfigError> {
 
 /// Config positions whose value names one variant: a string (`"plif"`) or a one-key table
 /// (`{ plif = { … } }`). `*` matches any one key.
-const TAGGED: [&str; 2] = ["model.snn.neuron", "model.snn.neuron.*.surrogate"];
+const TAGGED: [&str; 4] = ["model.snn.neuron", "model.snn.neuron.*.surrogate", "model.tokens.backbone", "model.text.encoder"];
 
 fn is_tagged(path: &[&str]) -> bool {
     TAGGED.iter().any(|t| {
@@ -418,7 +418,7 @@ impl ExperimentConfig {
         if !(32..=1024).contains(&d.image_size) || !d.image_size.is_multiple_of(4) {
             return Err(invalid("data.image_size", format!("{} must be a multiple of 4 from 32 to 1024", d.image_size)));
         }
-        if !d.image_size.is_multiple_of(self.model.tokens.stride as u32) {
+        if self.model.tokens.backbone.efficientnet().is_none() && !d.image_size.is_multiple_of(self.model.tokens.stride as u32) {
             return Err(invalid("model.tokens.stride", format!("{} must divide data.image_size ({})", self.model.tokens.stride, d.image_size)));
         }
         if d.min_objects == 0 || d.max_objects > 6 || d.min_objects > d.max_objects {
@@ -456,11 +456,9 @@ impl ExperimentConfig {
                 format!("easy-VQA has no ground-truth segments for {:?} tokens; use felzenszwalb, slic or grid", d.segments.source),
             ));
         }
-        if d.segments.source == SegmentSource::Grid && d.segments.grid as usize > d.image_size as usize / self.model.tokens.stride {
-            return Err(invalid(
-                "data.segments.grid",
-                format!("{} patches per side do not fit a {}-cell feature map", d.segments.grid, d.image_size as usize / self.model.tokens.stride),
-            ));
+        let cells = self.model.tokens.feature_side(d.image_size).unwrap_or(0);
+        if d.segments.source == SegmentSource::Grid && d.segments.grid as usize > cells {
+            return Err(invalid("data.segments.grid", format!("{} patches per side do not fit a {cells}-cell feature map", d.segments.grid)));
         }
         self.model.validate().map_err(|e| prefixed("model", e))?;
         let tr = &self.train;
@@ -658,5 +656,45 @@ mod tests {
         assert!(ExperimentConfig::from_toml("", "t", &o(&["nosuch.field=1"])).unwrap_err().to_string().contains("nosuch"));
         assert!(ExperimentConfig::from_toml("", "t", &o(&["model.snn.time_steps"])).is_err());
         assert!(ExperimentConfig::from_toml("", "t", &o(&["model..x=1"])).is_err());
+    }
+
+    #[test]
+    fn pretrained_encoders_by_name_or_table_and_by_override() {
+        use crate::model::config::{Backbone, EfficientNetChoice, MiniLmChoice, TextEncoderChoice};
+        let o = |s: &[&str]| s.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+        let cfg =
+            ExperimentConfig::from_toml("[model.tokens]\nbackbone = \"efficientnet-lite0\"\nstride = 16\n[model.text]\nencoder = \"minilm-l6\"\n", "t", &[])
+                .unwrap();
+        assert_eq!(cfg.model.tokens.backbone, Backbone::EfficientnetLite0(EfficientNetChoice::default()));
+        assert_eq!(cfg.model.text.encoder, TextEncoderChoice::MinilmL6(MiniLmChoice::default()));
+        assert_eq!(cfg.model.tokens.feature_side(64).unwrap(), 16);
+        assert_eq!(cfg.model.tokens.feature_channels(), 112);
+        assert_eq!(cfg.model.text.feature_width(), 384);
+        let back = ExperimentConfig::from_toml(&cfg.to_toml(), "resolved", &[]).unwrap();
+        assert_eq!(back, cfg);
+        let file = "[model.tokens]\nstride = 8\n[model.tokens.backbone.efficientnet-lite0]\nweights = \"w\"\nfrozen = false\ninput_size = 224\n";
+        let cfg = ExperimentConfig::from_toml(file, "t", &o(&["model.tokens.backbone.efficientnet-lite0.cache=false"])).unwrap();
+        let e = cfg.model.tokens.backbone.efficientnet().unwrap();
+        assert!(!e.frozen && !e.cache && e.input_size == 224 && e.weights == std::path::Path::new("w"));
+        assert_eq!(cfg.model.tokens.feature_side(64).unwrap(), 28);
+        let cfg = ExperimentConfig::from_toml(file, "t", &o(&["model.tokens.backbone=cnn", "model.tokens.stride=4"])).unwrap();
+        assert_eq!(cfg.model.tokens.backbone, Backbone::Cnn);
+        let cfg = ExperimentConfig::from_toml("", "t", &o(&["model.text.encoder.minilm-l6.frozen=false"])).unwrap();
+        assert!(!cfg.model.text.encoder.minilm().unwrap().frozen);
+        for (text, field) in [
+            ("[model.tokens]\nbackbone = \"efficientnet-lite0\"\nstride = 2", "model.tokens.stride"),
+            (
+                "[model.tokens]\nstride = 16\n[model.tokens.backbone.efficientnet-lite0]\ninput_size = 100",
+                "model.tokens.backbone.efficientnet-lite0.input_size",
+            ),
+            ("[model.text]\nencoder = \"minilm-l6\"\nmax_len = 2", "model.text.max_len"),
+        ] {
+            let err = ExperimentConfig::from_toml(text, "t", &[]).unwrap_err();
+            assert!(matches!(&err, ConfigError::Invalid { field: f, .. } if f == field), "{text}: {err}");
+        }
+        let err = ExperimentConfig::from_toml("[model.tokens]\nbackbone = \"resnet\"", "t", &[]).unwrap_err().to_string();
+        assert!(err.contains("resnet") && err.contains("efficientnet-lite0"), "{err}");
+        let err = ExperimentConfig::from_toml("[model.tokens.backbone.efficientnet-lite0]\nfrozn = true", "t", &[]).unwrap_err().to_string();
+        assert!(err.contains("frozn"), "{err}");
     }
 }

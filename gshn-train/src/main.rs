@@ -246,9 +246,10 @@ fn main() -> anyhow::Result<()> {
             let loaded = checkpoint::load(&dir, &dev)?;
             let cfg = loaded.config.clone();
             eprintln!("evaluating {} (step {}) on {dev_name}", loaded.dir.display(), loaded.state.step);
-            let data = load_data(&cfg)?;
+            let mut data = load_data(&cfg)?;
             anyhow::ensure!(data.vocab == loaded.vocab, "the data's vocabulary differs from the checkpoint's; was the data changed?");
-            let batcher = data.batcher(&cfg);
+            data.attach_features(&loaded.model, &dev, &|s| eprintln!("{s}"))?;
+            let batcher = data.batcher(&cfg)?.with_frozen_text(&loaded.model, &dev);
             let test = evaluate(&loaded.model, &data.test, &batcher, &cfg.eval.energy, cfg.eval.batch_size, &dev, Some(&data.train))?;
             let run_dir = loaded.dir.parent().and_then(|p| p.parent()).map(PathBuf::from).unwrap_or_default();
             let report_dir = report.unwrap_or_else(|| run_dir.join("report-eval"));

@@ -58,11 +58,34 @@ pub struct Data {
 }
 
 impl Data {
-    /// The batcher for these data and a model config.
-    pub fn batcher(&self, cfg: &ExperimentConfig) -> GshnBatcher {
-        GshnBatcher::new(&cfg.model, self.vocab.clone())
+    /// The batcher for these data and a model config (with MiniLM's WordPiece tokenizer when
+    /// the text encoder is MiniLM).
+    pub fn batcher(&self, cfg: &ExperimentConfig) -> Result<GshnBatcher, RunError> {
+        Ok(GshnBatcher::for_model(&cfg.model, self.vocab.clone())?)
+    }
+
+    /// With a frozen pretrained backbone, gives every image of the three splits its feature
+    /// map (from the on-disk cache, or computed and cached) — see [`Gshn::attach_features`] —
+    /// and says what it did.
+    pub fn attach_features(&mut self, model: &Gshn, device: &Device, say: &dyn Fn(String)) -> Result<(), RunError> {
+        let mut total = crate::model::feature_cache::CacheStats::default();
+        for split in [&mut self.train, &mut self.val, &mut self.test] {
+            match model.attach_features(split, FEATURE_BATCH, device)? {
+                Some(s) => {
+                    total.hits += s.hits;
+                    total.computed += s.computed;
+                    total.seconds += s.seconds;
+                }
+                None => return Ok(()),
+            }
+        }
+        say(format!("  frozen backbone features: {} from the cache, {} computed ({:.1} s)", total.hits, total.computed, total.seconds));
+        Ok(())
     }
 }
+
+/// Images per batch when a frozen backbone's feature maps are computed.
+pub const FEATURE_BATCH: usize = 32;
 
 /// Generates or loads the data of `cfg` and cuts it into tokens.
 pub fn load_data(cfg: &ExperimentConfig) -> Result<Data, RunError> {
@@ -292,7 +315,7 @@ pub fn run(cfg: &ExperimentConfig, device: &Device, opts: &RunOptions) -> Result
 
     let t0 = Instant::now();
     say(format!("preparing data: {:?}, segments {:?}, graph {:?}", cfg.data.source, cfg.data.segments.source, cfg.model.tokens.graph));
-    let data = load_data(cfg)?;
+    let mut data = load_data(cfg)?;
     say(format!(
         "  {} train / {} val / {} test images, {} words, {} answers, {:.1} nodes per image ({:.1} s)",
         data.train.len(),
@@ -303,7 +326,7 @@ pub fn run(cfg: &ExperimentConfig, device: &Device, opts: &RunOptions) -> Result
         data.train.items.iter().map(|p| p.tokens.n).sum::<usize>() as f64 / data.train.len() as f64,
         t0.elapsed().as_secs_f64()
     ));
-    let batcher = data.batcher(cfg);
+    let batcher = data.batcher(cfg)?;
 
     device.seed(cfg.seed);
     let model_cfg = cfg.model.clone().with_vocab_size(data.vocab.len()).with_answers(data.answers.len().max(1));
@@ -336,6 +359,9 @@ pub fn run(cfg: &ExperimentConfig, device: &Device, opts: &RunOptions) -> Result
         // A new run, or one stopped before its first checkpoint (same config): from step 0.
         write_log(out, &[])?;
     }
+
+    data.attach_features(&model, device, &say)?;
+    let batcher = batcher.with_frozen_text(&model, device);
 
     let total = tc.total_steps();
     let session_start = Instant::now();

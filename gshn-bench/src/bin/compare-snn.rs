@@ -1,6 +1,7 @@
-//! Times multi-step LIF forward + backward in gshn (flex) and in snnTorch and SpikingJelly
-//! (PyTorch, CPU) on the same shapes with the same thread count, in one run, and prints the
-//! ratios. The peers run through `scripts/peers/bench_snn.py`.
+//! Times multi-step LIF forward + backward in gshn (flex, the fused kernel; `--unfused` adds the
+//! per-step path) and in snnTorch and SpikingJelly (PyTorch, CPU) on the same shapes with the
+//! same thread count, in one run, and prints the ratios. The peers run through
+//! `scripts/peers/bench_snn.py`.
 //!
 //! ```text
 //! cargo test --workspace --no-run && target/debug/compare-snn --threads 2 --python .venv/bin/python
@@ -9,7 +10,7 @@
 use anyhow::bail;
 use burn::tensor::Device;
 use clap::Parser;
-use gshn_bench::{lif_forward_backward, lif_input, median_time, set_threads, PeerArgs};
+use gshn_bench::{lif_forward_backward_with, lif_input, median_time, set_threads, PeerArgs};
 
 #[derive(Parser)]
 #[command(about = "gshn vs snnTorch vs SpikingJelly: multi-step LIF forward + backward")]
@@ -23,6 +24,9 @@ struct Args {
     /// Neurons per step as batch,nodes,features.
     #[arg(long, value_delimiter = ',', default_value = "64,100,256")]
     shape: Vec<usize>,
+    /// Also time gshn's per-step path (`fused = false`), the one before the fused kernel.
+    #[arg(long)]
+    unfused: bool,
     /// The peers' Python (torch, snntorch, spikingjelly) and repetitions.
     #[command(flatten)]
     peer: PeerArgs,
@@ -46,18 +50,23 @@ fn main() -> anyhow::Result<()> {
 
     let device = Device::flex().autodiff();
     println!("multi-step LIF forward+backward, [T, {}, {}, {}], {} thread(s), median of {} runs", shape[0], shape[1], shape[2], args.threads, args.peer.reps);
-    println!("| T | gshn flex (ms) | snnTorch (ms) | SpikingJelly (ms) | snnTorch / gshn | SpikingJelly / gshn |");
-    println!("|---|---|---|---|---|---|");
+    let (extra_head, extra_rule) = if args.unfused { (" gshn per-step (ms) |", "---|") } else { ("", "") };
+    println!("| T | gshn flex, fused (ms) |{extra_head} snnTorch (ms) | SpikingJelly (ms) | snnTorch / gshn | SpikingJelly / gshn |");
+    println!("|---|---|{extra_rule}---|---|---|---|");
     for &t in &args.time_steps {
         let x = lif_input(t, shape, &device);
-        let ours = median_time(args.peer.reps, || {
-            std::hint::black_box(lif_forward_backward(&x, &device));
-        })
-        .as_secs_f64()
-            * 1e3;
+        let time = |fused: bool| {
+            median_time(args.peer.reps, || {
+                std::hint::black_box(lif_forward_backward_with(&x, &device, fused));
+            })
+            .as_secs_f64()
+                * 1e3
+        };
+        let ours = time(true);
+        let extra = if args.unfused { format!(" {:.1} |", time(false)) } else { String::new() };
         let peer = |name: &str| peers[name][t.to_string()].as_f64().unwrap_or(f64::NAN);
         let (snt, sj) = (peer("snntorch"), peer("spikingjelly"));
-        println!("| {t} | {ours:.1} | {snt:.1} | {sj:.1} | {:.2} | {:.2} |", snt / ours, sj / ours);
+        println!("| {t} | {ours:.1} |{extra} {snt:.1} | {sj:.1} | {:.2} | {:.2} |", snt / ours, sj / ours);
     }
     Ok(())
 }

@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config_serde::builders;
 use crate::error::{check, SnnError};
+use crate::fused::Charge;
 use crate::surrogate::{FireCondition, Surrogate};
 
 /// How the membrane is reset after a spike. In config files: `"hard"`, `"soft"`, `"none"`.
@@ -63,6 +64,10 @@ pub struct NeuronBaseConfig {
     pub surrogate: Surrogate,
     /// Reset in the same step (SpikingJelly, default) or delayed to the next (snnTorch).
     pub reset_timing: ResetTiming,
+    /// Run multi-step inputs through the fused kernel (one autodiff op for all `T` steps,
+    /// [`crate::fused`]) where this build has one for the backend (gshn-snn features
+    /// `fused-flex`, `fused-wgpu`). Default true; false always runs the per-step ops.
+    pub fused: bool,
 }
 
 impl Default for NeuronBaseConfig {
@@ -75,6 +80,7 @@ impl Default for NeuronBaseConfig {
             fire_condition: FireCondition::GreaterEqual,
             surrogate: Surrogate::ATan { alpha: 2.0 },
             reset_timing: ResetTiming::Immediate,
+            fused: true,
         }
     }
 }
@@ -89,6 +95,7 @@ builders!(NeuronBaseConfig {
     with_fire_condition => fire_condition: FireCondition,
     with_surrogate => surrogate: Surrogate,
     with_reset_timing => reset_timing: ResetTiming,
+    with_fused => fused: bool,
 });
 
 impl NeuronBaseConfig {
@@ -218,6 +225,13 @@ pub trait SpikingNeuron {
     /// The charge equation `H[t] = f(V[t−1], X[t])`.
     fn charge<const D: usize>(&self, v: Tensor<D>, x: Tensor<D>) -> Tensor<D>;
 
+    /// The same charge equation as data for the fused multi-step kernel, with PLIF's gain
+    /// `k = 1/τ` (`[1]`). `None` (the default, for models the kernel does not know) always
+    /// runs the per-step path.
+    fn fused_charge(&self) -> Option<(Charge, Option<Tensor<1>>)> {
+        None
+    }
+
     /// A fresh state for inputs of `shape` (one time step).
     fn init_state<const D: usize>(&self, shape: impl Into<Shape>, device: &Device) -> NeuronState<D> {
         self.base().init_state(shape, device)
@@ -232,27 +246,47 @@ pub trait SpikingNeuron {
         Ok((s, next))
     }
 
-    /// Multi-step spikes for an input `[T, …]` from a fresh state.
+    /// Multi-step spikes for an input `[T, …]` from a fresh state. Runs the fused kernel
+    /// where there is one (see [`NeuronBaseConfig::fused`]), else the per-step ops.
     fn forward<const D: usize>(&self, x: Tensor<D>) -> crate::Result<Tensor<D>> {
-        Ok(self.forward_multi(x, None)?.spikes)
+        let dims = x.dims();
+        let (t, n) = multi_step_dims(&dims)?;
+        match fused_run(self, x.clone().reshape([t, n]), None, false) {
+            Some(spikes) => Ok(spikes.reshape(dims)),
+            None => Ok(self.forward_unfused(x, None)?.spikes),
+        }
     }
 
     /// Multi-step run over `[T, …]`, from `state` (flattened to `[1, N]`) or a fresh one;
-    /// returns spikes, the membrane trace and the final state.
+    /// returns spikes, the membrane trace and the final state. Runs the fused kernel where
+    /// there is one (see [`NeuronBaseConfig::fused`]), else the per-step ops.
     fn forward_multi<const D: usize>(&self, x: Tensor<D>, state: Option<NeuronState<2>>) -> crate::Result<MultiStepOutput<D>> {
         let dims = x.dims();
-        if D < 2 {
-            return Err(SnnError::ShapeMismatch(format!("multi-step input needs a leading time axis and at least one more, got {dims:?}")));
+        let (t, n) = multi_step_dims(&dims)?;
+        if let Some(s) = &state {
+            check_state(s, n)?;
         }
-        let t = dims[0];
-        if t == 0 {
-            return Err(SnnError::ZeroTimeSteps);
-        }
-        let n: usize = dims[1..].iter().product();
+        let Some(out) = fused_run(self, x.clone().reshape([t, n]), state.clone(), true) else {
+            return self.forward_unfused(x, state);
+        };
+        let spikes = out.clone().narrow(0, 0, t);
+        let membrane = out.narrow(0, t, t);
+        let state = NeuronState { v: membrane.clone().narrow(0, t - 1, 1), spike: spikes.clone().narrow(0, t - 1, 1) };
+        Ok(MultiStepOutput { spikes: spikes.reshape(dims), membrane: membrane.reshape(dims), state })
+    }
+
+    /// [`SpikingNeuron::forward_multi`] through the per-step ops (about 17 tensor ops and
+    /// autodiff nodes per step), whatever the config and backend: the reference the fused
+    /// kernel is checked against.
+    fn forward_unfused<const D: usize>(&self, x: Tensor<D>, state: Option<NeuronState<2>>) -> crate::Result<MultiStepOutput<D>> {
+        let dims = x.dims();
+        let (t, n) = multi_step_dims(&dims)?;
         let flat: Tensor<2> = x.reshape([t, n]);
         let mut state = match state {
-            Some(s) if s.v.dims() == [1, n] => s,
-            Some(s) => return Err(SnnError::ShapeMismatch(format!("state {:?} does not match the per-step input [1, {n}]", s.v.dims()))),
+            Some(s) => {
+                check_state(&s, n)?;
+                s
+            }
             None => self.init_state::<2>([1, n], &flat.device()),
         };
         let mut spikes = Vec::with_capacity(t);
@@ -266,4 +300,41 @@ pub trait SpikingNeuron {
         }
         Ok(MultiStepOutput { spikes: Tensor::cat(spikes, 0).reshape(dims), membrane: Tensor::cat(trace, 0).reshape(dims), state })
     }
+}
+
+/// `(T, N)` of a multi-step input `[T, …]`, or why it is not one.
+fn multi_step_dims(dims: &[usize]) -> crate::Result<(usize, usize)> {
+    if dims.len() < 2 {
+        return Err(SnnError::ShapeMismatch(format!("multi-step input needs a leading time axis and at least one more, got {dims:?}")));
+    }
+    let t = dims[0];
+    if t == 0 {
+        return Err(SnnError::ZeroTimeSteps);
+    }
+    Ok((t, dims[1..].iter().product()))
+}
+
+fn check_state(state: &NeuronState<2>, n: usize) -> crate::Result<()> {
+    if state.v.dims() != [1, n] || state.spike.dims() != [1, n] {
+        return Err(SnnError::ShapeMismatch(format!("state {:?} does not match the per-step input [1, {n}]", state.v.dims())));
+    }
+    Ok(())
+}
+
+/// The fused op's first output for `x: [T, N]` (spikes, or spikes and membrane `[2T, N]`), or
+/// `None` where the neuron, its config, the backend or the dtype has no fused kernel.
+#[allow(unused_variables)]
+fn fused_run<N: SpikingNeuron + ?Sized>(neuron: &N, x: Tensor<2>, state: Option<NeuronState<2>>, with_membrane: bool) -> Option<Tensor<2>> {
+    #[cfg(any(feature = "fused-flex", feature = "fused-wgpu"))]
+    {
+        let config = &neuron.base().config;
+        if !config.fused || !crate::fused::supports(&x) {
+            return None;
+        }
+        let (charge, k) = neuron.fused_charge()?;
+        let spec = crate::fused::FusedSpec::new(charge, config, with_membrane);
+        Some(crate::fused::run(x, state, k, spec))
+    }
+    #[cfg(not(any(feature = "fused-flex", feature = "fused-wgpu")))]
+    None
 }

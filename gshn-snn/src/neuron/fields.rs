@@ -8,6 +8,7 @@
 //! threshold = 1.0
 //! reset = "hard"        # soft | none
 //! surrogate = "sigmoid" # or { sigmoid = { alpha = 4.0 } }
+//! fused = false         # per-step ops instead of the fused kernel (default true)
 //! ```
 
 use serde::{de, Deserialize, Deserializer, Serialize, Serializer};
@@ -43,6 +44,8 @@ struct Fields {
     surrogate: Option<Surrogate>,
     #[serde(skip_serializing_if = "Option::is_none")]
     reset_timing: Option<ResetTiming>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    fused: Option<bool>,
 }
 
 impl Fields {
@@ -55,6 +58,8 @@ impl Fields {
             fire_condition: Some(b.fire_condition),
             surrogate: Some(b.surrogate),
             reset_timing: Some(b.reset_timing),
+            // Written only when off, so that existing config files stay as they were.
+            fused: (!b.fused).then_some(false),
             ..Default::default()
         }
     }
@@ -69,6 +74,7 @@ impl Fields {
             fire_condition: self.fire_condition.unwrap_or(d.fire_condition),
             surrogate: self.surrogate.unwrap_or(d.surrogate),
             reset_timing: self.reset_timing.unwrap_or(d.reset_timing),
+            fused: self.fused.unwrap_or(d.fused),
         }
     }
 

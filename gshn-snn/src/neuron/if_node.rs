@@ -4,6 +4,7 @@ use burn::module::Module;
 use burn::tensor::{Device, Tensor};
 
 use super::base::{NeuronBase, NeuronBaseConfig, SpikingNeuron};
+use crate::fused::Charge;
 
 /// Configuration of an [`IfNeuron`]. In config files: the [`NeuronBaseConfig`] fields.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -45,5 +46,9 @@ impl SpikingNeuron for IfNeuron {
 
     fn charge<const D: usize>(&self, v: Tensor<D>, x: Tensor<D>) -> Tensor<D> {
         v.add(x)
+    }
+
+    fn fused_charge(&self) -> Option<(Charge, Option<Tensor<1>>)> {
+        Some((Charge::If, None))
     }
 }

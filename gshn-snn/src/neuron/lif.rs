@@ -5,6 +5,7 @@ use burn::tensor::{Device, Tensor};
 
 use super::base::{NeuronBase, NeuronBaseConfig, ResetMode, SpikingNeuron};
 use crate::error::check;
+use crate::fused::Charge;
 
 /// How the membrane leaks. In config files: `tau` (with `decay_input`) or `beta` in the
 /// neuron's table.
@@ -119,5 +120,13 @@ impl SpikingNeuron for Lif {
             }
             Leak::Beta { beta } => v.mul_scalar(beta).add(x),
         }
+    }
+
+    fn fused_charge(&self) -> Option<(Charge, Option<Tensor<1>>)> {
+        let charge = match self.leak {
+            Leak::Tau { tau, decay_input } => Charge::Tau { tau: tau as f32, decay_input },
+            Leak::Beta { beta } => Charge::Beta { beta: beta as f32 },
+        };
+        Some((charge, None))
     }
 }

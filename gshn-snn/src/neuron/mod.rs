@@ -100,4 +100,12 @@ impl SpikingNeuron for Neuron {
             Neuron::Plif(n) => n.charge(v, x),
         }
     }
+
+    fn fused_charge(&self) -> Option<(crate::fused::Charge, Option<Tensor<1>>)> {
+        match self {
+            Neuron::If(n) => n.fused_charge(),
+            Neuron::Lif(n) => n.fused_charge(),
+            Neuron::Plif(n) => n.fused_charge(),
+        }
+    }
 }

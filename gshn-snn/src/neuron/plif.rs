@@ -7,6 +7,7 @@ use burn::tensor::{activation, Device, Tensor};
 use super::base::{NeuronBase, NeuronBaseConfig, SpikingNeuron};
 use super::lif::rest_potential;
 use crate::error::check;
+use crate::fused::Charge;
 
 /// Configuration of a [`Plif`] neuron. In config files: `init_tau`, `decay_input` and the
 /// [`NeuronBaseConfig`] fields, each optional.
@@ -102,5 +103,9 @@ impl SpikingNeuron for Plif {
             let leak = v.clone().sub_scalar(rest).mul(k);
             v.sub(leak).add(x)
         }
+    }
+
+    fn fused_charge(&self) -> Option<(Charge, Option<Tensor<1>>)> {
+        Some((Charge::Learned { decay_input: self.decay_input }, Some(activation::sigmoid(self.w.val()))))
     }
 }

@@ -1,5 +1,7 @@
-//! The image backbone: a small CNN trained from scratch whose feature map the segment masks
-//! pool (`V = CNN(I) ⊙ resize(mask)`).
+//! The image backbone whose feature map the segment masks pool (`V = CNN(I) ⊙ resize(mask)`):
+//! a small CNN trained from scratch ([`CnnBackbone`]), or the pretrained EfficientNet-Lite0
+//! tapped at stride 4, 8 or 16 ([`EfficientNetBackbone`]), one of the two in an
+//! [`ImageBackbone`].
 //!
 //! ```text
 //! F = conv₃(pool(conv₂(pool(conv₁(I)))))      3×3 convolutions, ReLU, 2×2 average pools
@@ -15,7 +17,9 @@ use burn::nn::PaddingConfig2d;
 use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
 
-use super::config::TokensConfig;
+use super::config::{Backbone, EfficientNetChoice, TokensConfig};
+use super::efficientnet::{self, EfficientNetLite0};
+use super::weights::WeightsError;
 
 /// The CNN backbone.
 #[derive(Module, Debug)]
@@ -57,5 +61,84 @@ impl CnnBackbone {
             }
         }
         x
+    }
+}
+
+/// EfficientNet-Lite0 up to its last block of output stride `stride`, on images resized to
+/// `input_size`.
+#[derive(Module, Debug)]
+pub struct EfficientNetBackbone {
+    /// The network, truncated after the tapped block.
+    pub net: EfficientNetLite0,
+    /// The tapped block.
+    pub tap_block: usize,
+    /// The side images are resized to.
+    pub input_size: usize,
+    /// Whether the weights are fixed (the frozen-feature cache may stand in for it).
+    pub frozen: bool,
+}
+
+impl EfficientNetBackbone {
+    /// The backbone for `choice` tapped at `stride` (4, 8 or 16) with random weights, frozen
+    /// as configured (for a checkpoint to fill).
+    pub fn untrained(choice: &EfficientNetChoice, stride: usize, device: &Device) -> Self {
+        Self::wrap(EfficientNetLite0::new(device), choice, stride)
+    }
+
+    /// The backbone for `choice` tapped at `stride` with the ImageNet weights from
+    /// `choice.weights`.
+    pub fn load(choice: &EfficientNetChoice, stride: usize, device: &Device) -> Result<Self, WeightsError> {
+        Ok(Self::wrap(EfficientNetLite0::load(&choice.weights, device)?, choice, stride))
+    }
+
+    fn wrap(net: EfficientNetLite0, choice: &EfficientNetChoice, stride: usize) -> Self {
+        let (tap_block, _) = efficientnet::tap(stride).expect("a validated tap stride");
+        let net = net.truncate(tap_block);
+        // Frozen: nothing trains. Fine-tuning: the convolutions train, BatchNorm keeps the
+        // ImageNet statistics (batch statistics of small batches would wreck them).
+        let net = if choice.frozen { net.freeze() } else { net.freeze_norms() };
+        Self { net, tap_block, input_size: choice.input_size, frozen: choice.frozen }
+    }
+
+    /// Feature map `[B, C, input_size/stride, input_size/stride]` of pixels `[B, 3, H, W]`
+    /// scaled to `[−0.5, 0.5]` (the batcher's): back to 0–255, resized (bilinear, half-pixel
+    /// centres) to `input_size` when `H, W` differ from it, mapped by `(v − 127) / 128`.
+    pub fn forward(&self, pixels: Tensor<4>) -> Tensor<4> {
+        self.net.features(efficientnet::preprocess(pixels, self.input_size), self.tap_block)
+    }
+}
+
+/// The image backbone of a [`Gshn`](super::Gshn).
+#[derive(Module, Debug)]
+#[allow(clippy::large_enum_variant)]
+pub enum ImageBackbone {
+    /// The small CNN trained from scratch.
+    Cnn(CnnBackbone),
+    /// The pretrained EfficientNet-Lite0.
+    EfficientNet(EfficientNetBackbone),
+}
+
+impl ImageBackbone {
+    /// The backbone of `cfg`, its pretrained weights read when `load` (else random, for a
+    /// checkpoint to fill).
+    pub fn new(cfg: &TokensConfig, load: bool, device: &Device) -> Result<Self, WeightsError> {
+        Ok(match &cfg.backbone {
+            Backbone::Cnn => ImageBackbone::Cnn(CnnBackbone::new(cfg, device)),
+            Backbone::EfficientnetLite0(c) if load => ImageBackbone::EfficientNet(EfficientNetBackbone::load(c, cfg.stride, device)?),
+            Backbone::EfficientnetLite0(c) => ImageBackbone::EfficientNet(EfficientNetBackbone::untrained(c, cfg.stride, device)),
+        })
+    }
+
+    /// Feature map `[B, C, h, w]` of pixels `[B, 3, H, W]` in `[−0.5, 0.5]`.
+    pub fn forward(&self, pixels: Tensor<4>) -> Tensor<4> {
+        match self {
+            ImageBackbone::Cnn(c) => c.forward(pixels),
+            ImageBackbone::EfficientNet(e) => e.forward(pixels),
+        }
+    }
+
+    /// Whether the weights are fixed (a pretrained backbone in frozen mode).
+    pub fn frozen(&self) -> bool {
+        matches!(self, ImageBackbone::EfficientNet(e) if e.frozen)
     }
 }

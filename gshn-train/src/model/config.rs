@@ -17,9 +17,16 @@
 //! tau = 3.0
 //! ```
 
+use std::path::PathBuf;
+
 use gshn_graph::{GatConvConfig, GatPath, GatVariant, GraphKind};
+use gshn_snn::config_serde::{Tagged, TaggedVisitor};
 use gshn_snn::neuron::NeuronConfig;
-use serde::{Deserialize, Serialize};
+use serde::de;
+use serde::ser::SerializeMap;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+use super::{efficientnet, weights};
 
 use crate::error::{invalid, Result};
 
@@ -71,15 +78,111 @@ impl Default for GshnConfig {
 
 impl burn::config::Config for GshnConfig {}
 
-/// The image backbone whose feature map the segment masks pool.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
-#[serde(rename_all = "kebab-case")]
+/// The image backbone whose feature map the segment masks pool. In a config file a name
+/// (`backbone = "cnn"`, `backbone = "efficientnet-lite0"` with its defaults) or a one-key table
+/// from the name to its fields (`[model.tokens.backbone.efficientnet-lite0]`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub enum Backbone {
     /// A small CNN trained from scratch: 3×3 convolutions with ReLU, one 2×2 average pool per
     /// halving of the resolution (so the stride is a power of two). Default.
     #[default]
     Cnn,
+    /// EfficientNet-Lite0 with its ImageNet weights, tapped at output stride
+    /// `tokens.stride` (4, 8 or 16).
+    EfficientnetLite0(EfficientNetChoice),
 }
+
+/// The pretrained EfficientNet-Lite0 backbone's settings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EfficientNetChoice {
+    /// The folder `scripts/fetch-weights.sh efficientnet-lite0` unpacked (relative paths from
+    /// the working directory). Default `data/weights/efficientnet-lite0`.
+    pub weights: PathBuf,
+    /// Keep the ImageNet weights fixed (and compute each image's feature map once, see
+    /// `cache`); false fine-tunes the convolutions (BatchNorm keeps its ImageNet statistics).
+    /// Default true.
+    pub frozen: bool,
+    /// The side the images are resized to (bilinear) before the network, a multiple of 32
+    /// from 64 to 1024; the feature map has `input_size / tokens.stride` cells a side.
+    /// Default 256.
+    pub input_size: usize,
+    /// Frozen only: keep each image's feature map on disk under `cache_dir`, keyed by the
+    /// image's pixels, the backbone and a hash of its weights, so that later runs skip the
+    /// network. Default true.
+    pub cache: bool,
+    /// Where the frozen feature maps are kept. Default `data/feature-cache`.
+    pub cache_dir: PathBuf,
+}
+
+impl Default for EfficientNetChoice {
+    fn default() -> Self {
+        Self {
+            weights: PathBuf::from(weights::EFFICIENTNET_LITE0_DIR),
+            frozen: true,
+            input_size: 256,
+            cache: true,
+            cache_dir: PathBuf::from("data/feature-cache"),
+        }
+    }
+}
+
+impl Backbone {
+    /// The pretrained backbone's settings, if it is one.
+    pub fn efficientnet(&self) -> Option<&EfficientNetChoice> {
+        match self {
+            Backbone::Cnn => None,
+            Backbone::EfficientnetLite0(c) => Some(c),
+        }
+    }
+}
+
+impl Tagged for Backbone {
+    const WHAT: &'static str = "backbone";
+    const NAMES: &'static [&'static str] = &["cnn", "efficientnet-lite0"];
+
+    fn by_name(name: &str) -> Option<Self> {
+        Some(match name {
+            "cnn" => Backbone::Cnn,
+            "efficientnet-lite0" => Backbone::EfficientnetLite0(EfficientNetChoice::default()),
+            _ => return None,
+        })
+    }
+
+    fn with_fields<'de, A: de::MapAccess<'de>>(name: &str, map: &mut A) -> std::result::Result<Self, A::Error> {
+        Ok(match name {
+            "cnn" => {
+                map.next_value::<Empty>()?;
+                Backbone::Cnn
+            }
+            _ => Backbone::EfficientnetLite0(map.next_value()?),
+        })
+    }
+}
+
+impl Serialize for Backbone {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        match self {
+            Backbone::Cnn => s.serialize_str("cnn"),
+            Backbone::EfficientnetLite0(c) => {
+                let mut map = s.serialize_map(Some(1))?;
+                map.serialize_entry("efficientnet-lite0", c)?;
+                map.end()
+            }
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Backbone {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        d.deserialize_any(TaggedVisitor::<Backbone>::new())
+    }
+}
+
+/// A variant without fields, written as a table (`{ cnn = {} }`).
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Empty {}
 
 /// Which segment graph the tokens form.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
@@ -100,12 +203,13 @@ pub enum GraphChoice {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct TokensConfig {
-    /// Backbone. Default `cnn`.
+    /// Backbone: `cnn` or `efficientnet-lite0`. Default `cnn`.
     pub backbone: Backbone,
-    /// Backbone output channels. Default 32.
+    /// The CNN's output channels (EfficientNet-Lite0's are fixed by the tap). Default 32.
     pub cnn_channels: usize,
-    /// Feature-map stride: one feature cell per `stride × stride` pixels, and the resolution
-    /// the segment masks are resized to (a power of two, 1–16). Default 4.
+    /// Feature-map stride: one feature cell per `stride × stride` pixels (of the backbone's
+    /// input), and the resolution the segment masks are resized to (a power of two, 1–16; 4, 8
+    /// or 16 for EfficientNet-Lite0, tapped after its last block of that stride). Default 4.
     pub stride: usize,
     /// Add the box/centroid/area embedding to each token. Default true.
     pub geometry: bool,
@@ -138,14 +242,27 @@ impl TokensConfig {
         }
     }
 
-    /// The feature map's side for images of `side` pixels, or an error when the stride does
-    /// not divide it.
+    /// The feature map's side for images of `side` pixels (EfficientNet-Lite0 resizes every
+    /// image to its `input_size` first), or an error when the stride does not divide it.
     pub fn feature_side(&self, side: u32) -> Result<usize> {
+        let (side, what) = match self.backbone.efficientnet() {
+            Some(e) => (e.input_size as u32, "the backbone's input_size"),
+            None => (side, "the image side"),
+        };
         let s = self.stride as u32;
         if s == 0 || !side.is_multiple_of(s) {
-            return Err(invalid("tokens.stride", format!("{} does not divide the image side {side}", self.stride)));
+            return Err(invalid("tokens.stride", format!("{} does not divide {what} {side}", self.stride)));
         }
         Ok((side / s) as usize)
+    }
+
+    /// Channels of the backbone's feature map: `cnn_channels`, or those of EfficientNet-Lite0
+    /// at the tap (24, 40 or 112 at stride 4, 8 or 16).
+    pub fn feature_channels(&self) -> usize {
+        match &self.backbone {
+            Backbone::Cnn => self.cnn_channels,
+            Backbone::EfficientnetLite0(_) => efficientnet::tap(self.stride).map_or(0, |t| t.1),
+        }
     }
 }
 
@@ -396,26 +513,122 @@ impl Default for FusionConfig {
     }
 }
 
-/// The text encoder trained from scratch: word and position embeddings, a pre-norm
-/// transformer, the mean over real tokens.
+/// Which text encoder: one trained from scratch, or the pretrained all-MiniLM-L6-v2. In a
+/// config file a name (`encoder = "minilm-l6"`, with its defaults) or a one-key table
+/// (`[model.text.encoder.minilm-l6]`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum TextEncoderChoice {
+    /// A small transformer trained from scratch over the data's word vocabulary (`width`,
+    /// `layers`, `heads`, `dropout`). Default.
+    #[default]
+    Scratch,
+    /// all-MiniLM-L6-v2 (sentence-transformers; 6 layers, width 384) over its WordPiece
+    /// vocabulary.
+    MinilmL6(MiniLmChoice),
+}
+
+/// The pretrained MiniLM-L6 text encoder's settings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MiniLmChoice {
+    /// The folder `scripts/fetch-weights.sh minilm-l6` unpacked (relative paths from the
+    /// working directory). Default `data/weights/minilm-l6`.
+    pub weights: PathBuf,
+    /// Keep the pretrained weights fixed (false fine-tunes all of them). Default true.
+    pub frozen: bool,
+}
+
+impl Default for MiniLmChoice {
+    fn default() -> Self {
+        Self { weights: PathBuf::from(weights::MINILM_DIR), frozen: true }
+    }
+}
+
+impl TextEncoderChoice {
+    /// The pretrained encoder's settings, if it is one.
+    pub fn minilm(&self) -> Option<&MiniLmChoice> {
+        match self {
+            TextEncoderChoice::Scratch => None,
+            TextEncoderChoice::MinilmL6(c) => Some(c),
+        }
+    }
+}
+
+impl Tagged for TextEncoderChoice {
+    const WHAT: &'static str = "text encoder";
+    const NAMES: &'static [&'static str] = &["scratch", "minilm-l6"];
+
+    fn by_name(name: &str) -> Option<Self> {
+        Some(match name {
+            "scratch" => TextEncoderChoice::Scratch,
+            "minilm-l6" => TextEncoderChoice::MinilmL6(MiniLmChoice::default()),
+            _ => return None,
+        })
+    }
+
+    fn with_fields<'de, A: de::MapAccess<'de>>(name: &str, map: &mut A) -> std::result::Result<Self, A::Error> {
+        Ok(match name {
+            "scratch" => {
+                map.next_value::<Empty>()?;
+                TextEncoderChoice::Scratch
+            }
+            _ => TextEncoderChoice::MinilmL6(map.next_value()?),
+        })
+    }
+}
+
+impl Serialize for TextEncoderChoice {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        match self {
+            TextEncoderChoice::Scratch => s.serialize_str("scratch"),
+            TextEncoderChoice::MinilmL6(c) => {
+                let mut map = s.serialize_map(Some(1))?;
+                map.serialize_entry("minilm-l6", c)?;
+                map.end()
+            }
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for TextEncoderChoice {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        d.deserialize_any(TaggedVisitor::<TextEncoderChoice>::new())
+    }
+}
+
+/// The text encoder: a small transformer trained from scratch (word and position embeddings,
+/// a pre-norm transformer, the mean over real tokens), or the pretrained MiniLM-L6.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct TextConfig {
-    /// Width. Default 64.
+    /// `scratch` or `minilm-l6`. Default `scratch`.
+    pub encoder: TextEncoderChoice,
+    /// Width (scratch; MiniLM's is 384). Default 64.
     pub width: usize,
-    /// Layers. Default 2.
+    /// Layers (scratch). Default 2.
     pub layers: usize,
-    /// Attention heads (dividing `width`). Default 4.
+    /// Attention heads (scratch; dividing `width`). Default 4.
     pub heads: usize,
-    /// Longest text in tokens; longer texts are cut. Default 48.
+    /// Longest text in tokens (MiniLM: word pieces with `[CLS]` and `[SEP]`, at most 512);
+    /// longer texts are cut. Default 48.
     pub max_len: usize,
-    /// Dropout. Default 0.1.
+    /// Dropout (scratch). Default 0.1.
     pub dropout: f64,
 }
 
 impl Default for TextConfig {
     fn default() -> Self {
-        Self { width: 64, layers: 2, heads: 4, max_len: 48, dropout: 0.1 }
+        Self { encoder: TextEncoderChoice::Scratch, width: 64, layers: 2, heads: 4, max_len: 48, dropout: 0.1 }
+    }
+}
+
+impl TextConfig {
+    /// The width of the encoder's token and sentence features (384 for MiniLM).
+    pub fn feature_width(&self) -> usize {
+        match self.encoder {
+            TextEncoderChoice::Scratch => self.width,
+            TextEncoderChoice::MinilmL6(_) => super::minilm::MiniLmConfig::new().hidden,
+        }
     }
 }
 
@@ -530,6 +743,14 @@ impl GshnConfig {
         if !t.stride.is_power_of_two() || t.stride > 16 {
             return Err(invalid("tokens.stride", format!("{} must be a power of two from 1 to 16", t.stride)));
         }
+        if let Some(e) = t.backbone.efficientnet() {
+            if efficientnet::tap(t.stride).is_none() {
+                return Err(invalid("tokens.stride", format!("{} — EfficientNet-Lite0 is tapped at stride 4, 8 or 16", t.stride)));
+            }
+            if !(64..=1024).contains(&e.input_size) || !e.input_size.is_multiple_of(32) {
+                return Err(invalid("tokens.backbone.efficientnet-lite0.input_size", format!("{} must be a multiple of 32 from 64 to 1024", e.input_size)));
+            }
+        }
         if t.k == 0 || t.k > 1024 {
             return Err(invalid("tokens.k", format!("{} must lie in 1..=1024", t.k)));
         }
@@ -577,6 +798,9 @@ impl GshnConfig {
         }
         if x.max_len == 0 || x.max_len > MAX_TEXT {
             return Err(invalid("text.max_len", format!("{} must lie in 1..={MAX_TEXT}", x.max_len)));
+        }
+        if x.encoder.minilm().is_some() && x.max_len < 3 {
+            return Err(invalid("text.max_len", format!("{} leaves no word piece beside [CLS] and [SEP]: at least 3", x.max_len)));
         }
         finite("text.dropout", x.dropout, (0.0..1.0).contains(&x.dropout), "in [0, 1)")?;
         let l = &self.loss;

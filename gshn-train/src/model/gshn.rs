@@ -1,27 +1,33 @@
 //! The Graph Spiking Hybrid Network with its text encoder, joint space and losses.
 //!
 //! ```text
-//! F        = CNN(I)                                       [B, C, H/s, W/s]
+//! F        = CNN(I)  or  EfficientNet-Lite0(I)            [B, C, H/s, W/s]
 //! V_k      = W_v · Σ_cells resize(mask_k) · F + W_g · geometry_k      masked mean per segment
 //! F_GAT    = GAT_L(ELU(… GAT_1(V)))                       L layers × H heads, concatenated
 //! E_SNN    = W_o · rate(SGC_L(… SGC_1(repeat_T(V))))      spiking graph layers, LIF, T steps
 //! V'       = r · E_SNN + F_GAT                            r learned (the paper's fusion)
 //! image    = normalise(P_i · mean_k V'_k),  text = normalise(P_t · TextEncoder(words))
 //! ```
+//!
+//! The backbone and the text encoder are trained from scratch or pretrained
+//! (EfficientNet-Lite0, MiniLM-L6), frozen or fine-tuned, per [`GshnConfig`]; a frozen
+//! backbone's feature maps can be computed once ([`Gshn::attach_features`]).
 
 use burn::module::Module;
 use burn::nn::{Linear, LinearConfig};
 use burn::tensor::{Bool, Device, Tensor};
 
-use super::backbone::CnnBackbone;
+use super::backbone::ImageBackbone;
 use super::config::{Branches, GshnConfig};
+use super::feature_cache::{CacheStats, FeatureCache};
 use super::fusion::Fusion;
 use super::gat_branch::GatBranch;
+use super::minilm::{MiniLm, MiniLmConfig};
 use super::spiking_graph::SnnBranch;
-use super::text::{TextEncoder, TextEncoderConfig};
+use super::text::{TextEncoderConfig, TextModel};
 use super::tokens::GEOMETRY;
 use super::vqa::{VqaHead, VqaHeadConfig, VqaOutput};
-use crate::batch::{GshnBatch, ImageBatch, QuestionBatch, TextBatch, SPARE_ROWS};
+use crate::batch::{Dataset, GshnBatch, ImageBatch, QuestionBatch, TextBatch, SPARE_ROWS};
 use crate::error::{bad_input, invalid, Result};
 use crate::loss::{cross_entropy, l2_normalize, masked_symmetric_infonce, symmetric_infonce, token_segment_similarity, LogitScale, Losses, LOGIT_SCALE_INIT};
 use crate::model::config::{LossConfig, StlMode};
@@ -50,7 +56,7 @@ pub struct ImageOutput {
 #[derive(Module, Debug)]
 pub struct Gshn {
     /// The image backbone.
-    pub backbone: CnnBackbone,
+    pub backbone: ImageBackbone,
     /// Segment feature → node width.
     pub node_in: Linear,
     /// Geometry embedding (box, centroid, area).
@@ -64,7 +70,7 @@ pub struct Gshn {
     /// Image projection into the joint space.
     pub image_proj: Linear,
     /// The text encoder.
-    pub text: TextEncoder,
+    pub text: TextModel,
     /// Text projection into the joint space.
     pub text_proj: Linear,
     /// CLIP's learnable logit scale.
@@ -89,10 +95,21 @@ pub struct Gshn {
 impl GshnConfig {
     /// Validates the config and builds the model (set the vocabulary size and the number of
     /// answers first: [`with_vocab_size`](Self::with_vocab_size),
-    /// [`with_answers`](Self::with_answers)).
+    /// [`with_answers`](Self::with_answers)). Pretrained encoders get their weights from their
+    /// folders (checked against their SHA-256; an error names the command that fetches them).
     pub fn init(&self, device: &Device) -> Result<Gshn> {
+        self.build(device, true)
+    }
+
+    /// [`init`](Self::init) without reading any weight file: pretrained encoders start random
+    /// (frozen as configured), for a checkpoint to fill.
+    pub fn init_untrained(&self, device: &Device) -> Result<Gshn> {
+        self.build(device, false)
+    }
+
+    fn build(&self, device: &Device, load: bool) -> Result<Gshn> {
         self.validate()?;
-        if self.vocab_size <= 2 {
+        if self.vocab_size <= 2 && self.text.encoder.minilm().is_none() {
             return Err(invalid(
                 "vocab_size",
                 format!("{} words: set the data's vocabulary size with with_vocab_size (at least 3 with <pad> and <unk>)", self.vocab_size),
@@ -102,18 +119,24 @@ impl GshnConfig {
             return Err(invalid("answers", "the VQA head needs at least one answer"));
         }
         let d = self.d_model;
-        let w = self.text.width;
+        let w = self.text.feature_width();
         let lin = |i, o| LinearConfig::new(i, o).init(device);
         let branches = self.fusion.branches;
         Ok(Gshn {
-            backbone: CnnBackbone::new(&self.tokens, device),
-            node_in: lin(self.tokens.cnn_channels, d),
+            backbone: ImageBackbone::new(&self.tokens, load, device)?,
+            node_in: lin(self.tokens.feature_channels(), d),
             geometry: self.tokens.geometry.then(|| lin(GEOMETRY, d)),
             gat: (branches != Branches::SnnOnly).then(|| GatBranch::new(&self.gat, d, device)).transpose()?,
             snn: (branches != Branches::GatOnly).then(|| SnnBranch::new(&self.snn, d, device)).transpose()?,
             fusion: Fusion::new(&self.fusion, d, device),
             image_proj: lin(d, self.embed_dim),
-            text: TextEncoderConfig::from_text(&self.text, self.vocab_size).init(device),
+            text: match self.text.encoder.minilm() {
+                None => TextModel::Scratch(TextEncoderConfig::from_text(&self.text, self.vocab_size).init(device)),
+                Some(m) => {
+                    let net = if load { MiniLm::load(&m.weights, device)? } else { MiniLmConfig::new().init(device) };
+                    TextModel::MiniLm(if m.frozen { net.freeze() } else { net })
+                }
+            },
             text_proj: lin(w, self.embed_dim),
             logit_scale: LogitScale::new(LOGIT_SCALE_INIT, device),
             vqa: VqaHeadConfig::new(d, w, self.answers).init(device),
@@ -132,7 +155,11 @@ impl Gshn {
     /// under each segment's resized mask (one batched product `[B, M, cells] · [B, cells, C]`),
     /// plus the geometry embedding.
     pub fn tokens(&self, batch: &ImageBatch) -> Result<Tensor<3>> {
-        let f = self.backbone.forward(batch.pixels.clone()); // [B, C, h, w]
+        // A frozen backbone's feature maps may come with the batch (computed once).
+        let f = match (&batch.features, self.backbone.frozen()) {
+            (Some(f), true) => f.clone(),
+            _ => self.backbone.forward(batch.pixels.clone()), // [B, C, h, w]
+        };
         let [b, c, h, w] = f.dims();
         let [_, _, k] = batch.masks.dims();
         if k != h * w {
@@ -177,8 +204,18 @@ impl Gshn {
     /// Per-token features `[B, L, text_width]` and unit-norm sentence embeddings
     /// `[B, embed_dim]` of a text batch.
     pub fn encode_text_tokens(&self, text: &TextBatch) -> (Tensor<3>, Tensor<2>) {
-        let (words, sentence) = self.text.forward(text.ids.clone(), text.pad.clone());
+        let (words, sentence) = self.text_features(text);
         (words, l2_normalize(self.text_proj.forward(sentence)))
+    }
+
+    /// The text encoder's token features `[B, L, width]` and sentence features `[B, width]`:
+    /// a frozen MiniLM's from the batch when the batcher attached them, else computed.
+    pub fn text_features(&self, text: &TextBatch) -> (Tensor<3>, Tensor<2>) {
+        let frozen = self.config.text.encoder.minilm().is_some_and(|m| m.frozen);
+        match (&text.frozen, frozen) {
+            (Some((words, sentence)), true) => (words.clone(), sentence.clone()),
+            _ => self.text.forward(text.ids.clone(), text.pad.clone()),
+        }
     }
 
     /// Unit-norm text embeddings `[B, embed_dim]`.
@@ -189,7 +226,7 @@ impl Gshn {
     /// VQA: answers `questions` about the images of `batch`, attending over the fused nodes
     /// of `out`.
     pub fn answer(&self, batch: &ImageBatch, out: &ImageOutput, questions: &QuestionBatch) -> VqaOutput {
-        let (_, sentence) = self.text.forward(questions.text.ids.clone(), questions.text.pad.clone());
+        let (_, sentence) = self.text_features(&questions.text);
         let d = self.config.d_model;
         let dense = out.nodes.clone().reshape([batch.len(), batch.max_nodes, d]).select(0, questions.image.clone());
         let mask = batch.mask.clone().int().select(0, questions.image.clone()).equal_elem(1);
@@ -264,7 +301,7 @@ impl Gshn {
         let mut losses = Losses::new(&images.pixels.device());
         if let Some(captions) = &batch.captions {
             if w.clip > 0.0 || w.stl > 0.0 {
-                let (words, sentence) = self.text.forward(captions.ids.clone(), captions.pad.clone());
+                let (words, sentence) = self.text_features(captions);
                 // In-batch pairs whose caption is also true of the other image are left out.
                 let exclude = batch.positives.clone().filter(|_| w.mask_false_negatives);
                 if w.clip > 0.0 {
@@ -291,6 +328,18 @@ impl Gshn {
             }
         }
         Ok(losses)
+    }
+
+    /// With a frozen pretrained backbone, gives every example of `data` its feature map —
+    /// read from the on-disk cache in the config's `cache_dir` (when `cache` is on) or computed
+    /// in batches of `batch` images and written there — so that batches carry them and the
+    /// backbone does not run again. `None` (nothing done) for a trained backbone.
+    pub fn attach_features(&self, data: &mut Dataset, batch: usize, device: &Device) -> Result<Option<CacheStats>> {
+        let (Some(net), Some(choice)) = (self.backbone.frozen_pretrained(), self.config.tokens.backbone.efficientnet()) else {
+            return Ok(None);
+        };
+        let cache = FeatureCache::new(net, choice.cache.then_some(choice.cache_dir.as_path()));
+        cache.attach(net, &mut data.items, batch, device).map(Some)
     }
 
     /// The current fusion weight(s) `r`.

@@ -1,5 +1,6 @@
-//! The text side: a word vocabulary built from the data, and a small transformer encoder
-//! trained from scratch.
+//! The text side: a word vocabulary built from the data and a small transformer encoder
+//! trained from scratch, or the pretrained MiniLM-L6 ([`super::minilm`]) over its WordPiece
+//! vocabulary ([`super::wordpiece`]).
 
 use std::collections::BTreeMap;
 
@@ -10,6 +11,7 @@ use burn::nn::{Embedding, EmbeddingConfig};
 use burn::tensor::{Bool, Device, Int, Tensor, TensorData};
 
 use super::config::TextConfig;
+use super::minilm::MiniLm;
 
 /// Padding token id.
 pub const PAD: usize = 0;
@@ -167,5 +169,32 @@ impl TextEncoder {
         let d = tokens.dims()[2];
         let sentence: Tensor<2> = tokens.clone().mul(keep).sum_dim(1).div(count).reshape([b, d]);
         (tokens, sentence)
+    }
+}
+
+/// The text encoder of a [`Gshn`](super::Gshn): trained from scratch or the pretrained
+/// MiniLM-L6.
+#[derive(Module, Debug)]
+#[allow(clippy::large_enum_variant)]
+pub enum TextModel {
+    /// The transformer trained from scratch over the data's words.
+    Scratch(TextEncoder),
+    /// all-MiniLM-L6-v2 over its WordPiece vocabulary.
+    MiniLm(MiniLm),
+}
+
+impl TextModel {
+    /// Per-token features `[B, L, width]` and the sentence feature `[B, width]` (MiniLM's is
+    /// its unit-norm sentence embedding).
+    pub fn forward(&self, ids: Tensor<2, Int>, pad: Tensor<2, Bool>) -> (Tensor<3>, Tensor<2>) {
+        match self {
+            TextModel::Scratch(t) => t.forward(ids, pad),
+            TextModel::MiniLm(m) => m.forward(ids, pad),
+        }
+    }
+
+    /// Whether it reads WordPiece ids (MiniLM) rather than the data's word ids.
+    pub fn wordpiece(&self) -> bool {
+        matches!(self, TextModel::MiniLm(_))
     }
 }
