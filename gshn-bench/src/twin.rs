@@ -32,6 +32,7 @@ use std::path::Path;
 
 use burn::tensor::{Bool, Int, Tensor};
 use gshn_train::experiment::TrainConfig;
+use gshn_train::model::config::{TextConfig, TokensConfig};
 use gshn_train::{GshnBatch, GshnConfig};
 
 /// The file's first bytes.
@@ -219,7 +220,8 @@ pub fn read_batches(path: &Path) -> Result<(serde_json::Value, Vec<Vec<NamedArra
         for e in entries.as_array().ok_or_else(|| bad("a batch is not a list"))? {
             let name = e["name"].as_str().ok_or_else(|| bad("an array without a name"))?;
             let dtype = e["dtype"].as_str().ok_or_else(|| bad("an array without a dtype"))?;
-            let shape: Vec<usize> = e["shape"].as_array().ok_or_else(|| bad("an array without a shape"))?.iter().filter_map(|d| d.as_u64().map(|d| d as usize)).collect();
+            let shape: Vec<usize> =
+                e["shape"].as_array().ok_or_else(|| bad("an array without a shape"))?.iter().filter_map(|d| d.as_u64().map(|d| d as usize)).collect();
             let (offset, n) = (e["offset"].as_u64().unwrap_or(u64::MAX) as usize, e["bytes"].as_u64().unwrap_or(u64::MAX) as usize);
             let raw = data.get(offset..offset.saturating_add(n)).ok_or_else(|| TwinFileError::Format(format!("array `{name}` lies beyond the data")))?;
             if n % ArrayData::item_size(dtype) != 0 {
@@ -251,18 +253,22 @@ fn differences(a: &serde_json::Value, b: &serde_json::Value, path: &str, out: &m
 /// (its vocabulary size and answers set) and the optimiser settings of `train`. Fails with
 /// [`TwinFileError::Unsupported`] when `model` differs from [`GshnConfig::default`] in
 /// anything but what the twin reads: the widths, layers, heads and time steps, the tokens
-/// (stride, channels, geometry, graph), the GAT path, which branches run, the initial `r`,
-/// the text encoder and the CLIP and VQA loss weights.
+/// (stride, channels, geometry, graph; the backbone stays the CNN), the GAT path, which
+/// branches run, the initial `r`, the sizes of the scratch text encoder and the CLIP and VQA
+/// loss weights.
 pub fn twin_meta(model: &GshnConfig, train: &TrainConfig) -> Result<serde_json::Value, TwinFileError> {
     let m = model;
     let mut reference = GshnConfig::default();
     reference.d_model = m.d_model;
     reference.embed_dim = m.embed_dim;
-    reference.tokens = m.tokens.clone();
-    (reference.gat.layers, reference.gat.heads, reference.gat.negative_slope, reference.gat.path) = (m.gat.layers, m.gat.heads, m.gat.negative_slope, m.gat.path);
+    // The graph and the segments come with the batches; the backbone must be the CNN.
+    reference.tokens = TokensConfig { backbone: reference.tokens.backbone.clone(), ..m.tokens.clone() };
+    (reference.gat.layers, reference.gat.heads, reference.gat.negative_slope, reference.gat.path) =
+        (m.gat.layers, m.gat.heads, m.gat.negative_slope, m.gat.path);
     (reference.snn.time_steps, reference.snn.layers) = (m.snn.time_steps, m.snn.layers);
     (reference.fusion.branches, reference.fusion.r) = (m.fusion.branches, m.fusion.r);
-    reference.text = m.text.clone();
+    // The text encoder's sizes are free; it must be the one trained from scratch.
+    reference.text = TextConfig { encoder: reference.text.encoder.clone(), ..m.text.clone() };
     (reference.loss.clip, reference.loss.vqa) = (m.loss.clip, m.loss.vqa);
     (reference.vocab_size, reference.answers) = (m.vocab_size, m.answers);
     if &reference != m {

@@ -10,7 +10,7 @@ use gshn_train::batch::{Dataset, GshnBatch};
 use gshn_train::data::segments::{shapeworld_dataset, SegmentsConfig};
 use gshn_train::data::shapeworld::{generate, ShapeWorldConfig, Split};
 use gshn_train::experiment::TrainConfig;
-use gshn_train::model::config::Encoding;
+use gshn_train::model::config::{Backbone, Encoding, TextEncoderChoice};
 use gshn_train::model::{GshnConfig, Vocab};
 use gshn_train::GshnBatcher;
 
@@ -155,6 +155,29 @@ fn the_twin_meta_carries_the_sizes_and_refuses_what_the_twin_lacks() {
         Err(TwinFileError::Unsupported(fields)) => assert_eq!(fields, "model.loss.stl, model.snn.encoding"),
         other => panic!("expected Unsupported, got {other:?}"),
     }
+    // The twin has only the CNN backbone and the scratch text encoder.
+    let mut pretrained = cfg.clone();
+    pretrained.tokens.backbone = Backbone::EfficientnetLite0(Default::default());
+    pretrained.text.encoder = TextEncoderChoice::MinilmL6(Default::default());
+    match twin_meta(&pretrained, &TrainConfig::default()) {
+        Err(TwinFileError::Unsupported(fields)) => assert!(fields.contains("model.tokens.backbone") && fields.contains("model.text.encoder"), "{fields}"),
+        other => panic!("expected Unsupported, got {other:?}"),
+    }
+}
+
+#[test]
+fn the_exported_batches_are_deterministic() {
+    let (data, cfg, batcher) = setup(6);
+    let meta = twin_meta(&cfg, &TrainConfig::default()).unwrap();
+    let file = |k: usize| {
+        let arrays = batch_arrays(&batch(&data, &batcher, &[5, 0, 3, 1], 7)).unwrap();
+        let path = std::env::temp_dir().join(format!("gshn-twin-det-{}-{k}.bin", std::process::id()));
+        write_batches(&path, &meta, &[arrays]).unwrap();
+        let bytes = std::fs::read(&path);
+        std::fs::remove_file(&path).ok();
+        bytes.unwrap()
+    };
+    assert_eq!(file(0), file(1), "the same examples and seed give the same file, byte for byte");
 }
 
 #[test]

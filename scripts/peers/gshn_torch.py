@@ -54,6 +54,14 @@ Where the twin differs from gshn, and why:
   stage's default weights switch off) exist as parameters, as in gshn, and get no gradient.
 * Dropout (text encoder only) draws from PyTorch's RNG, not Burn's.
 """
+import os
+
+# PyTorch's OpenMP threads spin while they wait for work. On a machine that other processes
+# share (a build beside the benchmark), spinning threads that lose their core made the twin's
+# steps swing 10× at 2 threads (0.3 s to 4.9 s) while 1 thread stayed steady; passive waiting
+# removes that without slowing an idle machine. Set OMP_WAIT_POLICY yourself to override.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 import argparse
 import json
 import math
@@ -408,6 +416,7 @@ def main():
         "params": sum(q.numel() for q in params),
         "nodes": [b.nodes for b in batches],
         "threads": torch.get_num_threads(),
+        "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
         "device": str(device) if device.type != "cuda" else torch.cuda.get_device_name(device),
         "torch": torch.__version__,
         "torch_geometric": torch_geometric.__version__,

@@ -7,7 +7,7 @@
 //! and questions.
 //!
 //! ```text
-//! cargo test --workspace --no-run && target/debug/compare-train --threads 2 --python .venv/bin/python --reps 5
+//! cargo build --workspace --bin compare-train && target/debug/compare-train --threads 2 --python .venv/bin/python --runs 3 --reps 3
 //! ```
 
 use std::path::PathBuf;
@@ -40,6 +40,10 @@ struct Args {
     /// Distinct batches: each timed pass runs one step on each.
     #[arg(long, default_value_t = 4)]
     steps: usize,
+    /// Runs, each the twin (a fresh process) then gshn, `--reps` passes each; the table gives
+    /// every run's medians and their spread.
+    #[arg(long, default_value_t = 3)]
+    runs: usize,
     /// Untimed steps before the timed passes, on each side.
     #[arg(long, default_value_t = 2)]
     warmup: usize,
@@ -56,23 +60,26 @@ struct Args {
     /// Keep the batch file here (default: a temporary file, removed after the run).
     #[arg(long)]
     keep_batches: Option<PathBuf>,
-    /// The twin's Python (torch, torch-geometric, spikingjelly) and the timed passes (median
-    /// over every step of every pass).
+    /// The twin's Python (torch, torch-geometric, spikingjelly) and the timed passes per run.
     #[command(flatten)]
     peer: PeerArgs,
 }
 
-/// The median and the 10th and 90th percentiles.
-fn spread(v: &[f64]) -> (f64, f64, f64) {
+/// The median of `v` (NaN when empty).
+fn median(v: &[f64]) -> f64 {
+    min_median_max(v).1
+}
+
+/// The smallest value, the median and the largest (NaNs when empty).
+fn min_median_max(v: &[f64]) -> (f64, f64, f64) {
     let mut s = v.to_vec();
     s.sort_by(f64::total_cmp);
-    if s.is_empty() {
+    let n = s.len();
+    if n == 0 {
         return (f64::NAN, f64::NAN, f64::NAN);
     }
-    let q = |p: f64| s[((s.len() - 1) as f64 * p).round() as usize];
-    let n = s.len();
     let median = if n % 2 == 1 { s[n / 2] } else { (s[n / 2 - 1] + s[n / 2]) / 2.0 };
-    (median, q(0.1), q(0.9))
+    (s[0], median, s[n - 1])
 }
 
 fn sync(device: &Device) -> anyhow::Result<()> {
@@ -81,7 +88,7 @@ fn sync(device: &Device) -> anyhow::Result<()> {
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    ensure!(args.steps >= 1 && args.threads >= 1 && args.peer.reps >= 1, "--steps, --threads and --reps must be at least 1");
+    ensure!(args.steps >= 1 && args.threads >= 1 && args.peer.reps >= 1 && args.runs >= 1, "--steps, --threads, --reps and --runs must be at least 1");
     ensure!(args.torch_device == "cpu" || args.torch_device == "cuda", "--torch-device is cpu or cuda, not `{}`", args.torch_device);
     set_threads(args.threads);
     let config = args.config.clone().unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../configs/shapeworld.toml"));
@@ -100,7 +107,7 @@ fn main() -> anyhow::Result<()> {
     let data = load_data(&cfg)?;
     let model_cfg = cfg.model.clone().with_vocab_size(data.vocab.len()).with_answers(data.answers.len().max(1));
     let meta = twin_meta(&model_cfg, &cfg.train)?;
-    let batcher = data.batcher(&cfg);
+    let batcher = data.batcher(&cfg)?;
     let batches: Vec<GshnBatch> = (1..=args.steps)
         .map(|step| {
             let idx = batch_indices(cfg.seed, data.train.len(), bs, step);
@@ -119,14 +126,9 @@ fn main() -> anyhow::Result<()> {
     if args.phases {
         flags.push(os("--phases"));
     }
-    let peer = args.peer.run_peer("gshn_torch.py", &flags);
-    if args.keep_batches.is_none() {
-        std::fs::remove_file(&file).ok();
-    }
-    let peer = peer?;
 
     // gshn: the runner's own training step (`train_step`: losses, backward, AdamW with
-    // per-tensor gradient clipping) at a constant learning rate.
+    // per-tensor gradient clipping) at a constant learning rate; one model for every run.
     device.seed(cfg.seed);
     let mut model = model_cfg.init(&device)?;
     let mut optim = optimizer(&cfg.train);
@@ -140,16 +142,49 @@ fn main() -> anyhow::Result<()> {
         }
         sync(&device)?;
     }
-    let mut ours = vec![Vec::new(); batches.len()];
-    for _ in 0..args.peer.reps {
-        for (b, batch) in batches.iter().enumerate() {
-            let start = Instant::now();
-            let parts;
-            (model, parts) = train_step(model, &mut optim, batch, None, lr)?;
-            drop(parts);
-            sync(&device)?;
-            ours[b].push(start.elapsed().as_secs_f64() * 1e3);
+
+    // The runs alternate: the twin (a fresh process: its own warm-up, then `reps` passes),
+    // then gshn (`reps` passes), so that a change in the machine's load hits both sides.
+    let mut ours: Vec<Vec<f64>> = vec![Vec::new(); batches.len()]; // ms, per batch, over all runs
+    let mut theirs: Vec<Vec<f64>> = vec![Vec::new(); batches.len()];
+    let mut runs: Vec<(f64, f64)> = Vec::new(); // per run: median ms/step, gshn and twin
+    let mut peer = serde_json::Value::Null;
+    for run in 0..args.runs {
+        let p = args.peer.run_peer("gshn_torch.py", &flags);
+        let p = match p {
+            Ok(p) => p,
+            Err(e) => {
+                if args.keep_batches.is_none() {
+                    std::fs::remove_file(&file).ok();
+                }
+                return Err(e);
+            }
+        };
+        let twin: Vec<f64> = p["step_ms"].as_array().context("the twin printed no step times")?.iter().filter_map(|v| v.as_f64()).collect();
+        ensure!(twin.len() == batches.len() * args.peer.reps, "the twin timed {} steps, expected {}", twin.len(), batches.len() * args.peer.reps);
+        let mut gshn = Vec::new();
+        for _ in 0..args.peer.reps {
+            for (b, batch) in batches.iter().enumerate() {
+                let start = Instant::now();
+                let parts;
+                (model, parts) = train_step(model, &mut optim, batch, None, lr)?;
+                drop(parts);
+                sync(&device)?;
+                let ms = start.elapsed().as_secs_f64() * 1e3;
+                ours[b].push(ms);
+                gshn.push(ms);
+            }
         }
+        for (k, &ms) in twin.iter().enumerate() {
+            theirs[k % batches.len()].push(ms);
+        }
+        let (g, t) = (median(&gshn), median(&twin));
+        eprintln!("run {}/{}: gshn {g:.1} ms/step, twin {t:.1} ms/step", run + 1, args.runs);
+        runs.push((g, t));
+        peer = p;
+    }
+    if args.keep_batches.is_none() {
+        std::fs::remove_file(&file).ok();
     }
     let mut phases = [Vec::new(), Vec::new(), Vec::new()];
     if args.phases {
@@ -172,15 +207,14 @@ fn main() -> anyhow::Result<()> {
         }
     }
 
-    let theirs: Vec<f64> = peer["step_ms"].as_array().context("the twin printed no step times")?.iter().filter_map(|v| v.as_f64()).collect();
-    ensure!(theirs.len() == batches.len() * args.peer.reps, "the twin timed {} steps, expected {}", theirs.len(), batches.len() * args.peer.reps);
     let v = |k: &str| peer[k].as_str().unwrap_or("?").to_string();
     let first = first.unwrap_or_default();
     let twin_first = &peer["first_losses"];
     let m = &cfg.model;
     println!(
         "Whole-model training step (forward, backward, per-tensor clipping, AdamW): {} batches of {bs} images {}×{}, branches {}, T = {}; gshn on {device_name}, \
-         the twin on {} (torch {}, torch_geometric {}, spikingjelly {}); {} thread(s); median over {} passes after {} warm-up step(s)",
+         the twin on {} (torch {}, torch_geometric {}, spikingjelly {}); {} thread(s) each; {} runs, each the twin then gshn, {} passes over the batches per run \
+         after {} warm-up step(s)",
         batches.len(),
         cfg.data.image_size,
         cfg.data.image_size,
@@ -191,40 +225,53 @@ fn main() -> anyhow::Result<()> {
         v("torch_geometric"),
         v("spikingjelly"),
         args.threads,
+        args.runs,
         args.peer.reps,
         args.warmup.max(1),
     );
     println!();
-    println!("| batch | nodes ΣN | block M | edges | caption L | gshn (ms) | twin (ms) | twin / gshn |");
+    println!("| batch | nodes ΣN | block M | edges | caption L | gshn (s/step) | twin (s/step) | speed gshn ÷ twin |");
     println!("|---|---|---|---|---|---|---|---|");
     for (b, batch) in batches.iter().enumerate() {
-        let twin_b: Vec<f64> = theirs.iter().skip(b).step_by(batches.len()).copied().collect();
-        let (g, t) = (spread(&ours[b]).0, spread(&twin_b).0);
+        let (g, t) = (median(&ours[b]), median(&theirs[b]));
         let l = batch.captions.as_ref().map_or(0, |c| c.ids.dims()[1]);
         let i = &batch.images;
-        println!("| {} | {} | {} | {} | {l} | {g:.1} | {t:.1} | {:.2} |", b + 1, i.num_nodes(), i.max_nodes, i.graph.edges.len(), t / g);
+        println!("| {} | {} | {} | {} | {l} | {:.3} | {:.3} | {:.2}× |", b + 1, i.num_nodes(), i.max_nodes, i.graph.edges.len(), g / 1e3, t / 1e3, t / g);
     }
-    let all: Vec<f64> = ours.concat();
-    let (g, g10, g90) = spread(&all);
-    let (t, t10, t90) = spread(&theirs);
-    println!("| **all** (p10–p90) | | | | | **{g:.1}** ({g10:.0}–{g90:.0}) | **{t:.1}** ({t10:.0}–{t90:.0}) | **{:.2}** |", t / g);
+    println!();
+    println!("| run | gshn (s/step) | twin (s/step) | speed gshn ÷ twin |");
+    println!("|---|---|---|---|");
+    for (r, (g, t)) in runs.iter().enumerate() {
+        println!("| {} | {:.3} | {:.3} | {:.2}× |", r + 1, g / 1e3, t / 1e3, t / g);
+    }
+    let col = |f: &dyn Fn(&(f64, f64)) -> f64| -> Vec<f64> { runs.iter().map(f).collect() };
+    let (gs, ts, rs) = (col(&|r| r.0 / 1e3), col(&|r| r.1 / 1e3), col(&|r| r.1 / r.0));
+    let (g, t, r) = (min_median_max(&gs), min_median_max(&ts), min_median_max(&rs));
+    println!(
+        "| **median (min–max)** | **{:.3}** ({:.3}–{:.3}) | **{:.3}** ({:.3}–{:.3}) | **{:.2}×** ({:.2}–{:.2}) |",
+        g.1, g.0, g.2, t.1, t.0, t.2, r.1, r.0, r.2
+    );
     if args.phases {
         println!();
-        println!("| phase (median ms) | gshn | twin | twin / gshn |");
+        println!("| phase (median ms) | gshn | twin | speed gshn ÷ twin |");
         println!("|---|---|---|---|");
         for (k, name) in ["forward", "backward", "optimizer"].iter().enumerate() {
-            let (g, t) = (spread(&phases[k]).0, peer["phases_ms"][name].as_f64().unwrap_or(f64::NAN));
-            println!("| {name} | {g:.1} | {t:.1} | {:.2} |", t / g);
+            let (g, t) = (median(&phases[k]), peer["phases_ms"][name].as_f64().unwrap_or(f64::NAN));
+            println!("| {name} | {g:.1} | {t:.1} | {:.2}× |", t / g);
         }
     }
     let f = |k: &str| twin_first[k].as_f64().unwrap_or(f64::NAN);
     println!();
     println!(
-        "first-step losses (different initial weights, same scale expected): gshn CLIP {:.3}, VQA {:.3}; twin CLIP {:.3}, VQA {:.3}; parameters: gshn {}, twin {}",
+        "first-step losses (independent initial weights: the same scale is expected, not the same values): gshn CLIP {:.3}, VQA {:.3}; twin CLIP {:.3}, VQA {:.3} \
+         (chance: ln {bs} = {:.3}, ln {} = {:.3}); parameters: gshn {}, twin {}",
         first.get(1).copied().unwrap_or(f32::NAN),
         first.get(3).copied().unwrap_or(f32::NAN),
         f("clip"),
         f("vqa"),
+        (bs as f64).ln(),
+        model_cfg.answers,
+        (model_cfg.answers as f64).ln(),
         burn::module::Module::num_params(&model),
         peer["params"]
     );
