@@ -1,4 +1,12 @@
-//! scratch: time parts of the model fwd+bwd
+//! Where gshn's training step spends its time: forward and forward + backward of each part of
+//! the default model (backbone, tokens, GAT and spiking branches, text encoder, the whole
+//! losses) on one ShapeWorld batch of 64 images, flex (CPU), median of 7 after one untimed
+//! call. `compare-train` times the whole step against the PyTorch twin; this splits gshn's.
+//!
+//! ```text
+//! cargo run --example model_parts -- 2      # threads (default 1)
+//! ```
+
 use burn::tensor::{Device, Tensor};
 use gshn_bench::set_threads;
 use gshn_snn::rng::SeedRng;
@@ -20,9 +28,9 @@ fn time(name: &str, reps: usize, mut f: impl FnMut()) {
 }
 
 fn main() -> anyhow::Result<()> {
-    let threads: usize = std::env::args().nth(1).map(|s| s.parse().unwrap()).unwrap_or(1);
+    let threads: usize = std::env::args().nth(1).map(|s| s.parse()).transpose()?.unwrap_or(1);
     set_threads(threads);
-    let mut cfg = ExperimentConfig::load(std::path::Path::new("configs/shapeworld.toml"), &[])?;
+    let mut cfg = ExperimentConfig::load(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs/shapeworld.toml"), &[])?;
     (cfg.data.train_images, cfg.data.val_images, cfg.data.test_images) = (64, 0, 2);
     let data = load_data(&cfg)?;
     let device = Device::flex().autodiff();
