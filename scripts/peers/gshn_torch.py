@@ -46,10 +46,13 @@ Where the twin differs from gshn, and why:
 * LIF: SpikingJelly 2.0's LIFNode has no `backend=` argument any more; the device picks the
   implementation (on the CPU its fused multi-step `lif_multi_step` with an analytic backward;
   on CUDA its CUDA/Triton kernel).
-* Weights are initialised by PyTorch's and PyG's own initialisers, not copied from gshn: the
-  shapes are the same, the values are not, so losses agree in scale only. The spiking branch's
-  firing rates, which can change the work of sparse kernels, do not change the work of the
-  dense ops either side runs.
+* Weights are initialised by PyTorch's and PyG's own initialisers (the shapes are gshn's, the
+  values are not, so losses agree in scale only), or, with --weights (compare-train
+  --same-weights), copied from gshn's initial model. Then, without dropout, the twin's losses
+  follow gshn's step for step (measured: equal to 5 decimals over 5 training steps), which
+  checks the forward, the backward, the clipping and AdamW. The spiking branch's firing rates,
+  which can change the work of sparse kernels, do not change the work of the dense ops either
+  side runs.
 * The projections used only by Spiked Text Learning and the node-level InfoNCE (which the main
   stage's default weights switch off) exist as parameters, as in gshn, and get no gradient.
 * Dropout (text encoder only) draws from PyTorch's RNG, not Burn's.
@@ -342,6 +345,67 @@ class GshnTwin(nn.Module):
         return total, parts
 
 
+def gshn_state_dict(path, model):
+    """The twin's state dict from gshn's initial weights (a safetensors file compare-train
+    wrote with Burn's parameter names): Burn's Linear stores [in, out], PyTorch's [out, in];
+    Burn's LayerNorm names gamma/beta; Burn's attention has separate query/key/value maps where
+    PyTorch has one in_proj; Burn's pre-norm layer applies norm_2 before attention and norm_1
+    before the feed-forward block (PyTorch: norm1, norm2)."""
+    from safetensors.torch import load_file
+
+    w = load_file(path)
+    out, used = {}, set()
+
+    def take(name):
+        used.add(name)
+        return w[name]
+
+    def linear(burn, torch_name, bias=True):
+        out[f"{torch_name}.weight"] = take(f"{burn}.weight").t().contiguous()
+        if bias:
+            out[f"{torch_name}.bias"] = take(f"{burn}.bias")
+
+    for i in range(len(model.backbone.convs)):
+        for k in ("weight", "bias"):
+            out[f"backbone.convs.{i}.{k}"] = take(f"backbone.Cnn.convs.{i}.{k}")
+    for name in ["node_in", "image_proj", "text_proj", "stl_words", "stl_segments", "node_snn", "node_gat", "vqa.query", "vqa.key", "vqa.fuse", "vqa.out"]:
+        linear(name, name)
+    if model.geometry is not None:
+        linear("geometry", "geometry")
+    out["r"] = take("fusion.r")
+    out["log_scale"] = take("logit_scale.log_scale")
+    if model.gat is not None:
+        for i, layer in enumerate(model.gat):
+            linear(f"gat.layers.{i}.lin", f"gat.{i}.lin", bias=False)
+            for k in ("att_src", "att_dst"):
+                out[f"gat.{i}.{k}"] = take(f"gat.layers.{i}.{k}").reshape(layer.att_src.shape)
+            out[f"gat.{i}.bias"] = take(f"gat.layers.{i}.bias")
+    if model.snn is not None:
+        linear("snn.readout", "snn.readout")
+        for i in range(len(model.snn.layers)):
+            linear(f"snn.layers.{i}.linear", f"snn.layers.{i}.linear")
+            out[f"snn.layers.{i}.norm.weight"] = take(f"snn.layers.{i}.norm.gamma")
+            out[f"snn.layers.{i}.norm.bias"] = take(f"snn.layers.{i}.norm.beta")
+    t = "text.Scratch"
+    out["text.words.weight"] = take(f"{t}.words.weight")
+    out["text.positions.weight"] = take(f"{t}.positions.weight")
+    for i in range(len(model.text.encoder.layers)):
+        b, p = f"{t}.encoder.layers.{i}", f"text.encoder.layers.{i}"
+        qkv = ("query", "key", "value")
+        out[f"{p}.self_attn.in_proj_weight"] = torch.cat([take(f"{b}.mha.{k}.weight").t() for k in qkv], 0).contiguous()
+        out[f"{p}.self_attn.in_proj_bias"] = torch.cat([take(f"{b}.mha.{k}.bias") for k in qkv], 0)
+        linear(f"{b}.mha.output", f"{p}.self_attn.out_proj")
+        linear(f"{b}.pwff.linear_inner", f"{p}.linear1")
+        linear(f"{b}.pwff.linear_outer", f"{p}.linear2")
+        for burn_norm, torch_norm in (("norm_2", "norm1"), ("norm_1", "norm2")):
+            out[f"{p}.{torch_norm}.weight"] = take(f"{b}.{burn_norm}.gamma")
+            out[f"{p}.{torch_norm}.bias"] = take(f"{b}.{burn_norm}.beta")
+    unused = sorted(set(w) - used)
+    if unused:
+        raise SystemExit(f"gshn parameters the twin does not map: {unused}")
+    return out
+
+
 def clip_per_tensor(params, max_norm):
     """Burn's GradientClipping::Norm: each gradient scaled to norm ≤ max_norm by itself."""
     grads = [p.grad for p in params if p.grad is not None]
@@ -364,13 +428,17 @@ def main():
     p.add_argument("--device", default="cpu", help="cpu | cuda")
     p.add_argument("--phases", action="store_true", help="also time forward, backward and the optimiser step apart")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--weights", help="start from gshn's initial weights (safetensors, Burn's names) instead of PyTorch's initialisation")
     a = p.parse_args()
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
     device = torch.device(a.device)
     meta, raw = read_batches(a.batches)
     batches = [Batch(b, meta["snn"]["time_steps"], device) for b in raw]
-    model = GshnTwin(meta).to(device)
+    model = GshnTwin(meta)
+    if a.weights:
+        model.load_state_dict(gshn_state_dict(a.weights, model), strict=True)
+    model = model.to(device)
     model.train()
     o = meta["optim"]
     params = [q for q in model.parameters()]
@@ -399,10 +467,13 @@ def main():
             phases["optimizer"].append((t3 - t2) * 1e3)
         return total, parts
 
-    total, parts = step(batches[0])
-    first = {"total": total.item(), **{k: v.item() for k, v in parts.items()}}
-    for i in range(1, a.warmup):
-        step(batches[i % len(batches)])
+    # The warm-up steps' losses (read after each step; untimed): with gshn's weights and no
+    # dropout they follow gshn's step for step, which checks the backward and the optimiser too.
+    warmup_losses = []
+    for i in range(max(1, a.warmup)):
+        total, parts = step(batches[i % len(batches)])
+        warmup_losses.append({"total": total.item(), **{k: v.item() for k, v in parts.items()}})
+    first = warmup_losses[0]
     times = []
     for _ in range(a.reps):
         for b in batches:
@@ -413,6 +484,8 @@ def main():
         "step_ms": times,
         "median_ms": statistics.median(times),
         "first_losses": first,
+        "warmup_losses": warmup_losses,
+        "weights": "gshn's" if a.weights else "PyTorch's initialisation",
         "params": sum(q.numel() for q in params),
         "nodes": [b.nodes for b in batches],
         "threads": torch.get_num_threads(),

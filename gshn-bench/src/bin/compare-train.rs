@@ -4,7 +4,10 @@
 //! ratio. The batches are gshn's own: its batcher builds them from the experiment config
 //! (ShapeWorld by default), and they are written to a file the twin reads
 //! (`gshn_bench::twin`), so both sides train on the same images, segments, graphs, captions
-//! and questions.
+//! and questions. The runs alternate (the twin, then gshn, `--runs` times) and the table gives
+//! each run's median time per step and the spread over runs. `--same-weights` starts the twin
+//! from gshn's initial weights: with `--set model.text.dropout=0` the losses of the warm-up
+//! steps then agree value for value, which checks that the twin is the same model.
 //!
 //! ```text
 //! cargo build --workspace --bin compare-train && target/debug/compare-train --threads 2 --python .venv/bin/python --runs 3 --reps 3
@@ -15,6 +18,7 @@ use std::time::Instant;
 
 use anyhow::{bail, ensure, Context};
 use burn::optim::GradientsParams;
+use burn::store::{ModuleSnapshot, SafetensorsStore};
 use burn::tensor::Device;
 use clap::Parser;
 use gshn_bench::twin::{batch_arrays, twin_meta, write_batches};
@@ -57,7 +61,14 @@ struct Args {
     /// set of passes on each side).
     #[arg(long)]
     phases: bool,
-    /// Keep the batch file here (default: a temporary file, removed after the run).
+    /// Start the twin from gshn's initial weights (copied through a safetensors file) instead
+    /// of PyTorch's own initialisation, so that the first step's losses can be compared value
+    /// for value (with `--set model.text.dropout=0`, as the two sides draw different dropout
+    /// masks).
+    #[arg(long)]
+    same_weights: bool,
+    /// Keep the batch file here (default: a temporary file, removed after the run), and the
+    /// weights of `--same-weights` beside it (extension `weights.safetensors`).
     #[arg(long)]
     keep_batches: Option<PathBuf>,
     /// The twin's Python (torch, torch-geometric, spikingjelly) and the timed passes per run.
@@ -123,9 +134,6 @@ fn main() -> anyhow::Result<()> {
     let (threads, warmup) = (args.threads.to_string(), args.warmup.to_string());
     let os = std::ffi::OsStr::new;
     let mut flags = vec![os("--batches"), file.as_os_str(), os("--threads"), os(&threads), os("--warmup"), os(&warmup), os("--device"), os(&args.torch_device)];
-    if args.phases {
-        flags.push(os("--phases"));
-    }
 
     // gshn: the runner's own training step (`train_step`: losses, backward, AdamW with
     // per-tensor gradient clipping) at a constant learning rate; one model for every run.
@@ -133,13 +141,23 @@ fn main() -> anyhow::Result<()> {
     let mut model = model_cfg.init(&device)?;
     let mut optim = optimizer(&cfg.train);
     let lr = cfg.train.lr;
-    let mut first = None;
+    // With --same-weights the twin starts from gshn's initial weights (a safetensors file of
+    // the model's parameters under Burn's names, mapped by the twin).
+    let weights = file.with_extension("weights.safetensors");
+    if args.same_weights {
+        let mut store = SafetensorsStore::from_file(&weights);
+        model.save_into(&mut store).map_err(|e| anyhow::anyhow!("saving the initial weights to {}: {e}", weights.display()))?;
+        flags.extend([os("--weights"), weights.as_os_str()]);
+    }
+    if args.phases {
+        flags.push(os("--phases"));
+    }
+    // The warm-up steps' loss terms `[total, clip, stl, vqa, node]` (untimed).
+    let mut warmup_losses: Vec<Vec<f32>> = Vec::new();
     for k in 0..args.warmup.max(1) {
         let parts;
         (model, parts) = train_step(model, &mut optim, &batches[k % batches.len()], None, lr)?;
-        if k == 0 {
-            first = Some(parts.to_data().convert::<f32>().try_to_vec::<f32>().map_err(|e| anyhow::anyhow!("reading the losses: {e:?}"))?);
-        }
+        warmup_losses.push(parts.to_data().convert::<f32>().try_to_vec::<f32>().map_err(|e| anyhow::anyhow!("reading the losses: {e:?}"))?);
         sync(&device)?;
     }
 
@@ -156,6 +174,7 @@ fn main() -> anyhow::Result<()> {
             Err(e) => {
                 if args.keep_batches.is_none() {
                     std::fs::remove_file(&file).ok();
+                    std::fs::remove_file(&weights).ok();
                 }
                 return Err(e);
             }
@@ -185,6 +204,7 @@ fn main() -> anyhow::Result<()> {
     }
     if args.keep_batches.is_none() {
         std::fs::remove_file(&file).ok();
+        std::fs::remove_file(&weights).ok();
     }
     let mut phases = [Vec::new(), Vec::new(), Vec::new()];
     if args.phases {
@@ -208,8 +228,6 @@ fn main() -> anyhow::Result<()> {
     }
 
     let v = |k: &str| peer[k].as_str().unwrap_or("?").to_string();
-    let first = first.unwrap_or_default();
-    let twin_first = &peer["first_losses"];
     let m = &cfg.model;
     println!(
         "Whole-model training step (forward, backward, per-tensor clipping, AdamW): {} batches of {bs} images {}×{}, branches {}, T = {}; gshn on {device_name}, \
@@ -260,20 +278,33 @@ fn main() -> anyhow::Result<()> {
             println!("| {name} | {g:.1} | {t:.1} | {:.2}× |", t / g);
         }
     }
-    let f = |k: &str| twin_first[k].as_f64().unwrap_or(f64::NAN);
     println!();
     println!(
-        "first-step losses (independent initial weights: the same scale is expected, not the same values): gshn CLIP {:.3}, VQA {:.3}; twin CLIP {:.3}, VQA {:.3} \
-         (chance: ln {bs} = {:.3}, ln {} = {:.3}); parameters: gshn {}, twin {}",
-        first.get(1).copied().unwrap_or(f32::NAN),
-        first.get(3).copied().unwrap_or(f32::NAN),
-        f("clip"),
-        f("vqa"),
+        "Losses of the untimed warm-up steps ({}; the twin's from its last run):",
+        if args.same_weights {
+            "the same initial weights: equal values are expected up to float rounding, and only without dropout (--set model.text.dropout=0)"
+        } else {
+            "independent initial weights: the same scale is expected, not the same values"
+        }
+    );
+    println!();
+    println!("| warm-up step | gshn CLIP | twin CLIP | gshn VQA | twin VQA |");
+    println!("|---|---|---|---|---|");
+    let twin_warmup = peer["warmup_losses"].as_array().cloned().unwrap_or_default();
+    for (k, ours) in warmup_losses.iter().enumerate() {
+        let t = |name: &str| twin_warmup.get(k).and_then(|l| l[name].as_f64()).unwrap_or(f64::NAN);
+        let g = |i: usize| ours.get(i).copied().unwrap_or(f32::NAN);
+        println!("| {} | {:.5} | {:.5} | {:.5} | {:.5} |", k + 1, g(1), t("clip"), g(3), t("vqa"));
+    }
+    println!();
+    println!(
+        "chance: CLIP ln {bs} = {:.3}, VQA ln {} = {:.3}; parameters: gshn {}, twin {}; the twin's weights: {}",
         (bs as f64).ln(),
         model_cfg.answers,
         (model_cfg.answers as f64).ln(),
         burn::module::Module::num_params(&model),
-        peer["params"]
+        peer["params"],
+        peer["weights"].as_str().unwrap_or("?"),
     );
     Ok(())
 }
