@@ -195,3 +195,71 @@ fn a_damaged_batch_file_is_an_error() {
     assert!(matches!(truncated, Err(TwinFileError::Format(ref m)) if m.contains("beyond the data")), "{truncated:?}");
     assert!(NamedArray::new("y", vec![3], ArrayData::I64(vec![1])).is_err());
 }
+
+/// The parameter names of gshn's default model that `scripts/peers/gshn_torch.py`
+/// (`gshn_state_dict`) maps onto the twin for `compare-train --same-weights`; a renamed
+/// parameter fails here, without Python, before it fails in the twin.
+#[test]
+fn the_weights_the_twin_maps_are_the_models_parameter_names() {
+    use burn::store::{ModuleSnapshot, SafetensorsStore};
+    let (_, cfg, _) = setup(2);
+    let device = Device::flex();
+    let model = cfg.init(&device).unwrap();
+    let path = std::env::temp_dir().join(format!("gshn-twin-weights-{}.safetensors", std::process::id()));
+    model.save_into(&mut SafetensorsStore::from_file(&path)).unwrap();
+    let bytes = std::fs::read(&path);
+    std::fs::remove_file(&path).ok();
+    let bytes = bytes.unwrap();
+    let n = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;
+    let header: serde_json::Value = serde_json::from_slice(&bytes[8..8 + n]).unwrap();
+    let mut names: Vec<String> = header.as_object().unwrap().keys().filter(|k| *k != "__metadata__").cloned().collect();
+    names.sort();
+
+    let mut want: Vec<String> = Vec::new();
+    fn linear(want: &mut Vec<String>, name: &str, bias: bool) {
+        want.push(format!("{name}.weight"));
+        if bias {
+            want.push(format!("{name}.bias"));
+        }
+    }
+    for l in [
+        "node_in",
+        "geometry",
+        "image_proj",
+        "text_proj",
+        "stl_words",
+        "stl_segments",
+        "node_snn",
+        "node_gat",
+        "vqa.query",
+        "vqa.key",
+        "vqa.fuse",
+        "vqa.out",
+        "snn.readout",
+    ] {
+        linear(&mut want, l, true);
+    }
+    for i in 0..3 {
+        linear(&mut want, &format!("backbone.Cnn.convs.{i}"), true);
+    }
+    for i in 0..2 {
+        linear(&mut want, &format!("gat.layers.{i}.lin"), false);
+        linear(&mut want, &format!("snn.layers.{i}.linear"), true);
+        let b = format!("text.Scratch.encoder.layers.{i}");
+        for l in ["mha.query", "mha.key", "mha.value", "mha.output", "pwff.linear_inner", "pwff.linear_outer"] {
+            linear(&mut want, &format!("{b}.{l}"), true);
+        }
+        for p in ["norm_1.gamma", "norm_1.beta", "norm_2.gamma", "norm_2.beta"] {
+            want.push(format!("{b}.{p}"));
+        }
+        for p in ["att_src", "att_dst", "bias"] {
+            want.push(format!("gat.layers.{i}.{p}"));
+        }
+        for p in ["norm.gamma", "norm.beta"] {
+            want.push(format!("snn.layers.{i}.{p}"));
+        }
+    }
+    want.extend(["fusion.r", "logit_scale.log_scale", "text.Scratch.words.weight", "text.Scratch.positions.weight"].map(String::from));
+    want.sort();
+    assert_eq!(names, want);
+}
