@@ -1,9 +1,13 @@
 //! # gshn-bench
 //!
 //! Workloads shared by the criterion benches (`benches/`) and the side-by-side comparison
-//! commands (`src/bin/`) that time gshn and its peer libraries on the same input in one run.
+//! commands (`src/bin/`) that time gshn and its peer libraries on the same input in one run,
+//! and [`twin`]: the batch file through which `compare-train` hands gshn's own batches to the
+//! PyTorch twin of the whole model.
 
 #![warn(missing_docs)]
+
+pub mod twin;
 
 use std::path::Path;
 use std::process::Command;

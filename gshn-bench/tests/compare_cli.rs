@@ -26,3 +26,16 @@ fn compare_seg_and_compare_gat_report_a_missing_python() {
         assert!(!ok && err.contains("could not run `/nonexistent/python`"), "{bin}: {err}");
     }
 }
+
+#[test]
+fn compare_train_rejects_bad_arguments_an_unsupported_model_and_a_missing_python() {
+    let bin = env!("CARGO_BIN_EXE_compare-train");
+    let (ok, err) = run(bin, &["--runs", "0"]);
+    assert!(!ok && err.contains("must be at least 1"), "{err}");
+    let (ok, err) = run(bin, &["--torch-device", "tpu"]);
+    assert!(!ok && err.contains("--torch-device is cpu or cuda"), "{err}");
+    let (ok, err) = run(bin, &["--steps", "1", "--set", "model.snn.encoding=rate", "--python", "/nonexistent/python"]);
+    assert!(!ok && err.contains("model.snn.encoding"), "{err}");
+    let (ok, err) = run(bin, &["--steps", "1", "--python", "/nonexistent/python"]);
+    assert!(!ok && err.contains("could not run `/nonexistent/python`"), "{err}");
+}

@@ -365,3 +365,28 @@ fn flex_and_wgpu_train_the_same_steps() {
         }
     }
 }
+
+#[test]
+fn the_cnn_backbone_pools_as_avg_pool_2d_does() {
+    use burn::tensor::activation::relu;
+    use burn::tensor::Distribution;
+    use gshn_train::model::backbone::CnnBackbone;
+    let _rng = RNG.lock().unwrap_or_else(|e| e.into_inner());
+    let device = Device::flex();
+    for (stride, side) in [(4, 16), (4, 18), (8, 24)] {
+        let cfg = TokensConfig { stride, ..TokensConfig::default() };
+        let cnn = CnnBackbone::new(&cfg, &device);
+        let pixels = Tensor::<4>::random([2, 3, side, side], Distribution::Uniform(-0.5, 0.5), &device);
+        let mut want = pixels.clone();
+        for (i, conv) in cnn.convs.iter().enumerate() {
+            want = relu(conv.forward(want));
+            if i < cnn.pools {
+                want = cnn.pool.forward(want);
+            }
+        }
+        let got = cnn.forward(pixels);
+        assert_eq!(got.dims(), want.dims(), "stride {stride}, side {side}");
+        let diff: f32 = got.sub(want).abs().max().into_scalar();
+        assert!(diff < 1e-5, "stride {stride}, side {side}: max difference {diff}");
+    }
+}
