@@ -261,12 +261,11 @@ impl GatConv {
                 leaky_relu(m, self.negative_slope).mul(att(&self.att_src)).sum_dim(2).reshape([e, h])
             }
         };
-        let (agg, alpha) = match self.fused_aggregate(scores, xl, &edges) {
-            Ok(done) => done,
-            Err((scores, xl)) => {
-                let alpha = self.dropout.forward(segment_softmax(scores, dst.clone(), n));
-                (segment_aggregate(xl, alpha.clone(), src, dst), alpha)
-            }
+        let (agg, alpha) = if self.runs_fused(&xl) {
+            self.fused_aggregate(scores, xl, &edges)
+        } else {
+            let alpha = self.dropout.forward(segment_softmax(scores, dst.clone(), n));
+            (segment_aggregate(xl, alpha.clone(), src, dst), alpha)
         };
         let mut out: Tensor<2> = if self.concat { agg.reshape([n, h * c]) } else { agg.mean_dim(1).reshape([n, c]) };
         if let Some(r) = res {
@@ -285,16 +284,26 @@ impl GatConv {
         self.dropout.prob > 0.0 && self.dropout.training.is_enabled() && x.device().is_autodiff()
     }
 
-    /// The fused softmax + aggregation `(out [N, H, C], α [E, H])`, or the inputs back where the
-    /// layer must run the unfused ops (`fused` off, no kernel for the backend, attention dropout).
-    #[allow(clippy::type_complexity, unused_variables)]
-    fn fused_aggregate(&self, scores: Tensor<2>, xl: Tensor<3>, edges: &EdgeList) -> Result<(Tensor<3>, Tensor<2>), (Tensor<2>, Tensor<3>)> {
+    /// Whether this forward runs the fused softmax + aggregation: `fused` on, a kernel for the
+    /// backend in this build, and no attention dropout.
+    #[allow(unused_variables)]
+    fn runs_fused(&self, xl: &Tensor<3>) -> bool {
         #[cfg(any(feature = "fused-flex", feature = "fused-wgpu"))]
-        if self.fused && crate::fused::supports(&xl) && !self.dropout_active(&xl) {
+        return self.fused && crate::fused::supports(xl) && !self.dropout_active(xl);
+        #[cfg(not(any(feature = "fused-flex", feature = "fused-wgpu")))]
+        false
+    }
+
+    /// The fused softmax + aggregation `(out [N, H, C], α [E, H])`; only where [`Self::runs_fused`].
+    #[allow(unused_variables)]
+    fn fused_aggregate(&self, scores: Tensor<2>, xl: Tensor<3>, edges: &EdgeList) -> (Tensor<3>, Tensor<2>) {
+        #[cfg(any(feature = "fused-flex", feature = "fused-wgpu"))]
+        {
             let index = crate::fused::GatIndex::from_edges(edges, &xl.device());
-            return Ok(crate::fused::gat_aggregate(scores, xl, &index));
+            crate::fused::gat_aggregate(scores, xl, &index)
         }
-        Err((scores, xl))
+        #[cfg(not(any(feature = "fused-flex", feature = "fused-wgpu")))]
+        unreachable!("runs_fused is false without a fused kernel")
     }
 
     /// PyG's `remove_self_loops` + `add_self_loops` with `fill_value` for edge attributes.
