@@ -25,16 +25,31 @@ fn values(t: &FloatTensor<Flex>) -> Cow<'_, [f32]> {
     }
 }
 
-/// The packed index as `usize`.
-fn indices(t: &IntTensor<Flex>) -> Vec<usize> {
-    let t = t.to_contiguous();
-    match t.dtype() {
-        DType::I64 => t.as_slice::<i64>().expect("contiguous").iter().map(|&v| v as usize).collect(),
-        DType::I32 => t.as_slice::<i32>().expect("contiguous").iter().map(|&v| v as usize).collect(),
-        DType::U32 => t.as_slice::<u32>().expect("contiguous").iter().map(|&v| v as usize).collect(),
-        DType::U64 => t.as_slice::<u64>().expect("contiguous").iter().map(|&v| v as usize).collect(),
-        other => panic!("the GAT index must be an integer tensor, got {other:?}"),
+/// The packed index as `u32`: borrowed where flex holds it so (its default int type is 32
+/// bits), else converted.
+fn indices(t: &IntTensor<Flex>) -> Cow<'_, [u32]> {
+    if let Some(v) = t.as_slice::<i32>() {
+        return Cow::Borrowed(bytemuck_u32(v));
     }
+    if let Some(v) = t.as_slice::<u32>() {
+        return Cow::Borrowed(v);
+    }
+    let t = t.to_contiguous();
+    let wide = |v: i64| u32::try_from(v).expect("GAT index values fit in u32");
+    Cow::Owned(match t.dtype() {
+        DType::I64 => t.as_slice::<i64>().expect("contiguous").iter().map(|&v| wide(v)).collect(),
+        DType::U64 => t.as_slice::<u64>().expect("contiguous").iter().map(|&v| wide(v as i64)).collect(),
+        DType::I32 => t.as_slice::<i32>().expect("contiguous").iter().map(|&v| wide(v as i64)).collect(),
+        DType::U32 => t.as_slice::<u32>().expect("contiguous").to_vec(),
+        other => panic!("the GAT index must be an integer tensor, got {other:?}"),
+    })
+}
+
+/// `i32` indices as `u32`, the same bits ([`super::packed_index`] writes no negative value;
+/// one would turn into a huge index that the bounds checks reject).
+fn bytemuck_u32(v: &[i32]) -> &[u32] {
+    // SAFETY: i32 and u32 have the same size and alignment, and every bit pattern is valid.
+    unsafe { std::slice::from_raw_parts(v.as_ptr() as *const u32, v.len()) }
 }
 
 fn tensor(values: Vec<f32>, shape: impl Into<burn::tensor::Shape>) -> FloatTensor<Flex> {
@@ -51,19 +66,31 @@ struct Csr<'a> {
     n: usize,
     h: usize,
     c: usize,
-    ptr: &'a [usize],
+    ptr: &'a [u32],
     /// Edge ids in CSR order.
-    edge: &'a [usize],
+    edge: &'a [u32],
     /// The other end of each edge in CSR order.
-    other: &'a [usize],
+    other: &'a [u32],
 }
 
 impl<'a> Csr<'a> {
     /// The by-target (`by_target`) or by-source view of the packed index `idx`.
-    fn new(idx: &'a [usize], n: usize, e: usize, h: usize, c: usize, by_target: bool) -> Self {
+    fn new(idx: &'a [u32], n: usize, e: usize, h: usize, c: usize, by_target: bool) -> Self {
         let [ip, op, ie, is, oe, od] = packed_offsets(n, e);
         let (p, ed, ot) = if by_target { (ip, ie, is) } else { (op, oe, od) };
         Self { n, h, c, ptr: &idx[p..p + n + 1], edge: &idx[ed..ed + e], other: &idx[ot..ot + e] }
+    }
+
+    /// The first CSR position of node `i` (`i = n`: the end).
+    #[inline(always)]
+    fn at(&self, i: usize) -> usize {
+        self.ptr[i] as usize
+    }
+
+    /// `(edge id, other end)` at CSR positions `a..b`.
+    #[inline(always)]
+    fn pairs(&self, a: usize, b: usize) -> impl Iterator<Item = (usize, usize)> + '_ {
+        self.edge[a..b].iter().zip(&self.other[a..b]).map(|(&k, &j)| (k as usize, j as usize))
     }
 
     /// Node chunks `lo..hi` for rayon.
@@ -77,7 +104,7 @@ impl<'a> Csr<'a> {
         ranges
             .iter()
             .map(|&(lo, hi)| {
-                let len = if per_edge { (self.ptr[hi] - self.ptr[lo]) * self.h } else { (hi - lo) * self.h * self.c };
+                let len = if per_edge { (self.at(hi) - self.at(lo)) * self.h } else { (hi - lo) * self.h * self.c };
                 let (mine, rest) = std::mem::take(&mut buf).split_at_mut(len);
                 buf = rest;
                 mine
@@ -86,10 +113,25 @@ impl<'a> Csr<'a> {
     }
 }
 
+/// `⟨a, b⟩` in eight independent lanes, so that it vectorises.
+#[inline(always)]
+fn dot_product(a: &[f32], b: &[f32]) -> f32 {
+    let mut acc = [0f32; 8];
+    let (ca, cb) = (a.chunks_exact(8), b.chunks_exact(8));
+    let tail: f32 = ca.remainder().iter().zip(cb.remainder()).map(|(&p, &q)| p * q).sum();
+    for (x, y) in ca.zip(cb) {
+        for l in 0..8 {
+            acc[l] += x[l] * y[l];
+        }
+    }
+    acc.iter().sum::<f32>() + tail
+}
+
 /// `dst[edge[p]·H + h] = src[p·H + h]`: per-edge values from CSR order back to edge order.
-fn to_edge_order(src: &[f32], edge: &[usize], h: usize) -> Vec<f32> {
+fn to_edge_order(src: &[f32], edge: &[u32], h: usize) -> Vec<f32> {
     let mut dst = vec![0f32; src.len()];
     for (p, &k) in edge.iter().enumerate() {
+        let k = k as usize;
         dst[k * h..(k + 1) * h].copy_from_slice(&src[p * h..(p + 1) * h]);
     }
     dst
@@ -111,22 +153,22 @@ impl FusedGatOps for Flex {
         chunks.into_par_iter().for_each_init(
             || vec![0f32; 2 * h],
             |stats, ((&(lo, hi), rows), alpha)| {
-                let base = csr.ptr[lo];
+                let base = csr.at(lo);
                 for i in lo..hi {
-                    let (a, b) = (csr.ptr[i], csr.ptr[i + 1]);
+                    let (a, b) = (csr.at(i), csr.at(i + 1));
                     if a == b {
                         continue;
                     }
                     let (max, sum) = stats.split_at_mut(h);
                     max.fill(f32::MIN);
                     sum.fill(0.0);
-                    for &k in &csr.edge[a..b] {
+                    for (k, _) in csr.pairs(a, b) {
                         for (m, &v) in max.iter_mut().zip(&s[k * h..(k + 1) * h]) {
                             *m = m.max(v);
                         }
                     }
                     let w = &mut alpha[(a - base) * h..(b - base) * h];
-                    for (wr, &k) in w.chunks_exact_mut(h).zip(&csr.edge[a..b]) {
+                    for (wr, (k, _)) in w.chunks_exact_mut(h).zip(csr.pairs(a, b)) {
                         for (((o, &v), m), t) in wr.iter_mut().zip(&s[k * h..(k + 1) * h]).zip(max.iter()).zip(sum.iter_mut()) {
                             *o = (v - m).exp();
                             *t += *o;
@@ -137,10 +179,11 @@ impl FusedGatOps for Flex {
                         wr.iter_mut().zip(sum.iter()).for_each(|(o, t)| *o /= t);
                     }
                     let row = &mut rows[(i - lo) * hc..(i - lo + 1) * hc];
-                    for (wr, &j) in w.chunks_exact(h).zip(&csr.other[a..b]) {
+                    for (wr, (_, j)) in w.chunks_exact(h).zip(csr.pairs(a, b)) {
                         let xr = &xs[j * hc..(j + 1) * hc];
-                        for ((orow, xrow), &aw) in row.chunks_exact_mut(c).zip(xr.chunks_exact(c)).zip(wr) {
-                            orow.iter_mut().zip(xrow).for_each(|(o, &xv)| *o += xv * aw);
+                        for (hh, &aw) in wr.iter().enumerate() {
+                            let span = hh * c..(hh + 1) * c;
+                            row[span.clone()].iter_mut().zip(&xr[span]).for_each(|(o, &xv)| *o += xv * aw);
                         }
                     }
                 }
@@ -171,22 +214,20 @@ impl FusedGatOps for Flex {
         chunks.into_par_iter().for_each_init(
             || vec![0f32; h],
             |dot, (&(lo, hi), de)| {
-                let base = csr.ptr[lo];
+                let base = csr.at(lo);
                 for i in lo..hi {
-                    let (a, b) = (csr.ptr[i], csr.ptr[i + 1]);
+                    let (a, b) = (csr.at(i), csr.at(i + 1));
                     let grow = &g[i * hc..(i + 1) * hc];
                     dot.fill(0.0);
                     let w = &mut de[(a - base) * h..(b - base) * h];
-                    for ((wr, &k), &j) in w.chunks_exact_mut(h).zip(&csr.edge[a..b]).zip(&csr.other[a..b]) {
+                    for (wr, (k, j)) in w.chunks_exact_mut(h).zip(csr.pairs(a, b)) {
                         let xr = &xs[j * hc..(j + 1) * hc];
-                        for (((o, grow), xrow), (&aw, d)) in
-                            wr.iter_mut().zip(grow.chunks_exact(c)).zip(xr.chunks_exact(c)).zip(al[k * h..(k + 1) * h].iter().zip(dot.iter_mut()))
-                        {
-                            *o = grow.iter().zip(xrow).map(|(&p, &q)| p * q).sum::<f32>();
+                        for (hh, ((o, &aw), d)) in wr.iter_mut().zip(&al[k * h..(k + 1) * h]).zip(dot.iter_mut()).enumerate() {
+                            *o = dot_product(&grow[hh * c..(hh + 1) * c], &xr[hh * c..(hh + 1) * c]);
                             *d += aw * *o;
                         }
                     }
-                    for (wr, &k) in w.chunks_exact_mut(h).zip(&csr.edge[a..b]) {
+                    for (wr, (k, _)) in w.chunks_exact_mut(h).zip(csr.pairs(a, b)) {
                         for ((o, &aw), &d) in wr.iter_mut().zip(&al[k * h..(k + 1) * h]).zip(dot.iter()) {
                             *o = aw * (*o - d);
                         }
@@ -205,11 +246,11 @@ impl FusedGatOps for Flex {
         chunks.into_par_iter().for_each(|(&(lo, hi), rows)| {
             for j in lo..hi {
                 let row = &mut rows[(j - lo) * hc..(j - lo + 1) * hc];
-                for p in csr.ptr[j]..csr.ptr[j + 1] {
-                    let (k, i) = (csr.edge[p], csr.other[p]);
+                for (k, i) in csr.pairs(csr.at(j), csr.at(j + 1)) {
                     let grow = &g[i * hc..(i + 1) * hc];
-                    for ((orow, gr), &aw) in row.chunks_exact_mut(c).zip(grow.chunks_exact(c)).zip(&al[k * h..(k + 1) * h]) {
-                        orow.iter_mut().zip(gr).for_each(|(o, &gv)| *o += gv * aw);
+                    for (hh, &aw) in al[k * h..(k + 1) * h].iter().enumerate() {
+                        let span = hh * c..(hh + 1) * c;
+                        row[span.clone()].iter_mut().zip(&grow[span]).for_each(|(o, &gv)| *o += gv * aw);
                     }
                 }
             }
