@@ -76,9 +76,31 @@ pub fn gat_graphs(graphs: usize, nodes: usize, in_degree: usize, features: usize
     GraphBatch::new(inputs).expect("valid batch")
 }
 
-/// The GAT layer of the workload: `features → heads × channels`, concatenated.
+/// The GAT layer of the workload: `features → heads × channels`, concatenated, with the fused
+/// softmax + aggregation (the default).
 pub fn gat_layer(features: usize, heads: usize, channels: usize, device: &Device) -> GatConv {
-    GatConvConfig::new(features, channels).with_heads(heads).init(device).expect("valid layer")
+    gat_layer_with(features, heads, channels, true, device)
+}
+
+/// [`gat_layer`] with the fused softmax + aggregation on or off.
+pub fn gat_layer_with(features: usize, heads: usize, channels: usize, fused: bool, device: &Device) -> GatConv {
+    GatConvConfig::new(features, channels).with_heads(heads).with_fused(fused).init(device).expect("valid layer")
+}
+
+/// The attention step alone on `[E, H]` scores and `[N, H, C]` messages: the fused op
+/// (`fused`) or the unfused Burn ops, forward + backward; returns once the gradient of the
+/// messages is on the host.
+pub fn gat_aggregate_forward_backward(scores: &Tensor<2>, x: &Tensor<3>, edges: &EdgeList, fused: bool) -> f32 {
+    let (scores, x) = (scores.clone().require_grad(), x.clone().require_grad());
+    let device = x.device();
+    let out = if fused {
+        gshn_graph::fused::gat_aggregate(scores, x.clone(), &gshn_graph::fused::GatIndex::from_edges(edges, &device)).0
+    } else {
+        let (src, dst) = edges.to_tensors(&device);
+        gshn_graph::scatter::segment_softmax_aggregate(scores, x.clone(), src, dst).0
+    };
+    let grads = out.sum().backward();
+    x.grad(&grads).expect("message gradient").sum().into_scalar()
 }
 
 /// One GAT forward + backward over the batch along `path`; returns once the input gradient

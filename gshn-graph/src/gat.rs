@@ -22,7 +22,7 @@ use burn::tensor::{Device, IndexingUpdateOp, Tensor};
 use crate::batch::GraphBatch;
 use crate::edges::EdgeList;
 use crate::error::GraphError;
-use crate::scatter::{dense_adjacency, index_tensor, segment_softmax};
+use crate::scatter::{dense_adjacency, index_tensor, segment_aggregate, segment_softmax};
 
 /// How the attributes of added self loops are filled (PyG `fill_value`).
 #[derive(Config, Debug, Copy, PartialEq)]
@@ -82,6 +82,12 @@ pub struct GatConvConfig {
     /// GATConv or GATv2Conv. Default GATConv.
     #[config(default = "GatVariant::V1")]
     pub variant: GatVariant,
+    /// Run the edge-list path's softmax + aggregation `out_i = Σ_{j→i} softmax_i(e)_j x_j` as one
+    /// fused op ([`crate::fused`]) where this build has a kernel for the backend (features
+    /// `fused-flex`, `fused-wgpu`) and no attention dropout is active. Default true; false
+    /// always runs the unfused Burn ops. Not a PyG parameter.
+    #[config(default = true)]
+    pub fused: bool,
 }
 
 /// The output of a graph attention layer.
@@ -134,6 +140,9 @@ pub struct GatConv {
     /// GATConv or GATv2Conv.
     #[module(skip)]
     pub variant: GatVariant,
+    /// Fused softmax + aggregation on the edge-list path ([`GatConvConfig::fused`]).
+    #[module(skip)]
+    pub fused: bool,
 }
 
 impl GatConvConfig {
@@ -179,6 +188,7 @@ impl GatConvConfig {
             add_self_loops: self.add_self_loops,
             fill_value: self.fill_value,
             variant: self.variant,
+            fused: self.fused,
         })
     }
 }
@@ -251,10 +261,12 @@ impl GatConv {
                 leaky_relu(m, self.negative_slope).mul(att(&self.att_src)).sum_dim(2).reshape([e, h])
             }
         };
-        let alpha = segment_softmax(scores, dst.clone(), n);
-        let alpha = self.dropout.forward(alpha);
-        let msg = xl.select(0, src).mul(alpha.clone().reshape([e, h, 1]));
-        let agg = Tensor::<3>::zeros([n, h, c], &device).select_assign(0, dst, msg, IndexingUpdateOp::Add);
+        let (agg, alpha) = if self.runs_fused(&xl) {
+            self.fused_aggregate(scores, xl, &edges)
+        } else {
+            let alpha = self.dropout.forward(segment_softmax(scores, dst.clone(), n));
+            (segment_aggregate(xl, alpha.clone(), src, dst), alpha)
+        };
         let mut out: Tensor<2> = if self.concat { agg.reshape([n, h * c]) } else { agg.mean_dim(1).reshape([n, c]) };
         if let Some(r) = res {
             out = out.add(r);
@@ -263,6 +275,35 @@ impl GatConv {
             out = out.add(b.val().unsqueeze_dim(0));
         }
         Ok(GatOutput { out, edges, attention: alpha })
+    }
+
+    /// Whether attention dropout changes this forward: a nonzero rate, training mode, and a
+    /// device that records gradients (as `Dropout::forward` decides).
+    #[cfg(any(feature = "fused-flex", feature = "fused-wgpu"))]
+    fn dropout_active(&self, x: &Tensor<3>) -> bool {
+        self.dropout.prob > 0.0 && self.dropout.training.is_enabled() && x.device().is_autodiff()
+    }
+
+    /// Whether this forward runs the fused softmax + aggregation: `fused` on, a kernel for the
+    /// backend in this build, and no attention dropout.
+    #[allow(unused_variables)]
+    fn runs_fused(&self, xl: &Tensor<3>) -> bool {
+        #[cfg(any(feature = "fused-flex", feature = "fused-wgpu"))]
+        return self.fused && crate::fused::supports(xl) && !self.dropout_active(xl);
+        #[cfg(not(any(feature = "fused-flex", feature = "fused-wgpu")))]
+        false
+    }
+
+    /// The fused softmax + aggregation `(out [N, H, C], α [E, H])`; only where [`Self::runs_fused`].
+    #[allow(unused_variables)]
+    fn fused_aggregate(&self, scores: Tensor<2>, xl: Tensor<3>, edges: &EdgeList) -> (Tensor<3>, Tensor<2>) {
+        #[cfg(any(feature = "fused-flex", feature = "fused-wgpu"))]
+        {
+            let index = crate::fused::GatIndex::from_edges(edges, &xl.device());
+            crate::fused::gat_aggregate(scores, xl, &index)
+        }
+        #[cfg(not(any(feature = "fused-flex", feature = "fused-wgpu")))]
+        unreachable!("runs_fused is false without a fused kernel")
     }
 
     /// PyG's `remove_self_loops` + `add_self_loops` with `fill_value` for edge attributes.

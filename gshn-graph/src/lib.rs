@@ -8,7 +8,9 @@
 //! * [`batch`]: batching of variable-size graphs, dense padding, pooling;
 //! * [`edges`]: edge lists (`edge_index`, source → target) and PyG's self-loop handling;
 //! * [`gat`]: `GATConv` and `GATv2Conv` ([`gat::GatConv`]), with attention weights returned;
-//! * [`scatter`]: index tensors, segment sums, means and softmax, and the padded layout.
+//! * [`scatter`]: index tensors, segment sums, means and softmax, and the padded layout;
+//! * [`fused`]: GAT's segment softmax + aggregation as one autodiff op with an analytic
+//!   backward, on flex and WGPU (features `fused-flex`, `fused-wgpu`).
 
 #![warn(missing_docs)]
 
@@ -16,6 +18,7 @@ pub mod batch;
 pub mod build;
 pub mod edges;
 pub mod error;
+pub mod fused;
 pub mod gat;
 pub mod scatter;
 

@@ -42,6 +42,25 @@ pub fn segment_softmax(scores: Tensor<2>, index: Tensor<1, Int>, segments: usize
     exp.div(sum.select(0, index))
 }
 
+/// `out[i] = Σ_{k: dst[k] = i} α_k ⊙ x[src[k]]`: per-edge, per-head weights `alpha` `[E, H]`
+/// times source rows of `x` `[N, H, C]`, summed per target: `[N, H, C]`.
+pub fn segment_aggregate(x: Tensor<3>, alpha: Tensor<2>, src: Tensor<1, Int>, dst: Tensor<1, Int>) -> Tensor<3> {
+    let [n, h, c] = x.dims();
+    let [e, _] = alpha.dims();
+    let msg = x.select(0, src).mul(alpha.reshape([e, h, 1]));
+    Tensor::<3>::zeros([n, h, c], &msg.device()).select_assign(0, dst, msg, IndexingUpdateOp::Add)
+}
+
+/// GAT's attention step with Burn ops: `α = softmax_i(e)` over the edges into each node
+/// ([`segment_softmax`]) and `out_i = Σ_{j→i} α_ji x_j` ([`segment_aggregate`]), for scores `e`
+/// `[E, H]` and `x` `[N, H, C]`; returns `out` `[N, H, C]` and `α` `[E, H]`. The reference of
+/// the fused op [`crate::fused::gat_aggregate`].
+pub fn segment_softmax_aggregate(scores: Tensor<2>, x: Tensor<3>, src: Tensor<1, Int>, dst: Tensor<1, Int>) -> (Tensor<3>, Tensor<2>) {
+    let n = x.dims()[0];
+    let alpha = segment_softmax(scores, dst.clone(), n);
+    (segment_aggregate(x, alpha.clone(), src, dst), alpha)
+}
+
 /// For graphs with node offsets `ptr` (graph `g` owns nodes `ptr[g]..ptr[g + 1]`): the row of
 /// each node in a padded `[B·N_max, …]` layout (`g·N_max + i − ptr[g]`), and `N_max`.
 pub fn dense_slots(ptr: &[usize]) -> (Vec<usize>, usize) {

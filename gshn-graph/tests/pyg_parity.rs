@@ -1,6 +1,7 @@
 //! Golden parity with PyTorch Geometric 2.8 `GATConv` / `GATv2Conv` (fixtures from
 //! `scripts/peers/gat_fixtures.py`): same weights in both; outputs, attention weights and the
-//! gradients with respect to inputs, edge features and every weight match to 1e-5.
+//! gradients with respect to inputs, edge features and every weight match to 1e-5 — through the
+//! fused softmax + aggregation (the default) and through the unfused Burn ops.
 
 use std::collections::HashMap;
 
@@ -77,7 +78,7 @@ fn set_linear(lin: &mut Linear, fix: &Fixture, prefix: &str, d: &Device) {
     lin.bias = fix.params.get(&format!("{prefix}.bias")).map(|b| vec1(b, d));
 }
 
-fn build(fix: &Fixture, d: &Device) -> GatConv {
+fn build(fix: &Fixture, d: &Device, fused: bool) -> GatConv {
     let c = &fix.config;
     let get = |k: &str| c.get(k);
     let v2 = fix.layer == "GATv2Conv";
@@ -87,6 +88,7 @@ fn build(fix: &Fixture, d: &Device) -> GatConv {
         .with_add_self_loops(get("add_self_loops").and_then(|v| v.as_bool()).unwrap_or(true))
         .with_edge_dim(get("edge_dim").and_then(|v| v.as_u64()).map(|v| v as usize))
         .with_residual(get("residual").and_then(|v| v.as_bool()).unwrap_or(false))
+        .with_fused(fused)
         .with_variant(if v2 { GatVariant::V2 { share_weights: get("share_weights").and_then(|v| v.as_bool()).unwrap_or(false) } } else { GatVariant::V1 });
     let mut layer = cfg.init(d).unwrap();
     if v2 {
@@ -111,9 +113,16 @@ fn build(fix: &Fixture, d: &Device) -> GatConv {
     layer
 }
 
+/// Checks the fixture through the fused path and the unfused one.
 fn check(name: &str, device: &Device) {
-    let fix = load(name);
-    let layer = build(&fix, device);
+    check_path(name, device, true);
+    check_path(name, device, false);
+}
+
+fn check_path(name: &str, device: &Device, fused: bool) {
+    let mut fix = load(name);
+    fix.name = format!("{} ({})", fix.name, if fused { "fused" } else { "unfused" });
+    let layer = build(&fix, device, fused);
     let edges = EdgeList::new(fix.num_nodes, fix.src.iter().copied().zip(fix.dst.iter().copied())).unwrap();
     let in_ch = fix.config["in_channels"].as_u64().unwrap() as usize;
     let x = t2(&fix.x, [fix.num_nodes, in_ch], device).require_grad();

@@ -1,6 +1,7 @@
-//! Times GAT forward + backward in gshn-graph (flex, edge-list and dense paths) and in
-//! PyTorch Geometric (CPU) on the same graphs with the same thread count, in one run, and
-//! prints the ratios. The peer runs through `scripts/peers/bench_gat.py`.
+//! Times GAT forward + backward in gshn-graph (flex, edge-list path with the fused softmax +
+//! aggregation, and the dense path; `--unfused` adds the edge-list path on unfused Burn ops)
+//! and in PyTorch Geometric (CPU) on the same graphs with the same thread count, in one run,
+//! and prints the ratios. The peer runs through `scripts/peers/bench_gat.py`.
 //!
 //! ```text
 //! cargo test --workspace --no-run && target/debug/compare-gat --threads 2 --python .venv/bin/python
@@ -9,7 +10,7 @@
 use anyhow::bail;
 use burn::tensor::Device;
 use clap::Parser;
-use gshn_bench::{gat_forward_backward, gat_graphs, gat_layer, median_time, set_threads, PeerArgs};
+use gshn_bench::{gat_forward_backward, gat_graphs, gat_layer_with, median_time, set_threads, PeerArgs};
 use gshn_graph::{GatPath, DENSE_MAX_NODES};
 
 #[derive(Parser)]
@@ -24,6 +25,9 @@ struct Args {
     /// Graphs per batch.
     #[arg(long, default_value_t = 64)]
     graphs: usize,
+    /// Also time the edge-list path on the unfused Burn ops (`GatConvConfig::fused = false`).
+    #[arg(long)]
+    unfused: bool,
     /// The peer's Python (torch, torch-geometric) and repetitions.
     #[command(flatten)]
     peer: PeerArgs,
@@ -37,7 +41,9 @@ fn main() -> anyhow::Result<()> {
     set_threads(args.threads);
     let (features, heads, channels, in_degree) = (64, 4, 16, 5);
     let device = Device::flex().autodiff();
-    let layer = gat_layer(features, heads, channels, &device);
+    let layer = gat_layer_with(features, heads, channels, true, &device);
+    let mut unfused_layer = layer.clone();
+    unfused_layer.fused = false;
     let graphs_file = std::env::temp_dir().join(format!("gshn-bench-graphs-{}.json", std::process::id()));
     let mut cases = Vec::new();
     let mut sets = Vec::new();
@@ -58,20 +64,22 @@ fn main() -> anyhow::Result<()> {
         "GATConv forward+backward, {} graphs × N nodes, ~{in_degree} in-edges/node, {features} features, {heads} heads × {channels}; {} thread(s), median of {} runs",
         args.graphs, args.threads, args.peer.reps
     );
-    println!("| N | gshn edge list (ms) | gshn dense (ms) | PyG (ms) | PyG / gshn best | auto picks |");
-    println!("|---|---|---|---|---|---|");
+    let (extra_head, extra_rule) = if args.unfused { (" gshn edge list unfused (ms) |", "---|") } else { ("", "") };
+    println!("| N | gshn edge list (ms) |{extra_head} gshn dense (ms) | PyG (ms) | PyG / gshn best | auto picks |");
+    println!("|---|---|{extra_rule}---|---|---|---|");
     for (n, batch) in &sets {
-        let t = |path| {
+        let t = |layer, path| {
             median_time(args.peer.reps, || {
-                std::hint::black_box(gat_forward_backward(&layer, batch, path));
+                std::hint::black_box(gat_forward_backward(layer, batch, path));
             })
             .as_secs_f64()
                 * 1e3
         };
-        let (edge, dense) = (t(GatPath::EdgeList), t(GatPath::Dense));
+        let (edge, dense) = (t(&layer, GatPath::EdgeList), t(&layer, GatPath::Dense));
+        let extra = if args.unfused { format!(" {:.1} |", t(&unfused_layer, GatPath::EdgeList)) } else { String::new() };
         let pyg = peer["pyg"][n.to_string()].as_f64().unwrap_or(f64::NAN);
         let auto = if *n <= DENSE_MAX_NODES { "dense" } else { "edge list" };
-        println!("| {n} | {edge:.1} | {dense:.1} | {pyg:.1} | {:.2} | {auto} |", pyg / edge.min(dense));
+        println!("| {n} | {edge:.1} |{extra} {dense:.1} | {pyg:.1} | {:.2} | {auto} |", pyg / edge.min(dense));
     }
     Ok(())
 }
