@@ -145,7 +145,14 @@ impl FeatureCache {
     /// `backbone` (in batches of `batch` images on `device`, without autodiff) and written to
     /// it. Errors when the images differ in size within a computed batch. `progress(done, todo)`
     /// is called after each computed batch.
-    pub fn attach(&self, backbone: &EfficientNetBackbone, items: &mut [Prepared], batch: usize, device: &Device, progress: &dyn Fn(usize, usize)) -> Result<CacheStats> {
+    pub fn attach(
+        &self,
+        backbone: &EfficientNetBackbone,
+        items: &mut [Prepared],
+        batch: usize,
+        device: &Device,
+        progress: &dyn Fn(usize, usize),
+    ) -> Result<CacheStats> {
         let start = Instant::now();
         let mut stats = CacheStats::default();
         let mut todo = Vec::new();

@@ -340,7 +340,13 @@ impl Gshn {
 
     /// [`Gshn::attach_features`], calling `progress(computed, to_compute)` after each batch the
     /// backbone runs on.
-    pub fn attach_features_with_progress(&self, data: &mut Dataset, batch: usize, device: &Device, progress: &dyn Fn(usize, usize)) -> Result<Option<CacheStats>> {
+    pub fn attach_features_with_progress(
+        &self,
+        data: &mut Dataset,
+        batch: usize,
+        device: &Device,
+        progress: &dyn Fn(usize, usize),
+    ) -> Result<Option<CacheStats>> {
         let (Some(net), Some(choice)) = (self.backbone.frozen_pretrained(), self.config.tokens.backbone.efficientnet()) else {
             return Ok(None);
         };
