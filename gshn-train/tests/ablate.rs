@@ -163,5 +163,5 @@ fn the_shipped_ablations_load() {
             n += 1;
         }
     }
-    assert_eq!(n, 7);
+    assert_eq!(n, 8);
 }
