@@ -9,7 +9,6 @@ use burn::tensor::Device;
 use gshn_snn::rng::SeedRng;
 
 use crate::experiment::ExperimentConfig;
-use crate::model::config::LossConfig;
 use crate::run_error::RunError;
 use crate::train::{batch_indices, learning_rate, load_data, optimizer, stage_of, train_step};
 
@@ -60,7 +59,7 @@ pub fn bench_train(cfg: &ExperimentConfig, device: &Device, device_name: &str, s
     let batcher = batcher.with_frozen_text(&model, device);
     let tc = &cfg.train;
     let mut optim = optimizer(tc);
-    let stl_weights = LossConfig::stl_only();
+    let stl_weights = cfg.model.loss.stl_only();
     let mut shapes = BTreeSet::new();
     let mut last_new = 0;
     let mut step_s = Vec::with_capacity(steps);

@@ -374,7 +374,7 @@ pub fn run(cfg: &ExperimentConfig, device: &Device, opts: &RunOptions) -> Result
     let total = tc.total_steps();
     let session_start = Instant::now();
     let elapsed = |t: &Instant| elapsed_before + t.elapsed().as_secs_f64();
-    let stl_weights = LossConfig::stl_only();
+    let stl_weights = cfg.model.loss.stl_only();
     // [total, clip, stl, vqa, node] summed on the device since the last read.
     let mut acc: Option<Tensor<1>> = None;
     let mut acc_n = 0usize;

@@ -163,8 +163,9 @@ fn stl_readings_differ_and_false_negatives_are_masked() {
         device.seed(3);
         let model = cfg.init(&device).unwrap();
         let batch = GshnBatcher::new(&cfg, vocab.clone()).batch(&d.refs(&idx), &mut SeedRng::new(4), &device).unwrap();
-        let l =
-            model.losses_with(&batch, &gshn_train::model::config::LossConfig { stl_mode: mode, ..gshn_train::model::config::LossConfig::stl_only() }).unwrap();
+        let l = model
+            .losses_with(&batch, &gshn_train::model::config::LossConfig { stl_mode: mode, ..gshn_train::model::config::LossConfig::default().stl_only() })
+            .unwrap();
         l.stl.unwrap().into_scalar::<f32>()
     };
     let (w, s, k) = (stl(StlMode::WordSegment), stl(StlMode::Sentence), stl(StlMode::SpikedWords));
@@ -192,4 +193,17 @@ fn stl_readings_differ_and_false_negatives_are_masked() {
     let plain = model.losses(&batch).unwrap().clip.unwrap().into_scalar::<f32>();
     let without = model.losses_with(&batch, &masked).unwrap().clip.unwrap().into_scalar::<f32>();
     assert!((plain - without).abs() > 1e-6, "masking false negatives changes the CLIP loss ({plain} vs {without})");
+}
+
+/// The runner's STL stage takes its weights from `LossConfig::stl_only`, which must keep the
+/// configured STL reading and masking (it once reset them to the defaults, so every STL
+/// variant trained the word–segment reading).
+#[test]
+fn the_stl_stage_keeps_the_configured_reading() {
+    use gshn_train::model::config::{LossConfig, StlMode};
+    for mode in [StlMode::WordSegment, StlMode::Sentence, StlMode::SpikedWords] {
+        let w = LossConfig { stl_mode: mode, mask_false_negatives: true, ..LossConfig::default() }.stl_only();
+        assert_eq!((w.stl_mode, w.mask_false_negatives), (mode, true));
+        assert_eq!((w.clip, w.stl, w.vqa, w.node), (0.0, 1.0, 0.0, 0.0));
+    }
 }

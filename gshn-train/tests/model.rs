@@ -208,7 +208,7 @@ fn the_vqa_head_attends_over_each_questions_image_only_and_every_loss_term_is_fi
     let total: f32 = l.total.clone().into_scalar();
     assert!((total - (clip + 0.5 * stl + 0.5 * vqa + 0.1 * node)).abs() < 1e-4, "{total}");
     // Weight 0 switches a term off.
-    let only_stl = model.losses_with(&batch, &gshn_train::model::config::LossConfig::stl_only()).unwrap();
+    let only_stl = model.losses_with(&batch, &gshn_train::model::config::LossConfig::default().stl_only()).unwrap();
     assert!(only_stl.clip.is_none() && only_stl.vqa.is_none() && only_stl.stl.is_some());
 }
 

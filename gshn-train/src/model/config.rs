@@ -681,9 +681,10 @@ impl Default for LossConfig {
 }
 
 impl LossConfig {
-    /// The Spiked Text Learning stage's objective: STL alone.
-    pub fn stl_only() -> Self {
-        Self { clip: 0.0, stl: 1.0, vqa: 0.0, node: 0.0, ..Self::default() }
+    /// The Spiked Text Learning stage's weights: STL alone, keeping this config's STL reading
+    /// (`stl_mode`) and false-negative masking.
+    pub fn stl_only(&self) -> Self {
+        Self { clip: 0.0, stl: 1.0, vqa: 0.0, node: 0.0, ..self.clone() }
     }
 }
 
