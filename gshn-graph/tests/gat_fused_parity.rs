@@ -4,7 +4,9 @@
 //! and self loops, one and several heads, concatenated and averaged, GATConv and GATv2Conv,
 //! on flex and on wgpu.
 
+mod common;
 use burn::tensor::{Device, Tensor, TensorData};
+use common::wgpu;
 use gshn_graph::fused::{gat_aggregate, supports, GatIndex};
 use gshn_graph::gat::{GatConv, GatConvConfig, GatVariant};
 use gshn_graph::scatter::{index_tensor, segment_softmax_aggregate};
@@ -203,22 +205,6 @@ fn inference_without_autodiff_runs_fused() {
     let f = lf.forward(x.clone(), &edges, None).unwrap();
     let u = lu.forward(x, &edges, None).unwrap();
     close("inference out", &values(&f.out), &values(&u.out));
-}
-
-/// The wgpu device when an adapter works; otherwise skip (or fail under `GSHN_REQUIRE_WGPU=1`).
-fn wgpu() -> Option<Device> {
-    use burn::tensor::DeviceKind;
-    let ok = std::panic::catch_unwind(|| {
-        let d = Device::wgpu(DeviceKind::DefaultDevice);
-        Tensor::<1>::from_floats([1.0, 2.0], &d).sum().into_scalar::<f32>() == 3.0
-    })
-    .unwrap_or(false);
-    if ok {
-        return Some(Device::wgpu(DeviceKind::DefaultDevice));
-    }
-    assert!(std::env::var("GSHN_REQUIRE_WGPU").map_or(true, |v| v != "1"), "GSHN_REQUIRE_WGPU=1 but no WGPU adapter works");
-    eprintln!("SKIP wgpu: no WGPU adapter on this machine");
-    None
 }
 
 #[test]

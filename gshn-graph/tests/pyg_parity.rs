@@ -3,6 +3,8 @@
 //! gradients with respect to inputs, edge features and every weight match to 1e-5 — through the
 //! fused softmax + aggregation (the default) and through the unfused Burn ops.
 
+mod common;
+use common::wgpu;
 use std::collections::HashMap;
 
 use burn::module::Param;
@@ -184,22 +186,6 @@ fn gatv2_shared_weights() {
 #[test]
 fn gatv2_unshared_edge_features_mean() {
     check("gatv2_unshared_edge_mean", &Device::flex().autodiff());
-}
-
-/// The wgpu device when an adapter works; otherwise skip (or fail under `GSHN_REQUIRE_WGPU=1`).
-fn wgpu() -> Option<Device> {
-    use burn::tensor::DeviceKind;
-    let ok = std::panic::catch_unwind(|| {
-        let d = Device::wgpu(DeviceKind::DefaultDevice);
-        Tensor::<1>::from_floats([1.0, 2.0], &d).sum().into_scalar::<f32>() == 3.0
-    })
-    .unwrap_or(false);
-    if ok {
-        return Some(Device::wgpu(DeviceKind::DefaultDevice));
-    }
-    assert!(std::env::var("GSHN_REQUIRE_WGPU").map_or(true, |v| v != "1"), "GSHN_REQUIRE_WGPU=1 but no WGPU adapter works");
-    eprintln!("SKIP wgpu: no WGPU adapter on this machine");
-    None
 }
 
 #[test]
