@@ -129,7 +129,9 @@ pub fn metric(e: &EvalReport, train_s: f64, name: &str) -> Option<f64> {
         "vqa" => e.vqa.as_ref().map(|v| v.accuracy),
         "firing_rate" => (!e.layers.is_empty()).then(|| e.mean_firing_rate()),
         "sops" => (!e.layers.is_empty()).then_some(e.sops_per_image),
-        "energy_nj" => (!e.layers.is_empty()).then_some(e.energy_pj_per_image / 1000.0),
+        // The whole image side, so defined without a spiking branch too (0 only in reports
+        // written before energy was counted).
+        "energy_nj" => (e.energy_pj_per_image > 0.0).then_some(e.energy_pj_per_image / 1000.0),
         "r" => (!e.r.is_empty()).then(|| e.r.iter().map(|&v| v as f64).sum::<f64>() / e.r.len() as f64),
         "train_s" => Some(train_s),
         _ => None,

@@ -51,7 +51,12 @@ pub fn pick_device(choice: DeviceChoice) -> Result<(Device, String), RunError> {
             }
             match found {
                 Some((k, name)) => (Device::wgpu(k).autodiff(), name.into()),
-                None => (Device::flex().autodiff(), format!("flex (CPU; no GPU adapter: {})", reasons.first().map_or("none", |s| s.as_str()))),
+                None => {
+                    // WGPU's adapter search fails inside a worker thread when no adapter of the
+                    // kind exists, and its panic says only "RecvError": name what was looked for.
+                    let why = reasons.iter().find(|r| !r.contains("RecvError")).map_or(String::new(), |r| format!(": {r}"));
+                    (Device::flex().autodiff(), format!("flex (CPU; no discrete or integrated GPU adapter answered{why})"))
+                }
             }
         }
     })

@@ -107,6 +107,15 @@ fn two_variants_two_seeds_resume_and_skip_finished_runs() {
     let csv = std::fs::read_to_string(out.join("runs.csv")).unwrap();
     assert_eq!(csv.lines().count(), 5, "{csv}");
     assert!(csv.starts_with("variant,data_seed,seed,t2i_r1,"), "{csv}");
+    // The whole image side's energy is defined without a spiking branch too (GAT-only has no
+    // firing rate, but a CNN, tokens and GAT to count).
+    let header: Vec<&str> = csv.lines().next().unwrap().split(',').collect();
+    let (energy, firing) = (header.iter().position(|h| *h == "energy_nj").unwrap(), header.iter().position(|h| *h == "firing_rate").unwrap());
+    for line in csv.lines().skip(1) {
+        let cells: Vec<&str> = line.split(',').collect();
+        assert!(cells[energy].parse::<f64>().is_ok_and(|e| e > 0.0), "energy of every variant: {line}");
+        assert_eq!(cells[firing].is_empty(), cells[0] == "gat-only", "{line}");
+    }
     let curves = std::fs::read_to_string(out.join("curves.csv")).unwrap();
     // Validation at steps 8 and 16 in each of the four runs.
     assert_eq!(curves.lines().count(), 1 + 4 * 2, "{curves}");
