@@ -101,9 +101,12 @@ impl LogitScale {
     }
 }
 
-/// Rows scaled to unit L2 norm (`+1e-12` against division by zero).
+/// Rows scaled to unit L2 norm, `x / max(‖x‖, 1e-12)` (PyTorch's `F.normalize`), computed
+/// as `x / sqrt(max(Σx², 1e-24))` so that an all-zero row (a word whose spiking neurons stay
+/// silent) gets a zero gradient: `sqrt` at 0 has an infinite derivative, and `‖x‖ + ε` gave
+/// `0 · ∞ = NaN` there.
 pub fn l2_normalize(x: Tensor<2>) -> Tensor<2> {
-    let norm = x.clone().powf_scalar(2.0).sum_dim(1).sqrt().add_scalar(1e-12);
+    let norm = x.clone().powf_scalar(2.0).sum_dim(1).clamp_min(1e-24).sqrt();
     x.div(norm)
 }
 
@@ -184,5 +187,25 @@ mod tests {
         let sim = token_segment_similarity(words, wmask, segs, smask).to_data().convert::<f32>().try_to_vec::<f32>().unwrap();
         // image 0: word 1 → max(1, 0) = 1, word 2 → max(0, 2) = 2 → 1.5; image 1: (0 + 1)/2.
         assert_eq!(sim, vec![1.5, 0.5]);
+    }
+
+    #[test]
+    fn l2_normalize_has_a_finite_gradient_at_a_zero_row() {
+        let d = Device::flex().autodiff();
+        // Row 0 is all zero (a silent spiked word); row 1 is (3, 4).
+        let x = Tensor::<2>::from_data(TensorData::new(vec![0.0f32, 0.0, 3.0, 4.0], [2, 2]), &d).require_grad();
+        let y = l2_normalize(x.clone());
+        let v = y.to_data().convert::<f32>().try_to_vec::<f32>().unwrap();
+        assert_eq!(v, vec![0.0, 0.0, 0.6, 0.8]);
+        // d/dx of Σ w·(x/‖x‖) with w = (1, 2): at (3, 4), u = (0.6, 0.8), w·u = 2.2,
+        // (w − (w·u)u)/‖x‖ = (−0.32, 0.24)/5 = (−0.064, 0.048).
+        let w = Tensor::<2>::from_data(TensorData::new(vec![1.0f32, 2.0, 1.0, 2.0], [2, 2]), &d);
+        let grads = y.mul(w).sum().backward();
+        let g = x.grad(&grads).unwrap().to_data().convert::<f32>().try_to_vec::<f32>().unwrap();
+        assert!(g.iter().all(|v| v.is_finite()), "{g:?}");
+        assert!((g[2] + 0.064).abs() < 1e-5 && (g[3] - 0.048).abs() < 1e-5, "{g:?}");
+        // A zero row passes the gradient through scaled by 1/ε, as F.normalize does (large but
+        // finite; training clips gradient norms).
+        assert_eq!(&g[..2], &[1e12, 2e12]);
     }
 }

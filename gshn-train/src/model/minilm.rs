@@ -221,7 +221,8 @@ impl MiniLm {
         let keep = pad.bool_not().float().reshape([b, l, 1]);
         let count = keep.clone().sum_dim(1).clamp_min(1e-9);
         let mean: Tensor<2> = tokens.clone().mul(keep).sum_dim(1).div(count).reshape([b, d]);
-        let norm = mean.clone().square().sum_dim(1).sqrt().clamp_min(1e-12);
+        // max(‖m‖, 1e-12) as sqrt(max(Σm², 1e-24)): finite gradient at a zero mean.
+        let norm = mean.clone().square().sum_dim(1).clamp_min(1e-24).sqrt();
         (tokens, mean.div(norm))
     }
 }
