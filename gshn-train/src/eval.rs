@@ -43,7 +43,8 @@ pub struct VqaBaselines {
 pub struct EnergyReport {
     /// Per layer, per image.
     pub image_layers: Vec<LayerOps>,
-    /// The text encoder per caption (mean caption length).
+    /// The text encoder per caption (mean caption length; per question on a split without
+    /// captions).
     pub text_layers: Vec<LayerOps>,
     /// The spiking branch's twin per image (ReLU, T = 1).
     pub twin_layers: Vec<LayerOps>,
@@ -55,7 +56,7 @@ pub struct EnergyReport {
     pub twin_snn_pj: f64,
     /// The whole image side with the twin in place of the spiking branch, per image (pJ).
     pub twin_image_pj: f64,
-    /// The text encoder per caption (pJ).
+    /// The text encoder per caption, or per question without captions (pJ).
     pub text_pj: f64,
 }
 
@@ -202,10 +203,20 @@ impl EvalReport {
                 e.image_pj / 1000.0,
                 e.twin_image_pj / 1000.0
             );
-            s += &format!("| text encoder energy / caption | {:.1} nJ | |\n", e.text_pj / 1000.0);
+            s += &format!("| text encoder energy / {} | {:.1} nJ | |\n", self.text_unit(), e.text_pj / 1000.0);
         }
         s += &format!("| r | {} | |\n| logit scale | {:.2} | |\n", self.r_text(), self.logit_scale);
         s
+    }
+
+    /// What the text encoder's energy is counted per: a caption, or a question on a split
+    /// without captions.
+    fn text_unit(&self) -> &'static str {
+        if self.retrieval.is_some() || self.vqa.is_none() {
+            "caption"
+        } else {
+            "question"
+        }
     }
 
     /// The per-layer operation table (Markdown).
@@ -220,7 +231,7 @@ impl EvalReport {
         rows(&mut s, &self.energy.image_layers);
         s += "| **the twin's branch** | | | |\n";
         rows(&mut s, &self.energy.twin_layers);
-        s += "| **text encoder, per caption** | | | |\n";
+        s += &format!("| **text encoder, per {}** | | | |\n", self.text_unit());
         rows(&mut s, &self.energy.text_layers);
         s
     }
@@ -424,10 +435,16 @@ pub fn evaluate(
     let twin = twin_of(cfg);
     let snn_layers: Vec<LayerOps> = if cfg.fusion.branches == Branches::GatOnly { vec![] } else { snn_ops(cfg, &measured) };
     let twin_layers: Vec<LayerOps> = if cfg.fusion.branches == Branches::GatOnly { vec![] } else { snn_ops(&twin, &measured) };
+    // The text encoder is counted per text it reads: per caption, or per question where the
+    // split has no captions (easy-VQA).
+    let text_len = |texts: &mut dyn Iterator<Item = &str>| {
+        let (sum, count) = texts.fold((0usize, 0usize), |(s, c), t| (s + batcher.vocab.encode(t).len().min(batcher.max_text), c + 1));
+        sum as f64 / count.max(1) as f64
+    };
     let caption_len = if n_texts > 0 {
-        data.items.iter().flat_map(|p| p.captions.iter().map(|c| batcher.vocab.encode(c).len().min(batcher.max_text))).sum::<usize>() as f64 / n_texts as f64
+        text_len(&mut data.items.iter().flat_map(|p| p.captions.iter().map(String::as_str)))
     } else {
-        0.0
+        text_len(&mut questions.iter().map(|(_, q)| q.text.as_str()))
     };
     let text_layers = text_ops(cfg, caption_len);
     let image_pj = total_pj(&image_layers, &energy_model);

@@ -176,6 +176,26 @@ fn easy_vqa_loads_questions_by_type_and_says_how_to_fetch_it() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
+#[test]
+fn without_captions_the_text_encoder_is_counted_per_question() {
+    let dir = scratch("evqa-energy");
+    make_easy_vqa(&dir);
+    let mut c = cfg(DataSource::EasyVqa, &dir, TokenSource::Felzenszwalb, (4, 1, 10));
+    (c.train.steps, c.train.stl_steps, c.train.eval_every, c.train.checkpoint_every, c.train.log_every) = (2, 0, 2, 2, 1);
+    let out = dir.join("run");
+    let device = burn::tensor::Device::flex().autodiff();
+    let r = gshn_train::train::run(&c, &device, &gshn_train::train::RunOptions { out, resume: false, stop_after: None, progress: false }).unwrap();
+    let test = r.test.unwrap();
+    assert!(test.retrieval.is_none() && test.vqa.is_some());
+    // The embeddings layer reads `len × width` values: len is the mean question length.
+    let qs: Vec<&str> = r.data.test.items.iter().flat_map(|p| p.questions.iter().map(|q| q.text.as_str())).collect();
+    let len = qs.iter().map(|q| r.batcher.vocab.encode(q).len().min(r.batcher.max_text)).sum::<usize>() as f64 / qs.len() as f64;
+    let emb = &test.energy.text_layers[0];
+    assert!(len > 3.0 && (emb.acs - len * c.model.text.width as f64).abs() < 1e-6, "{} vs {len}", emb.acs);
+    assert!(test.energy.text_pj > 0.0 && test.markdown().contains("text encoder energy / question"), "{}", test.markdown());
+    std::fs::remove_dir_all(&dir).ok();
+}
+
 /// Rewrites one JSON file of a COCO folder through `edit`, pretty-printed (one value a line,
 /// so that errors point at a line of their own).
 fn edit_json(path: &Path, edit: impl FnOnce(&mut serde_json::Value)) {
