@@ -245,6 +245,26 @@ pub struct RunRow {
     pub curve: Vec<crate::train::LogRow>,
 }
 
+/// The file a diverged run leaves in its folder: the error, one line. The grid goes on, and
+/// the run counts as finished (without metrics) until its config changes: other optimiser
+/// settings (`train.lr`, …) resume it from its last good checkpoint, any other change reruns
+/// it; or delete its folder.
+pub const DIVERGED: &str = "diverged.txt";
+
+/// A run of the grid that stopped on a non-finite loss or weight — a result of the grid,
+/// listed in `table.md`, not a failure of the runner.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DivergedRun {
+    /// Variant name.
+    pub variant: String,
+    /// Data seed.
+    pub data_seed: u64,
+    /// Seed.
+    pub seed: u64,
+    /// The error the run stopped with.
+    pub reason: String,
+}
+
 fn run_dir(out: &Path, variant: &str, data_seed: u64, seed: u64) -> PathBuf {
     out.join("runs").join(variant).join(format!("data-{data_seed}-seed-{seed}"))
 }
@@ -284,7 +304,8 @@ fn stale_name(dir: &Path) -> PathBuf {
 }
 
 /// Runs every variant × data seed × seed not yet finished (a run with `eval.json` is done;
-/// one with a checkpoint resumes) — only this `shard`'s share when given — then, once every
+/// one with a checkpoint resumes; one that diverges is recorded in [`DIVERGED`] and the grid
+/// goes on) — only this `shard`'s share when given — then, once every
 /// run of the grid is finished (by this process or others writing the same folder), writes
 /// `runs.csv`, `curves.csv`, `table.md` and the plots into `out`. Returns the finished runs.
 pub fn ablate(ab: &Ablation, out: &Path, device: &Device, progress: bool, shard: Option<Shard>) -> Result<Vec<RunRow>, RunError> {
@@ -310,15 +331,27 @@ pub fn ablate(ab: &Ablation, out: &Path, device: &Device, progress: bool, shard:
         let (v, cfg) = &jobs[k];
         let dir = run_dir(out, &v.name, cfg.data_seed(), cfg.seed);
         let eval_path = dir.join("eval.json");
+        let diverged_path = dir.join(DIVERGED);
         let t0 = Instant::now();
         // A run made with another config (the ablation file changed) is set aside, not reused
         // and not deleted.
-        let mut status = if eval_path.is_file() { "done earlier".to_string() } else { "running".to_string() };
+        let mut status = if eval_path.is_file() {
+            "done earlier".to_string()
+        } else if diverged_path.is_file() {
+            format!("diverged earlier (delete {} to retry)", dir.display())
+        } else {
+            "running".to_string()
+        };
         if let FolderState::Run { config, .. } = run_folder::inspect(&dir)? {
             if !run_folder::continues(&config, cfg) {
                 let aside = stale_name(&dir);
                 std::fs::rename(&dir, &aside).map_err(io_at(&dir))?;
                 status = format!("rerunning: the run there had another config (moved to {})", aside.display());
+            } else if diverged_path.is_file() && config.train != cfg.train {
+                // New optimiser settings (e.g. a lower learning rate): resume the diverged run
+                // from its last good checkpoint.
+                std::fs::remove_file(&diverged_path).map_err(io_at(&diverged_path))?;
+                status = "retrying: it diverged earlier with other optimiser settings".into();
             }
         }
         if progress {
@@ -335,15 +368,27 @@ pub fn ablate(ab: &Ablation, out: &Path, device: &Device, progress: bool, shard:
                 hms(start.elapsed().as_secs_f64())
             );
         }
-        if !eval_path.is_file() {
-            run(cfg, device, &RunOptions { out: dir.clone(), resume: true, stop_after: None, progress: false })?;
+        if !eval_path.is_file() && !diverged_path.is_file() {
+            match run(cfg, device, &RunOptions { out: dir.clone(), resume: true, stop_after: None, progress: false }) {
+                Ok(_) => {
+                    if progress {
+                        let row = finished(out, v, cfg)?.expect("just finished");
+                        let show = |m: &str| metric(&row.eval, row.train_s, m).map_or("–".to_string(), |x| format!("{x:.3}"));
+                        eprintln!("    t→i R@10 {}  VQA {}  firing {}  ({})", show("t2i_r10"), show("vqa"), show("firing_rate"), hms(row.train_s));
+                    }
+                }
+                // A diverged run is a result of the grid: recorded, and the grid goes on.
+                Err(e @ RunError::NonFinite { .. }) => {
+                    let reason = e.to_string().replace('\n', " ");
+                    crate::checkpoint::write_atomic(&diverged_path, reason.as_bytes()).map_err(io_at(&diverged_path))?;
+                    if progress {
+                        eprintln!("    diverged: {reason}\n    (recorded in {}; the grid goes on)", diverged_path.display());
+                    }
+                }
+                Err(e) => return Err(e),
+            }
             fresh_time += t0.elapsed().as_secs_f64();
             fresh_runs += 1;
-            if progress {
-                let row = finished(out, v, cfg)?.expect("just finished");
-                let show = |m: &str| metric(&row.eval, row.train_s, m).map_or("–".to_string(), |x| format!("{x:.3}"));
-                eprintln!("    t→i R@10 {}  VQA {}  firing {}  ({})", show("t2i_r10"), show("vqa"), show("firing_rate"), hms(row.train_s));
-            }
         }
     }
     // Every finished run of the grid, whoever ran it.
@@ -353,12 +398,38 @@ pub fn ablate(ab: &Ablation, out: &Path, device: &Device, progress: bool, shard:
             rows.push(r);
         }
     }
-    if rows.len() == total {
-        write_outputs(ab, &rows, out)?;
+    let diverged = diverged_runs(ab, out)?;
+    if rows.len() + diverged.len() == total {
+        write_outputs(ab, &rows, &diverged, out)?;
     } else if progress {
         eprintln!("{} of {total} runs are finished; the tables are written when the last shard finishes (or run again without --shard)", rows.len());
     }
     Ok(rows)
+}
+
+/// The grid's runs that diverged (each left [`DIVERGED`] in a folder made with its config).
+pub fn diverged_runs(ab: &Ablation, out: &Path) -> Result<Vec<DivergedRun>, RunError> {
+    let mut found = Vec::new();
+    for (v, c) in &ab.variants {
+        for &ds in &ab.data_seeds {
+            for &seed in &ab.seeds {
+                let dir = run_dir(out, &v.name, ds, seed);
+                let marker = dir.join(DIVERGED);
+                if !marker.is_file() {
+                    continue;
+                }
+                let mut cfg = ExperimentConfig { seed, ..c.clone() };
+                cfg.data.seed = Some(ds);
+                if let FolderState::Run { config, .. } = run_folder::inspect(&dir)? {
+                    if run_folder::continues(&config, &cfg) && config.train == cfg.train {
+                        let reason = std::fs::read_to_string(&marker).map_err(io_at(&marker))?.trim().to_string();
+                        found.push(DivergedRun { variant: v.name.clone(), data_seed: ds, seed, reason });
+                    }
+                }
+            }
+        }
+    }
+    Ok(found)
 }
 
 /// The finished run of `variant` with `cfg`'s seeds, if its folder holds one made with `cfg`.
@@ -394,10 +465,20 @@ pub fn runs_csv(rows: &[RunRow]) -> String {
     String::from_utf8(w.into_inner().expect("writing to memory")).expect("UTF-8 fields")
 }
 
-/// Writes `runs.csv`, `curves.csv`, `table.md`, the bar charts and the learning curves
-/// (`curve_t2i_r10`, `curve_vqa`).
-pub fn write_outputs(ab: &Ablation, rows: &[RunRow], out: &Path) -> Result<(), RunError> {
-    for (name, text) in [("runs.csv", runs_csv(rows)), ("curves.csv", curves_csv(rows)), ("table.md", table(ab, rows))] {
+/// Writes `runs.csv`, `curves.csv`, `table.md` (with the diverged runs listed), the bar
+/// charts and the learning curves (`curve_t2i_r10`, `curve_vqa`).
+pub fn write_outputs(ab: &Ablation, rows: &[RunRow], diverged: &[DivergedRun], out: &Path) -> Result<(), RunError> {
+    let mut md = table(ab, rows);
+    if !diverged.is_empty() {
+        let _ = writeln!(
+            md,
+            "### Diverged runs\n\nThese runs stopped on a non-finite loss or weight; they have no metrics and are not in the counts above.\n\n| variant | data seed | seed | reason |\n|---|---|---|---|"
+        );
+        for d in diverged {
+            let _ = writeln!(md, "| {} | {} | {} | {} |", d.variant, d.data_seed, d.seed, d.reason.replace('|', "\\|"));
+        }
+    }
+    for (name, text) in [("runs.csv", runs_csv(rows)), ("curves.csv", curves_csv(rows)), ("table.md", md)] {
         let p = out.join(name);
         crate::checkpoint::write_atomic(&p, text.as_bytes()).map_err(io_at(&p))?;
     }

@@ -232,7 +232,11 @@ fn main() -> anyhow::Result<()> {
                 out.display()
             );
             let rows = ablate(&ab, &out, &dev, true, shard)?;
-            if rows.len() == ab.runs() {
+            let diverged = gshn_train::ablate::diverged_runs(&ab, &out)?;
+            if !diverged.is_empty() {
+                eprintln!("{} run(s) diverged (listed in table.md; delete a run's folder to retry it)", diverged.len());
+            }
+            if rows.len() + diverged.len() == ab.runs() {
                 println!("{}", std::fs::read_to_string(out.join("table.md"))?);
                 eprintln!("wrote {}, {}, {} and the plots", out.join("runs.csv").display(), out.join("curves.csv").display(), out.join("table.md").display());
             }

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use burn::tensor::Device;
-use gshn_train::ablate::{ablate, Ablation, Shard};
+use gshn_train::ablate::{ablate, diverged_runs, Ablation, Shard, DIVERGED};
 use gshn_train::train::{read_log, run, RunOptions};
 
 static RNG: std::sync::Mutex<()> = std::sync::Mutex::new(());
@@ -134,6 +134,43 @@ fn two_variants_two_seeds_resume_and_skip_finished_runs() {
     let again = ablate(&ab, &out, &device, false, None).unwrap();
     assert_eq!(stamp(&killed), before);
     assert_eq!(again.iter().map(|r| r.eval.clone()).collect::<Vec<_>>(), rows.iter().map(|r| r.eval.clone()).collect::<Vec<_>>());
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn a_diverging_variant_is_recorded_and_the_grid_goes_on() {
+    let _rng = RNG.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = scratch("diverge");
+    // "diverges" comes first: the grid must still run "ok" after it.
+    let path = write_ablation(
+        &dir,
+        "base = \"base.toml\"\nseeds = [0]\nset = [\"train.steps=4\", \"train.stl_steps=0\", \"train.checkpoint_every=4\", \"train.log_every=1\", \"train.eval_every=4\", \"train.warmup=0\"]\nreference = \"ok\"\n\
+         [[variant]]\nname = \"diverges\"\nset = [\"train.lr=1e6\", \"train.grad_clip=1e30\"]\n[[variant]]\nname = \"ok\"\n",
+    );
+    let ab = Ablation::load(&path, &[]).unwrap();
+    let device = Device::flex().autodiff();
+    let out = dir.join("out");
+    let rows = ablate(&ab, &out, &device, false, None).unwrap();
+    assert_eq!(rows.iter().map(|r| r.variant.as_str()).collect::<Vec<_>>(), vec!["ok"]);
+    let diverged = diverged_runs(&ab, &out).unwrap();
+    assert_eq!(diverged.len(), 1);
+    assert_eq!((diverged[0].variant.as_str(), diverged[0].data_seed, diverged[0].seed), ("diverges", 0, 0));
+    assert!(diverged[0].reason.contains("the loss became"), "{}", diverged[0].reason);
+    let table = std::fs::read_to_string(out.join("table.md")).unwrap();
+    assert!(table.contains("### Diverged runs") && table.contains("| diverges | 0 | 0 | the loss became"), "{table}");
+    // Not retried: a second call leaves the marker as it was and finds the same grid.
+    let marker = out.join("runs/diverges/data-0-seed-0").join(DIVERGED);
+    let stamp = std::fs::metadata(&marker).unwrap().modified().unwrap();
+    let again = ablate(&ab, &out, &device, false, None).unwrap();
+    assert_eq!(again.len(), 1);
+    assert_eq!(std::fs::metadata(&marker).unwrap().modified().unwrap(), stamp);
+    // Other optimiser settings retry it (from its last good checkpoint; here it diverged
+    // before the first, so from the start).
+    let fixed = Ablation::load(&path, &["train.grad_clip=1.0".into(), "train.lr=1e-3".into()]).unwrap();
+    let rows = ablate(&fixed, &out, &device, false, None).unwrap();
+    assert_eq!(rows.len(), 2, "{:?}", diverged_runs(&fixed, &out));
+    assert!(diverged_runs(&fixed, &out).unwrap().is_empty());
+    assert!(!std::fs::read_to_string(out.join("table.md")).unwrap().contains("Diverged"));
     std::fs::remove_dir_all(&dir).ok();
 }
 
