@@ -347,7 +347,7 @@ pub fn ablate(ab: &Ablation, out: &Path, device: &Device, progress: bool, shard:
                 let aside = stale_name(&dir);
                 std::fs::rename(&dir, &aside).map_err(io_at(&dir))?;
                 status = format!("rerunning: the run there had another config (moved to {})", aside.display());
-            } else if diverged_path.is_file() && config.train != cfg.train {
+            } else if diverged_path.is_file() && !diverged_with(&dir, cfg) {
                 // New optimiser settings (e.g. a lower learning rate): resume the diverged run
                 // from its last good checkpoint.
                 std::fs::remove_file(&diverged_path).map_err(io_at(&diverged_path))?;
@@ -378,11 +378,16 @@ pub fn ablate(ab: &Ablation, out: &Path, device: &Device, progress: bool, shard:
                     }
                 }
                 // A diverged run is a result of the grid: recorded, and the grid goes on.
-                Err(e @ RunError::NonFinite { .. }) => {
-                    let reason = e.to_string().replace('\n', " ");
+                Err(RunError::NonFinite { step, value, .. }) => {
+                    // The error's advice is for `gshn train`; a grid's run is retried by
+                    // changing the variant's optimiser settings instead.
+                    let reason = format!("the loss became {value} at step {step}");
                     crate::checkpoint::write_atomic(&diverged_path, reason.as_bytes()).map_err(io_at(&diverged_path))?;
                     if progress {
-                        eprintln!("    diverged: {reason}\n    (recorded in {}; the grid goes on)", diverged_path.display());
+                        eprintln!(
+                            "    diverged: {reason}\n    (recorded in {}; the grid goes on. To retry, give the variant other optimiser settings, e.g. a lower train.lr in its `set`, or delete the folder)",
+                            diverged_path.display()
+                        );
                     }
                 }
                 Err(e) => return Err(e),
@@ -402,7 +407,11 @@ pub fn ablate(ab: &Ablation, out: &Path, device: &Device, progress: bool, shard:
     if rows.len() + diverged.len() == total {
         write_outputs(ab, &rows, &diverged, out)?;
     } else if progress {
-        eprintln!("{} of {total} runs are finished; the tables are written when the last shard finishes (or run again without --shard)", rows.len());
+        eprintln!(
+            "{} of {total} runs are finished ({} of them diverged); the tables are written when the last shard finishes (or run again without --shard)",
+            rows.len() + diverged.len(),
+            diverged.len()
+        );
     }
     Ok(rows)
 }
@@ -415,13 +424,13 @@ pub fn diverged_runs(ab: &Ablation, out: &Path) -> Result<Vec<DivergedRun>, RunE
             for &seed in &ab.seeds {
                 let dir = run_dir(out, &v.name, ds, seed);
                 let marker = dir.join(DIVERGED);
-                if !marker.is_file() {
+                if !marker.is_file() || dir.join("eval.json").is_file() {
                     continue;
                 }
                 let mut cfg = ExperimentConfig { seed, ..c.clone() };
                 cfg.data.seed = Some(ds);
                 if let FolderState::Run { config, .. } = run_folder::inspect(&dir)? {
-                    if run_folder::continues(&config, &cfg) && config.train == cfg.train {
+                    if run_folder::continues(&config, &cfg) && diverged_with(&dir, &cfg) {
                         let reason = std::fs::read_to_string(&marker).map_err(io_at(&marker))?.trim().to_string();
                         found.push(DivergedRun { variant: v.name.clone(), data_seed: ds, seed, reason });
                     }
@@ -430,6 +439,13 @@ pub fn diverged_runs(ab: &Ablation, out: &Path) -> Result<Vec<DivergedRun>, RunE
         }
     }
     Ok(found)
+}
+
+/// Whether the run in `dir` diverged with `cfg`'s optimiser settings: its `config.toml`, which
+/// each session of a run rewrites, is that of the session that diverged.
+fn diverged_with(dir: &Path, cfg: &ExperimentConfig) -> bool {
+    let optimiser = |t: &crate::experiment::TrainConfig| (t.lr, t.warmup, t.grad_clip, t.weight_decay);
+    ExperimentConfig::load(&dir.join("config.toml"), &[]).is_ok_and(|saved| optimiser(&saved.train) == optimiser(&cfg.train))
 }
 
 /// The finished run of `variant` with `cfg`'s seeds, if its folder holds one made with `cfg`.

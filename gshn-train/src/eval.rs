@@ -438,7 +438,12 @@ pub fn evaluate(
     // The text encoder is counted per text it reads: per caption, or per question where the
     // split has no captions (easy-VQA).
     let text_len = |texts: &mut dyn Iterator<Item = &str>| {
-        let (sum, count) = texts.fold((0usize, 0usize), |(s, c), t| (s + batcher.vocab.encode(t).len().min(batcher.max_text), c + 1));
+        // Counted in the pieces the text encoder reads: WordPiece for MiniLM, else words.
+        let len = |t: &str| match &batcher.wordpiece {
+            Some(wp) => wp.encode(t, batcher.max_text).len(),
+            None => batcher.vocab.encode(t).len().min(batcher.max_text),
+        };
+        let (sum, count) = texts.fold((0usize, 0usize), |(s, c), t| (s + len(t), c + 1));
         sum as f64 / count.max(1) as f64
     };
     let caption_len = if n_texts > 0 {

@@ -141,12 +141,10 @@ fn two_variants_two_seeds_resume_and_skip_finished_runs() {
 fn a_diverging_variant_is_recorded_and_the_grid_goes_on() {
     let _rng = RNG.lock().unwrap_or_else(|e| e.into_inner());
     let dir = scratch("diverge");
-    // "diverges" comes first: the grid must still run "ok" after it.
-    let path = write_ablation(
-        &dir,
-        "base = \"base.toml\"\nseeds = [0]\nset = [\"train.steps=4\", \"train.stl_steps=0\", \"train.checkpoint_every=4\", \"train.log_every=1\", \"train.eval_every=4\", \"train.warmup=0\"]\nreference = \"ok\"\n\
-         [[variant]]\nname = \"diverges\"\nset = [\"train.lr=1e6\", \"train.grad_clip=1e30\"]\n[[variant]]\nname = \"ok\"\n",
-    );
+    // "diverges" comes first: the grid must still run "ok" after it. `CKPT` is replaced below.
+    let body = "base = \"base.toml\"\nseeds = [0]\nset = [\"train.steps=4\", \"train.stl_steps=0\", \"train.checkpoint_every=CKPT\", \"train.log_every=1\", \"train.eval_every=4\", \"train.warmup=0\"]\nreference = \"ok\"\n\
+                [[variant]]\nname = \"diverges\"\nset = [\"train.lr=1e6\", \"train.grad_clip=1e30\"]\n[[variant]]\nname = \"ok\"\n";
+    let path = write_ablation(&dir, &body.replace("CKPT", "4"));
     let ab = Ablation::load(&path, &[]).unwrap();
     let device = Device::flex().autodiff();
     let out = dir.join("out");
@@ -155,22 +153,35 @@ fn a_diverging_variant_is_recorded_and_the_grid_goes_on() {
     let diverged = diverged_runs(&ab, &out).unwrap();
     assert_eq!(diverged.len(), 1);
     assert_eq!((diverged[0].variant.as_str(), diverged[0].data_seed, diverged[0].seed), ("diverges", 0, 0));
-    assert!(diverged[0].reason.contains("the loss became"), "{}", diverged[0].reason);
+    assert!(diverged[0].reason.starts_with("the loss became") && !diverged[0].reason.contains("gshn train"), "{}", diverged[0].reason);
     let table = std::fs::read_to_string(out.join("table.md")).unwrap();
     assert!(table.contains("### Diverged runs") && table.contains("| diverges | 0 | 0 | the loss became"), "{table}");
-    // Not retried: a second call leaves the marker as it was and finds the same grid.
+    // Not retried with the same settings: the marker (replaced by a sentinel) stays as it is.
     let marker = out.join("runs/diverges/data-0-seed-0").join(DIVERGED);
-    let stamp = std::fs::metadata(&marker).unwrap().modified().unwrap();
+    std::fs::write(&marker, "sentinel").unwrap();
     let again = ablate(&ab, &out, &device, false, None).unwrap();
     assert_eq!(again.len(), 1);
-    assert_eq!(std::fs::metadata(&marker).unwrap().modified().unwrap(), stamp);
+    assert_eq!(std::fs::read_to_string(&marker).unwrap(), "sentinel");
+    assert_eq!(diverged_runs(&ab, &out).unwrap()[0].reason, "sentinel");
     // Other optimiser settings retry it (from its last good checkpoint; here it diverged
     // before the first, so from the start).
     let fixed = Ablation::load(&path, &["train.grad_clip=1.0".into(), "train.lr=1e-3".into()]).unwrap();
     let rows = ablate(&fixed, &out, &device, false, None).unwrap();
     assert_eq!(rows.len(), 2, "{:?}", diverged_runs(&fixed, &out));
-    assert!(diverged_runs(&fixed, &out).unwrap().is_empty());
+    assert!(diverged_runs(&fixed, &out).unwrap().is_empty() && !marker.exists());
     assert!(!std::fs::read_to_string(out.join("table.md")).unwrap().contains("Diverged"));
+
+    // Diverging after a checkpoint, then again on a retry with other settings before the next
+    // checkpoint: counted as diverged with the retry's settings, and the tables are written.
+    let path = write_ablation(&dir, &body.replace("CKPT", "1"));
+    let out = dir.join("out2");
+    ablate(&Ablation::load(&path, &[]).unwrap(), &out, &device, false, None).unwrap();
+    assert!(out.join("runs/diverges/data-0-seed-0/checkpoints/latest").is_file(), "it diverged after a checkpoint");
+    let retry = Ablation::load(&path, &["train.lr=1e5".into()]).unwrap();
+    std::fs::remove_file(out.join("table.md")).unwrap();
+    let rows = ablate(&retry, &out, &device, false, None).unwrap();
+    assert_eq!((rows.len(), diverged_runs(&retry, &out).unwrap().len()), (1, 1));
+    assert!(std::fs::read_to_string(out.join("table.md")).unwrap().contains("| diverges | 0 | 0 |"));
     std::fs::remove_dir_all(&dir).ok();
 }
 
