@@ -338,7 +338,7 @@ pub fn ablate(ab: &Ablation, out: &Path, device: &Device, progress: bool, shard:
         let mut status = if eval_path.is_file() {
             "done earlier".to_string()
         } else if diverged_path.is_file() {
-            format!("diverged earlier (delete {} to retry)", dir.display())
+            "diverged earlier (retried when the variant's optimiser settings change, or delete its folder)".to_string()
         } else {
             "running".to_string()
         };

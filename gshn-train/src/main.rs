@@ -234,7 +234,7 @@ fn main() -> anyhow::Result<()> {
             let rows = ablate(&ab, &out, &dev, true, shard)?;
             let diverged = gshn_train::ablate::diverged_runs(&ab, &out)?;
             if !diverged.is_empty() {
-                eprintln!("{} run(s) diverged (listed in table.md; delete a run's folder to retry it)", diverged.len());
+                eprintln!("{} run(s) diverged (listed in table.md; retried when a variant's optimiser settings change, e.g. a lower train.lr in its `set`, or delete the run's folder)", diverged.len());
             }
             if rows.len() + diverged.len() == ab.runs() {
                 println!("{}", std::fs::read_to_string(out.join("table.md"))?);
