@@ -310,19 +310,7 @@ fn stale_name(dir: &Path) -> PathBuf {
 /// `runs.csv`, `curves.csv`, `table.md` and the plots into `out`. Returns the finished runs.
 pub fn ablate(ab: &Ablation, out: &Path, device: &Device, progress: bool, shard: Option<Shard>) -> Result<Vec<RunRow>, RunError> {
     std::fs::create_dir_all(out).map_err(io_at(out))?;
-    let jobs: Vec<(&Variant, ExperimentConfig)> = ab
-        .variants
-        .iter()
-        .flat_map(|(v, c)| {
-            ab.data_seeds.iter().flat_map(move |&ds| {
-                ab.seeds.iter().map(move |&seed| {
-                    let mut cfg = ExperimentConfig { seed, ..c.clone() };
-                    cfg.data.seed = Some(ds);
-                    (v, cfg)
-                })
-            })
-        })
-        .collect();
+    let jobs = jobs(ab);
     let total = jobs.len();
     let mine: Vec<usize> = (0..total).filter(|k| shard.is_none_or(|s| k % s.count == s.index)).collect();
     let start = Instant::now();
@@ -396,14 +384,15 @@ pub fn ablate(ab: &Ablation, out: &Path, device: &Device, progress: bool, shard:
             fresh_runs += 1;
         }
     }
-    // Every finished run of the grid, whoever ran it.
-    let mut rows = Vec::new();
+    // Every finished or diverged run of the grid, whoever ran it.
+    let (mut rows, mut diverged) = (Vec::new(), Vec::new());
     for (v, cfg) in &jobs {
         if let Some(r) = finished(out, v, cfg)? {
             rows.push(r);
+        } else if let Some(d) = diverged_run(out, v, cfg)? {
+            diverged.push(d);
         }
     }
-    let diverged = diverged_runs(ab, out)?;
     if rows.len() + diverged.len() == total {
         write_outputs(ab, &rows, &diverged, out)?;
     } else if progress {
@@ -416,29 +405,41 @@ pub fn ablate(ab: &Ablation, out: &Path, device: &Device, progress: bool, shard:
     Ok(rows)
 }
 
+/// Every run of the grid in order: each variant × data seed × seed, with its config.
+fn jobs(ab: &Ablation) -> Vec<(&Variant, ExperimentConfig)> {
+    ab.variants
+        .iter()
+        .flat_map(|(v, c)| {
+            ab.data_seeds.iter().flat_map(move |&ds| {
+                ab.seeds.iter().map(move |&seed| {
+                    let mut cfg = ExperimentConfig { seed, ..c.clone() };
+                    cfg.data.seed = Some(ds);
+                    (v, cfg)
+                })
+            })
+        })
+        .collect()
+}
+
 /// The grid's runs that diverged (each left [`DIVERGED`] in a folder made with its config).
 pub fn diverged_runs(ab: &Ablation, out: &Path) -> Result<Vec<DivergedRun>, RunError> {
-    let mut found = Vec::new();
-    for (v, c) in &ab.variants {
-        for &ds in &ab.data_seeds {
-            for &seed in &ab.seeds {
-                let dir = run_dir(out, &v.name, ds, seed);
-                let marker = dir.join(DIVERGED);
-                if !marker.is_file() || dir.join("eval.json").is_file() {
-                    continue;
-                }
-                let mut cfg = ExperimentConfig { seed, ..c.clone() };
-                cfg.data.seed = Some(ds);
-                if let FolderState::Run { config, .. } = run_folder::inspect(&dir)? {
-                    if run_folder::continues(&config, &cfg) && diverged_with(&dir, &cfg) {
-                        let reason = std::fs::read_to_string(&marker).map_err(io_at(&marker))?.trim().to_string();
-                        found.push(DivergedRun { variant: v.name.clone(), data_seed: ds, seed, reason });
-                    }
-                }
-            }
-        }
+    jobs(ab).iter().filter_map(|(v, cfg)| diverged_run(out, v, cfg).transpose()).collect()
+}
+
+/// The diverged run of `variant` with `cfg`'s seeds, if its folder holds one (no `eval.json`,
+/// a [`DIVERGED`] marker, made with `cfg` and its optimiser settings).
+fn diverged_run(out: &Path, variant: &Variant, cfg: &ExperimentConfig) -> Result<Option<DivergedRun>, RunError> {
+    let dir = run_dir(out, &variant.name, cfg.data_seed(), cfg.seed);
+    let marker = dir.join(DIVERGED);
+    if !marker.is_file() || dir.join("eval.json").is_file() {
+        return Ok(None);
     }
-    Ok(found)
+    match run_folder::inspect(&dir)? {
+        FolderState::Run { config, .. } if run_folder::continues(&config, cfg) && diverged_with(&dir, cfg) => {}
+        _ => return Ok(None),
+    }
+    let reason = std::fs::read_to_string(&marker).map_err(io_at(&marker))?.trim().to_string();
+    Ok(Some(DivergedRun { variant: variant.name.clone(), data_seed: cfg.data_seed(), seed: cfg.seed, reason }))
 }
 
 /// Whether the run in `dir` diverged with `cfg`'s optimiser settings: its `config.toml`, which
