@@ -501,16 +501,11 @@ pub fn write_outputs(ab: &Ablation, rows: &[RunRow], diverged: &[DivergedRun], o
     }
     for m in &ab.plot {
         let label = METRICS.iter().find(|(k, _)| k == m).map_or(m.as_str(), |x| x.1);
-        let bars = ab
-            .variants
-            .iter()
-            .map(|(v, _)| {
-                let vals: Vec<f64> = rows.iter().filter(|r| r.variant == v.name).filter_map(|r| metric(&r.eval, r.train_s, m)).collect();
-                let s = summarise(&vals);
-                Bar { label: v.name.clone(), value: if s.mean.is_nan() { 0.0 } else { s.mean }, error: s.ci95.is_finite().then_some(s.ci95) }
-            })
-            .collect();
-        let chart = BarChart { title: format!("{label} (mean, 95% CI over {} seeds)", ab.seeds.len()), y_label: label.to_string(), bars };
+        let chart = BarChart {
+            title: format!("{label} (mean, 95% CI over {} runs per variant)", ab.seeds.len() * ab.data_seeds.len()),
+            y_label: label.to_string(),
+            bars: bars(ab, rows, m),
+        };
         plot::save(&out.join(m), |c| chart.draw(c))?;
     }
     let curves: [(&str, &str, Pick); 2] =
@@ -521,6 +516,26 @@ pub fn write_outputs(ab: &Ablation, rows: &[RunRow], diverged: &[DivergedRun], o
         }
     }
     Ok(())
+}
+
+/// One bar per variant for metric `m`: the mean over its runs with the 95 % CI. A variant
+/// with fewer runs than the grid has (some diverged or are missing) says how many it has in
+/// its label, e.g. `stl (3 of 5 runs)`; one with none is an empty bar labelled `(no runs)`.
+pub fn bars(ab: &Ablation, rows: &[RunRow], m: &str) -> Vec<Bar> {
+    let expected = ab.seeds.len() * ab.data_seeds.len();
+    ab.variants
+        .iter()
+        .map(|(v, _)| {
+            let vals: Vec<f64> = rows.iter().filter(|r| r.variant == v.name).filter_map(|r| metric(&r.eval, r.train_s, m)).collect();
+            let s = summarise(&vals);
+            let label = match vals.len() {
+                0 => format!("{} (no runs)", v.name),
+                n if n < expected => format!("{} ({n} of {expected} runs)", v.name),
+                _ => v.name.clone(),
+            };
+            Bar { label, value: if s.mean.is_nan() { 0.0 } else { s.mean }, error: s.ci95.is_finite().then_some(s.ci95) }
+        })
+        .collect()
 }
 
 fn fmt(v: f64) -> String {

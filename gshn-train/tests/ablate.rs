@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use burn::tensor::Device;
-use gshn_train::ablate::{ablate, diverged_runs, Ablation, Shard, DIVERGED};
+use gshn_train::ablate::{ablate, bars, diverged_runs, Ablation, Shard, DIVERGED};
 use gshn_train::train::{read_log, run, RunOptions};
 
 static RNG: std::sync::Mutex<()> = std::sync::Mutex::new(());
@@ -156,6 +156,12 @@ fn a_diverging_variant_is_recorded_and_the_grid_goes_on() {
     assert!(diverged[0].reason.starts_with("the loss became") && !diverged[0].reason.contains("gshn train"), "{}", diverged[0].reason);
     let table = std::fs::read_to_string(out.join("table.md")).unwrap();
     assert!(table.contains("### Diverged runs") && table.contains("| diverges | 0 | 0 | the loss became"), "{table}");
+    // The bar charts do not show the diverged variant as a measured 0.
+    let labels: Vec<String> = bars(&ab, &rows, "t2i_r10").into_iter().map(|b| b.label).collect();
+    assert_eq!(labels, ["diverges (no runs)", "ok"]);
+    let two_seeds = Ablation { seeds: vec![0, 1], ..ab.clone() };
+    let labels: Vec<String> = bars(&two_seeds, &rows, "t2i_r10").into_iter().map(|b| b.label).collect();
+    assert_eq!(labels, ["diverges (no runs)", "ok (1 of 2 runs)"]);
     // Not retried with the same settings: the marker (replaced by a sentinel) stays as it is.
     let marker = out.join("runs/diverges/data-0-seed-0").join(DIVERGED);
     std::fs::write(&marker, "sentinel").unwrap();
