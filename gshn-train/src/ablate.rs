@@ -520,7 +520,8 @@ pub fn write_outputs(ab: &Ablation, rows: &[RunRow], diverged: &[DivergedRun], o
 
 /// One bar per variant for metric `m`: the mean over its runs with the 95 % CI. A variant
 /// with fewer runs than the grid has (some diverged or are missing) says how many it has in
-/// its label, e.g. `stl (3 of 5 runs)`; one with none is an empty bar labelled `(no runs)`.
+/// its label, e.g. `stl (3 of 5 runs)`; one with none is labelled `(no runs)` and has no bar
+/// (a NaN value), not a bar at 0.
 pub fn bars(ab: &Ablation, rows: &[RunRow], m: &str) -> Vec<Bar> {
     let expected = ab.seeds.len() * ab.data_seeds.len();
     ab.variants
@@ -533,7 +534,7 @@ pub fn bars(ab: &Ablation, rows: &[RunRow], m: &str) -> Vec<Bar> {
                 n if n < expected => format!("{} ({n} of {expected} runs)", v.name),
                 _ => v.name.clone(),
             };
-            Bar { label, value: if s.mean.is_nan() { 0.0 } else { s.mean }, error: s.ci95.is_finite().then_some(s.ci95) }
+            Bar { label, value: s.mean, error: s.ci95.is_finite().then_some(s.ci95) }
         })
         .collect()
 }

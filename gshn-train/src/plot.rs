@@ -301,7 +301,7 @@ impl LineChart {
 pub struct Bar {
     /// Label under the bar.
     pub label: String,
-    /// Height.
+    /// Height; NaN (no data) draws the label alone, no bar and no value.
     pub value: f64,
     /// Half-length of the error bar (e.g. a 95 % confidence half-width), if any.
     pub error: Option<f64>,
@@ -329,6 +329,10 @@ impl BarChart {
         for (k, b) in self.bars.iter().enumerate() {
             let colour = PALETTE[k % PALETTE.len()];
             let (x0, x1) = (f.px(k as f64) + slot * 0.15, f.px(k as f64 + 1.0) - slot * 0.15);
+            if b.value.is_nan() {
+                c.text((x0 + x1) / 2.0, H as f64 - BOTTOM + 14.0, &b.label, [0, 0, 0], Anchor::Middle);
+                continue;
+            }
             let (y0, y1) = (f.py(b.value.max(0.0)), f.py(b.value.min(0.0)));
             c.rect(x0, y0, x1 - x0, y1 - y0, colour);
             if let Some(e) = b.error {
@@ -398,5 +402,11 @@ mod tests {
         bars.draw(&mut svg);
         let doc = svg.finish();
         assert!(doc.contains("b&lt;") && doc.contains("0.500"));
+        // A bar without data (NaN) keeps its label but draws no bar and no value.
+        let empty = BarChart { bars: vec![Bar { label: "gone".into(), value: f64::NAN, error: None }], ..bars };
+        let mut svg = SvgCanvas::new(W, H);
+        empty.draw(&mut svg);
+        let doc = svg.finish();
+        assert!(doc.contains(">gone</text>") && !doc.contains("NaN") && !doc.contains("<rect x="), "{doc}");
     }
 }

@@ -157,7 +157,9 @@ fn a_diverging_variant_is_recorded_and_the_grid_goes_on() {
     let table = std::fs::read_to_string(out.join("table.md")).unwrap();
     assert!(table.contains("### Diverged runs") && table.contains("| diverges | 0 | 0 | the loss became"), "{table}");
     // The bar charts do not show the diverged variant as a measured 0.
-    let labels: Vec<String> = bars(&ab, &rows, "t2i_r10").into_iter().map(|b| b.label).collect();
+    let b = bars(&ab, &rows, "t2i_r10");
+    assert!(b[0].value.is_nan() && b[1].value.is_finite(), "no bar for the diverged variant, not a 0");
+    let labels: Vec<String> = b.into_iter().map(|b| b.label).collect();
     assert_eq!(labels, ["diverges (no runs)", "ok"]);
     let two_seeds = Ablation { seeds: vec![0, 1], ..ab.clone() };
     let labels: Vec<String> = bars(&two_seeds, &rows, "t2i_r10").into_iter().map(|b| b.label).collect();
