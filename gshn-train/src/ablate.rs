@@ -224,7 +224,12 @@ impl Ablation {
 impl Ablation {
     /// Runs in the whole grid: variants × data seeds × seeds.
     pub fn runs(&self) -> usize {
-        self.variants.len() * self.data_seeds.len() * self.seeds.len()
+        self.variants.len() * self.runs_per_variant()
+    }
+
+    /// Runs of each variant: data seeds × seeds.
+    pub fn runs_per_variant(&self) -> usize {
+        self.data_seeds.len() * self.seeds.len()
     }
 }
 
@@ -502,7 +507,7 @@ pub fn write_outputs(ab: &Ablation, rows: &[RunRow], diverged: &[DivergedRun], o
     for m in &ab.plot {
         let label = METRICS.iter().find(|(k, _)| k == m).map_or(m.as_str(), |x| x.1);
         let chart = BarChart {
-            title: format!("{label} (mean, 95% CI over {} runs per variant)", ab.seeds.len() * ab.data_seeds.len()),
+            title: format!("{label} (mean, 95% CI over {} runs per variant)", ab.runs_per_variant()),
             y_label: label.to_string(),
             bars: bars(ab, rows, m),
         };
@@ -523,7 +528,7 @@ pub fn write_outputs(ab: &Ablation, rows: &[RunRow], diverged: &[DivergedRun], o
 /// its label, e.g. `stl (3 of 5 runs)`; one with none is labelled `(no runs)` and has no bar
 /// (a NaN value), not a bar at 0.
 pub fn bars(ab: &Ablation, rows: &[RunRow], m: &str) -> Vec<Bar> {
-    let expected = ab.seeds.len() * ab.data_seeds.len();
+    let expected = ab.runs_per_variant();
     ab.variants
         .iter()
         .map(|(v, _)| {
@@ -668,7 +673,7 @@ fn learning_curve(ab: &Ablation, rows: &[RunRow], label: &str, pick: Pick) -> Op
         })
         .collect();
     series.iter().any(|s| s.points.len() >= 2).then(|| LineChart {
-        title: format!("{label} during training (mean over {} runs per variant)", ab.seeds.len() * ab.data_seeds.len()),
+        title: format!("{label} during training (mean over {} runs per variant)", ab.runs_per_variant()),
         x_label: "step".into(),
         y_label: label.into(),
         series,

@@ -329,8 +329,8 @@ impl BarChart {
         for (k, b) in self.bars.iter().enumerate() {
             let colour = PALETTE[k % PALETTE.len()];
             let (x0, x1) = (f.px(k as f64) + slot * 0.15, f.px(k as f64 + 1.0) - slot * 0.15);
+            c.text((x0 + x1) / 2.0, H as f64 - BOTTOM + 14.0, &b.label, [0, 0, 0], Anchor::Middle);
             if b.value.is_nan() {
-                c.text((x0 + x1) / 2.0, H as f64 - BOTTOM + 14.0, &b.label, [0, 0, 0], Anchor::Middle);
                 continue;
             }
             let (y0, y1) = (f.py(b.value.max(0.0)), f.py(b.value.min(0.0)));
@@ -342,7 +342,6 @@ impl BarChart {
                 c.line((xm - 6.0, ya), (xm + 6.0, ya), [0, 0, 0], 1.5);
                 c.line((xm - 6.0, yb), (xm + 6.0, yb), [0, 0, 0], 1.5);
             }
-            c.text((x0 + x1) / 2.0, H as f64 - BOTTOM + 14.0, &b.label, [0, 0, 0], Anchor::Middle);
             c.text((x0 + x1) / 2.0, f.py(b.value + b.error.unwrap_or(0.0)) - 10.0, &format!("{:.3}", b.value), [60, 60, 60], Anchor::Middle);
         }
     }
