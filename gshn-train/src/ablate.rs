@@ -101,7 +101,7 @@ pub struct Ablation {
 }
 
 /// The metrics of a run, by name, in table order.
-pub const METRICS: [(&str, &str); 12] = [
+pub const METRICS: [(&str, &str); 17] = [
     ("t2i_r1", "text→image R@1"),
     ("t2i_r5", "text→image R@5"),
     ("t2i_r10", "text→image R@10"),
@@ -109,6 +109,11 @@ pub const METRICS: [(&str, &str); 12] = [
     ("i2t_r10", "image→text R@10"),
     ("hard_negative", "hard-negative accuracy"),
     ("vqa", "VQA accuracy"),
+    ("ve", "visual-entailment accuracy"),
+    ("ve_hypothesis_only", "VE hypothesis-only probe accuracy"),
+    ("nlvr", "NLVR² accuracy"),
+    ("nlvr_text_only", "NLVR² text-only probe accuracy"),
+    ("nlvr_single_image", "NLVR² single-image probe accuracy"),
     ("firing_rate", "mean firing rate"),
     ("sops", "SOPs / image"),
     ("energy_nj", "energy / image (nJ)"),
@@ -127,6 +132,11 @@ pub fn metric(e: &EvalReport, train_s: f64, name: &str) -> Option<f64> {
         "i2t_r10" => r.map(|r| r.i2t_recall[2]),
         "hard_negative" => e.hard_negative_accuracy,
         "vqa" => e.vqa.as_ref().map(|v| v.accuracy),
+        "ve" => e.entailment.as_ref().map(|v| v.accuracy),
+        "ve_hypothesis_only" => e.entailment.as_ref().map(|v| v.hypothesis_only),
+        "nlvr" => e.nlvr.as_ref().map(|v| v.accuracy),
+        "nlvr_text_only" => e.nlvr.as_ref().map(|v| v.text_only),
+        "nlvr_single_image" => e.nlvr.as_ref().map(|v| v.single_image),
         "firing_rate" => (!e.layers.is_empty()).then(|| e.mean_firing_rate()),
         "sops" => (!e.layers.is_empty()).then_some(e.sops_per_image),
         // The whole image side, so defined without a spiking branch too (0 only in reports

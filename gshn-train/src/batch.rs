@@ -40,6 +40,20 @@ pub struct QaItem {
     pub answer: usize,
 }
 
+/// A statement about a pair of images (NLVR²), true or false.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PairStatement {
+    /// Statement kind (for per-kind accuracy), e.g. `count`.
+    pub kind: String,
+    /// The statement about (the example's image, its partner).
+    pub text: String,
+    /// The same statement about the pair in the other order (left and right exchanged in the
+    /// words), for BLIP's image-swap augmentation.
+    pub swapped: String,
+    /// 1 true, 0 false.
+    pub answer: usize,
+}
+
 /// One image with everything known about it.
 #[derive(Debug, Clone)]
 pub struct Example {
@@ -53,12 +67,37 @@ pub struct Example {
     pub negatives: Vec<String>,
     /// Questions, possibly none.
     pub questions: Vec<QaItem>,
+    /// Visual-entailment hypotheses, possibly none: `kind` the claim type, `answer` the label
+    /// (contradiction 0, neutral 1, entailment 2; [`crate::task::entailment`]).
+    pub hypotheses: Vec<QaItem>,
+    /// The second image of a pair (NLVR²; only its image and segmentation are used).
+    pub partner: Option<Box<Example>>,
+    /// Statements about the pair (this image left, `partner` right), possibly none.
+    pub statements: Vec<PairStatement>,
     /// For each hard negative, the index of the true caption it was made from (empty: each
     /// negative is compared with every true caption).
     pub negative_sources: Vec<usize>,
     /// What the captions claim, checkable against any image of the same kind (ShapeWorld):
     /// for claim-aware retrieval and for masking in-batch false negatives.
     pub claims: Option<std::sync::Arc<crate::data::shapeworld::ExampleClaims>>,
+}
+
+impl Example {
+    /// An image and its segments with nothing else (no texts).
+    pub fn image_only(image: RgbImage, segmentation: Segmentation) -> Self {
+        Self {
+            image,
+            segmentation,
+            captions: vec![],
+            negatives: vec![],
+            questions: vec![],
+            hypotheses: vec![],
+            partner: None,
+            statements: vec![],
+            negative_sources: vec![],
+            claims: None,
+        }
+    }
 }
 
 /// An example with its visual-token inputs, computed once.
@@ -71,6 +110,8 @@ pub struct Prepared {
     /// Its feature map from a frozen pretrained backbone, when one was attached
     /// ([`FeatureCache::attach`](crate::model::feature_cache::FeatureCache::attach)).
     pub features: Option<Features>,
+    /// The pair's second image, prepared the same way (NLVR²).
+    pub partner: Option<Box<Prepared>>,
 }
 
 impl Deref for Prepared {
@@ -81,9 +122,11 @@ impl Deref for Prepared {
     }
 }
 
-/// Computes the token inputs of `example` for `tokens` (the feature-map stride) with graph
-/// `kind` (e.g. overlapping box tokens take region adjacency without dilation).
-pub fn prepare(example: Example, tokens: &TokensConfig, kind: GraphKind) -> Result<Prepared> {
+/// Computes the token inputs of `example` (and of its partner) for `tokens` (the feature-map
+/// stride) with graph `kind` (e.g. overlapping box tokens take region adjacency without
+/// dilation).
+pub fn prepare(mut example: Example, tokens: &TokensConfig, kind: GraphKind) -> Result<Prepared> {
+    let partner = example.partner.take().map(|p| prepare(*p, tokens, kind).map(Box::new)).transpose()?;
     let (w, h) = example.image.dimensions();
     if w != h {
         return Err(bad_input(format!("images must be square, got {w}×{h}")));
@@ -93,7 +136,7 @@ pub fn prepare(example: Example, tokens: &TokensConfig, kind: GraphKind) -> Resu
     }
     let side = tokens.feature_side(w)?;
     let tokens = ImageTokens::new(&example.segmentation, side, side, kind)?;
-    Ok(Prepared { example, tokens, features: None })
+    Ok(Prepared { example, tokens, features: None, partner })
 }
 
 /// Texts on the device: token ids `[B, L]` and a padding mask `[B, L]` (true on padding).
@@ -117,6 +160,18 @@ pub struct QuestionBatch {
     pub image: Tensor<1, Int>,
     /// The answer of each question `[Q]` (an index into the answer vocabulary).
     pub answers: Tensor<1, Int>,
+}
+
+/// Statements about pairs of images (NLVR²): the batch's images are the left ones.
+#[derive(Debug, Clone)]
+pub struct PairBatch {
+    /// The right image of every pair, batch row `b` the partner of image `b`.
+    pub right: ImageBatch,
+    /// The statements (`image`: their pair's row, `answers`: 1 true, 0 false).
+    pub statements: QuestionBatch,
+    /// `[S, 1]`: 1 where the statement was swapped with its images (BLIP's augmentation: the
+    /// right image reads as the left), else 0.
+    pub swap: Tensor<2>,
 }
 
 /// Segmented images on the device, in a padded layout whose shapes depend only on the batch
@@ -200,6 +255,11 @@ pub struct GshnBatch {
     pub captions: Option<TextBatch>,
     /// Questions about some of the images.
     pub questions: Option<QuestionBatch>,
+    /// Entailment hypotheses about some of the images (`answers`: their labels).
+    pub hypotheses: Option<QuestionBatch>,
+    /// The images' partners and statements about the pairs (NLVR²), when every image has a
+    /// partner and some have statements.
+    pub pairs: Option<PairBatch>,
     /// `[B, B]`: entry `(t, i)` true when caption `t` is also true of image `i` (the diagonal
     /// always), where the examples carry claims.
     pub positives: Option<Tensor<2, Bool>>,
@@ -218,9 +278,15 @@ impl GshnBatch {
             Some(c) => key.extend(c.ids.dims()),
             None => key.extend([0, 0]),
         }
-        match &self.questions {
-            Some(q) => key.extend(q.text.ids.dims()),
-            None => key.extend([0, 0]),
+        if let Some(p) = &self.pairs {
+            key.extend(p.right.masks.dims());
+            key.push(p.right.edges.len());
+        }
+        for texts in [&self.questions, &self.hypotheses, &self.pairs.as_ref().map(|p| p.statements.clone())] {
+            match texts {
+                Some(q) => key.extend(q.text.ids.dims()),
+                None => key.extend([0, 0]),
+            }
         }
         key
     }
@@ -421,7 +487,8 @@ impl GshnBatcher {
     }
 
     /// A training batch of `items`: `pick` chooses one caption per image, then one question
-    /// per image that has any (in that order, so that a seeded `pick` repeats the batch).
+    /// per image that has any, then one hypothesis per image that has any (in that order, so
+    /// that a seeded `pick` repeats the batch; data without hypotheses draws nothing for them).
     pub fn batch(&self, items: &[&Prepared], pick: &mut SeedRng, device: &Device) -> Result<GshnBatch> {
         let images = self.images(items, device)?;
         let with_captions = items.iter().all(|p| !p.captions.is_empty());
@@ -442,14 +509,52 @@ impl GshnBatcher {
             }
             Tensor::<2, Bool>::from_data(TensorData::new(truth, [b, b]), device)
         });
-        let asked: Vec<(usize, &QaItem)> = items
-            .iter()
-            .enumerate()
-            .filter(|(_, p)| !p.questions.is_empty())
-            .map(|(r, p)| (r, &p.questions[pick.below(p.questions.len() as u64) as usize]))
-            .collect();
-        let questions = (!asked.is_empty()).then(|| self.questions(&asked, device));
-        Ok(GshnBatch { images, captions, questions, positives })
+        let mut one_each = |of: &dyn Fn(&Prepared) -> &Vec<QaItem>| -> Option<QuestionBatch> {
+            let asked: Vec<(usize, &QaItem)> =
+                items.iter().enumerate().filter(|(_, p)| !of(p).is_empty()).map(|(r, p)| (r, &of(p)[pick.below(of(p).len() as u64) as usize])).collect();
+            (!asked.is_empty()).then(|| self.questions(&asked, device))
+        };
+        let questions = one_each(&|p| &p.questions);
+        let hypotheses = one_each(&|p| &p.hypotheses);
+        let pairs = self.pairs(items, Some(pick), device)?;
+        Ok(GshnBatch { images, captions, questions, hypotheses, pairs, positives })
+    }
+
+    /// The partners of `items` and one statement per item that has any, when every item has a
+    /// partner (else `None`). With `swap`, each statement is swapped with its images on a coin
+    /// flip (BLIP's augmentation); without, none is. Eval passes every statement through
+    /// [`Self::pair_statements`] instead.
+    pub fn pairs(&self, items: &[&Prepared], swap: Option<&mut SeedRng>, device: &Device) -> Result<Option<PairBatch>> {
+        let Some(partners) = items.iter().map(|p| p.partner.as_deref()).collect::<Option<Vec<&Prepared>>>() else { return Ok(None) };
+        if items.iter().all(|p| p.statements.is_empty()) {
+            return Ok(None);
+        }
+        let mut chosen: Vec<(usize, &PairStatement, bool)> = vec![];
+        let mut rng = swap;
+        for (r, p) in items.iter().enumerate().filter(|(_, p)| !p.statements.is_empty()) {
+            let (s, flip) = match rng.as_deref_mut() {
+                Some(rng) => (&p.statements[rng.below(p.statements.len() as u64) as usize], rng.below(2) == 1),
+                None => (&p.statements[0], false),
+            };
+            chosen.push((r, s, flip));
+        }
+        Ok(Some(self.pair_statements(items, &partners, &chosen, device)?))
+    }
+
+    /// A [`PairBatch`] of `items`' partners and the statements `(row, statement, swapped)`.
+    pub fn pair_statements(&self, items: &[&Prepared], partners: &[&Prepared], chosen: &[(usize, &PairStatement, bool)], device: &Device) -> Result<PairBatch> {
+        if partners.len() != items.len() {
+            return Err(bad_input(format!("{} partners for {} images", partners.len(), items.len())));
+        }
+        let texts: Vec<&str> = chosen.iter().map(|(_, s, flip)| if *flip { s.swapped.as_str() } else { s.text.as_str() }).collect();
+        let rows: Vec<usize> = chosen.iter().map(|c| c.0).collect();
+        let answers: Vec<usize> = chosen.iter().map(|c| c.1.answer).collect();
+        let swap: Vec<f32> = chosen.iter().map(|c| c.2 as u8 as f32).collect();
+        Ok(PairBatch {
+            right: self.images(partners, device)?,
+            statements: QuestionBatch { text: self.texts(&texts, device), image: index_tensor(&rows, device), answers: index_tensor(&answers, device) },
+            swap: Tensor::from_data(TensorData::new(swap, [chosen.len(), 1]), device),
+        })
     }
 }
 
@@ -491,9 +596,27 @@ impl Dataset {
         self.items.iter().any(|p| !p.questions.is_empty())
     }
 
-    /// Every caption, hard negative and question of the set (for building a vocabulary).
+    /// Whether every image has a partner and some have statements about the pair (NLVR²).
+    pub fn has_statements(&self) -> bool {
+        !self.is_empty() && self.items.iter().all(|p| p.partner.is_some()) && self.items.iter().any(|p| !p.statements.is_empty())
+    }
+
+    /// Whether any image has an entailment hypothesis.
+    pub fn has_hypotheses(&self) -> bool {
+        self.items.iter().any(|p| !p.hypotheses.is_empty())
+    }
+
+    /// Every caption, hard negative, question and hypothesis of the set (for building a
+    /// vocabulary).
     pub fn texts(&self) -> impl Iterator<Item = &str> {
-        self.items.iter().flat_map(|p| p.captions.iter().chain(&p.negatives).map(String::as_str).chain(p.questions.iter().map(|q| q.text.as_str())))
+        self.items.iter().flat_map(|p| {
+            p.captions
+                .iter()
+                .chain(&p.negatives)
+                .map(String::as_str)
+                .chain(p.questions.iter().chain(&p.hypotheses).map(|q| q.text.as_str()))
+                .chain(p.statements.iter().flat_map(|s| [s.text.as_str(), s.swapped.as_str()]))
+        })
     }
 }
 

@@ -14,6 +14,8 @@ use crate::energy::{image_ops, snn_ops, text_ops, total_pj, twin_of, LayerOps, M
 use crate::metrics::{claim_aware, pairwise_accuracy, retrieval, ClaimAwareMetrics, RetrievalMetrics};
 use crate::model::{Branches, Gshn};
 use crate::run_error::{DataError, RunError};
+use crate::task::entailment::EntailmentMetrics;
+use crate::task::nlvr::NlvrMetrics;
 
 /// VQA accuracy.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -79,6 +81,14 @@ pub struct EvalReport {
     /// VQA without looking at the image (needs the training split's answers).
     #[serde(default)]
     pub vqa_baselines: Option<VqaBaselines>,
+    /// Visual entailment with its baselines; `None` without hypotheses or without the
+    /// entailment head.
+    #[serde(default)]
+    pub entailment: Option<EntailmentMetrics>,
+    /// NLVR² with its baselines; `None` without image pairs with statements or without the
+    /// NLVR head.
+    #[serde(default)]
+    pub nlvr: Option<NlvrMetrics>,
     /// Spiking layers' counts over the split (empty without a spiking branch).
     pub layers: Vec<LayerStats>,
     /// Energy preset used.
@@ -183,6 +193,12 @@ impl EvalReport {
         for l in &self.layers {
             s += &format!("| firing rate {} | {:.3} | |\n", l.name, l.firing_rate());
         }
+        if let Some(e) = &self.entailment {
+            s += &format!("\n{}\n| metric | value | baseline |\n|---|---|---|\n", e.markdown());
+        }
+        if let Some(e) = &self.nlvr {
+            s += &format!("\n{}\n| metric | value | baseline |\n|---|---|---|\n", e.markdown());
+        }
         let e = &self.energy;
         if !self.layers.is_empty() {
             s += &format!("| spiking branch: SOPs · MACs / image | {:.3e} · {:.3e} | |\n", self.sops_per_image, self.macs_per_image);
@@ -240,6 +256,20 @@ impl EvalReport {
 /// `(image, question)` of every question of every image, in image order.
 fn all_questions(data: &Dataset) -> Vec<(usize, &QaItem)> {
     data.items.iter().enumerate().flat_map(|(i, p)| p.questions.iter().map(move |q| (i, q))).collect()
+}
+
+/// `(image, hypothesis)` of every entailment hypothesis of every image, in image order.
+fn all_hypotheses(data: &Dataset) -> Vec<(usize, &QaItem)> {
+    data.items.iter().enumerate().flat_map(|(i, p)| p.hypotheses.iter().map(move |q| (i, q))).collect()
+}
+
+/// The items of `(image, item)` pairs whose image lies in `start..end`, with their image as
+/// a row of that batch; `cursor` (into `all`, in image order) moves past them.
+fn in_batch<'a>(all: &[(usize, &'a QaItem)], cursor: &mut usize, start: usize, end: usize) -> Vec<(usize, &'a QaItem)> {
+    let stop = all[*cursor..].iter().position(|q| q.0 >= end).map_or(all.len(), |p| *cursor + p);
+    let out = all[*cursor..stop].iter().map(|&(i, q)| (i - start, q)).collect();
+    *cursor = stop;
+    out
 }
 
 /// A float tensor's values, row-major.
@@ -322,6 +352,10 @@ pub fn evaluate(
     let questions = all_questions(data);
     let mut vqa_right = vec![false; questions.len()];
     let mut q_cursor = 0;
+    let hypotheses = if model.entailment.is_some() { all_hypotheses(data) } else { vec![] };
+    let (mut ve_pred, mut ve_probe, mut h_cursor) = (Vec::with_capacity(hypotheses.len()), Vec::with_capacity(hypotheses.len()), 0);
+    let pairs = model.nlvr.is_some() && data.has_statements();
+    let (mut nlvr_items, mut nlvr_pred, mut nlvr_text, mut nlvr_single) = (vec![], vec![], vec![], vec![]);
     let d = model.config.d_model;
     let spiking_input = matches!(model.config.snn.encoding, crate::model::config::Encoding::Rate | crate::model::config::Encoding::Latency);
     for start in (0..n).step_by(batch_size.max(1)) {
@@ -370,14 +404,36 @@ pub fn evaluate(
             neg_emb.push(model.encode_text(&batcher.texts(&negs, device)));
         }
         // VQA on this batch's questions.
-        let q_end = questions[q_cursor..].iter().position(|q| q.0 >= start + idx.len()).map_or(questions.len(), |p| q_cursor + p);
-        if q_end > q_cursor {
-            let qs: Vec<(usize, &QaItem)> = questions[q_cursor..q_end].iter().map(|&(i, q)| (i - start, q)).collect();
+        let first = q_cursor;
+        let qs = in_batch(&questions, &mut q_cursor, start, start + idx.len());
+        if !qs.is_empty() {
             let pred = argmax_rows(model.answer(&batch, &out, &batcher.questions(&qs, device)).logits)?;
             for (k, (_, q)) in qs.iter().enumerate() {
-                vqa_right[q_cursor + k] = pred[k] == q.answer;
+                vqa_right[first + k] = pred[k] == q.answer;
             }
-            q_cursor = q_end;
+        }
+        // Entailment on this batch's hypotheses: the model and the hypothesis-only probe.
+        let hs = in_batch(&hypotheses, &mut h_cursor, start, start + idx.len());
+        if let Some(e) = (!hs.is_empty()).then(|| model.entail(&batch, &out, &batcher.questions(&hs, device))).flatten() {
+            ve_pred.extend(argmax_rows(e.logits)?);
+            ve_probe.extend(argmax_rows(e.text_only)?);
+        }
+        // NLVR² on every statement of this batch's pairs, unswapped.
+        if pairs {
+            let items = data.refs(&idx);
+            let partners: Vec<&crate::batch::Prepared> =
+                items.iter().map(|p| p.partner.as_deref().expect("has_statements: every image has a partner")).collect();
+            let chosen: Vec<(usize, &crate::batch::PairStatement, bool)> =
+                items.iter().enumerate().flat_map(|(r, p)| p.statements.iter().map(move |s| (r, s, false))).collect();
+            if !chosen.is_empty() {
+                let pb = batcher.pair_statements(&items, &partners, &chosen, device)?;
+                if let Some(o) = model.judge_pairs(&batch, &out, &pb)? {
+                    nlvr_pred.extend(argmax_rows(o.logits)?);
+                    nlvr_text.extend(argmax_rows(o.text_only)?);
+                    nlvr_single.extend(argmax_rows(o.single_image)?);
+                    nlvr_items.extend(chosen.iter().map(|c| c.1));
+                }
+            }
         }
     }
     let images = Tensor::cat(image_emb, 0);
@@ -419,6 +475,15 @@ pub fn evaluate(
         }
         per_type.values_mut().for_each(|e| e.0 /= e.1 as f64);
         VqaMetrics { questions: questions.len(), accuracy: vqa_right.iter().filter(|&&b| b).count() as f64 / questions.len() as f64, per_type }
+    });
+    let entailment = (!hypotheses.is_empty()).then(|| {
+        let items: Vec<&QaItem> = hypotheses.iter().map(|(_, q)| *q).collect();
+        let train_items: Option<Vec<&QaItem>> = train.map(|t| t.items.iter().flat_map(|p| &p.hypotheses).collect());
+        EntailmentMetrics::new(&items, &ve_pred, &ve_probe, train_items.as_deref().filter(|t| !t.is_empty()))
+    });
+    let nlvr = (!nlvr_items.is_empty()).then(|| {
+        let train_items: Option<Vec<&crate::batch::PairStatement>> = train.map(|t| t.items.iter().flat_map(|p| &p.statements).collect());
+        NlvrMetrics::new(&nlvr_items, &nlvr_pred, &nlvr_text, &nlvr_single, train_items.as_deref().filter(|t| !t.is_empty()))
     });
     // Whole-model operation counts from what the split measured.
     let cfg = &model.config;
@@ -471,6 +536,8 @@ pub fn evaluate(
         hard_negative_accuracy,
         vqa,
         vqa_baselines: train.and_then(|t| vqa_baselines(t, data)),
+        entailment,
+        nlvr,
         sops_per_image: snn_layers.iter().map(|o| o.acs).sum(),
         macs_per_image: snn_layers.iter().map(|o| o.macs).sum(),
         energy_pj_per_image: energy.image_pj,

@@ -93,6 +93,10 @@ pub enum DataSource {
     Coco,
     /// The easy-VQA data set (`data::easy_vqa`), unpacked by `scripts/fetch-data.sh`.
     EasyVqa,
+    /// SNLI-VE in ALBEF's json files over a folder of images (`data::albef`).
+    SnliVe,
+    /// NLVR² in ALBEF's json files over a folder of images (`data::albef`).
+    Nlvr2,
 }
 
 /// The data section.
@@ -119,6 +123,15 @@ pub struct DataConfig {
     pub max_objects: usize,
     /// ShapeWorld: colour–shape pairs held out of training, as `"colour:shape"`. Default none.
     pub holdout: Vec<String>,
+    /// ShapeWorld-VE: fraction of scenes with an occluder (a plain band some objects hide
+    /// behind), in `[0, 1]`. Default 0.
+    pub occluders: f64,
+    /// ShapeWorld-VE: visual-entailment hypotheses per image, 0–16 (the task trains with
+    /// `model.loss.entailment > 0`). Default 0.
+    pub hypotheses: usize,
+    /// ShapeWorld-NLVR: statements per image pair, 0–16; > 0 makes every example a pair of
+    /// scenes (the task trains with `model.loss.nlvr > 0`). Default 0.
+    pub statements: usize,
     /// How images are cut into segments (the graph's nodes).
     pub segments: SegmentsConfig,
     /// The data seed: ShapeWorld's scenes and the splits of file sources. Unset: the
@@ -155,6 +168,9 @@ impl Default for DataConfig {
             min_objects: 1,
             max_objects: 6,
             holdout: vec![],
+            occluders: 0.0,
+            hypotheses: 0,
+            statements: 0,
             segments: SegmentsConfig::default(),
             seed: None,
             max_pixels: gshn_seg::image_io::DEFAULT_MAX_PIXELS,
@@ -436,8 +452,25 @@ impl ExperimentConfig {
         if d.test_images < 2 {
             return Err(invalid("data.test_images", "need at least 2 test images"));
         }
+        if !(0.0..=1.0).contains(&d.occluders) {
+            return Err(invalid("data.occluders", format!("{} must be a fraction in [0, 1]", d.occluders)));
+        }
+        for (field, n) in [("data.hypotheses", d.hypotheses), ("data.statements", d.statements)] {
+            if n > 16 {
+                return Err(invalid(field, format!("{n} must lie in 0..=16")));
+            }
+            if n > 0 && d.source != DataSource::Shapeworld {
+                return Err(invalid(field, "entailment hypotheses and NLVR statements are generated with ShapeWorld scenes: set data.source = \"shapeworld\""));
+            }
+        }
+        if d.occluders > 0.0 && d.statements > 0 {
+            return Err(invalid("data.occluders", "occluders belong to single scenes (ShapeWorld-VE); image pairs (data.statements > 0) have none"));
+        }
+        if d.occluders > 0.0 && d.source != DataSource::Shapeworld {
+            return Err(invalid("data.occluders", "occluders are drawn into ShapeWorld scenes: set data.source = \"shapeworld\""));
+        }
         if d.source != DataSource::Shapeworld && d.dir.is_none() {
-            return Err(invalid("data.dir", "the coco and easy-vqa sources read a folder: set data.dir"));
+            return Err(invalid("data.dir", "the coco, easy-vqa, snli-ve and nlvr2 sources read a folder: set data.dir"));
         }
         let mut pairs = Vec::new();
         for h in &d.holdout {
@@ -450,10 +483,10 @@ impl ExperimentConfig {
             return Err(invalid("data.holdout", format!("holding out all {kinds} colour–shape pairs leaves no object to train on")));
         }
         d.segments.validate().map_err(|e| prefixed("data.segments", e))?;
-        if d.source == DataSource::EasyVqa && d.segments.needs_reference() {
+        if matches!(d.source, DataSource::EasyVqa | DataSource::SnliVe | DataSource::Nlvr2) && d.segments.needs_reference() {
             return Err(invalid(
                 "data.segments.source",
-                format!("easy-VQA has no ground-truth segments for {:?} tokens; use felzenszwalb, slic or grid", d.segments.source),
+                format!("{:?} has no ground-truth segments for {:?} tokens; use felzenszwalb, slic or grid", d.source, d.segments.source),
             ));
         }
         let cells = self.model.tokens.feature_side(d.image_size).unwrap_or(0);

@@ -48,6 +48,7 @@ pub mod error;
 pub mod loss;
 pub mod metrics;
 pub mod model;
+pub mod task;
 
 #[cfg(feature = "cli")]
 pub mod ablate;

@@ -19,17 +19,36 @@ pub struct Losses {
     pub vqa: Option<Tensor<1>>,
     /// Node-level InfoNCE between the `E_SNN` and `F_GAT` views.
     pub node: Option<Tensor<1>>,
+    /// Visual-entailment cross-entropy.
+    pub entailment: Option<Tensor<1>>,
+    /// The hypothesis-only probe's cross-entropy (its gradient reaches only the probe).
+    pub entailment_probe: Option<Tensor<1>>,
+    /// NLVR² cross-entropy.
+    pub nlvr: Option<Tensor<1>>,
+    /// The sum of the NLVR² text-only and single-image probes' cross-entropies (their
+    /// gradients reach only the probes).
+    pub nlvr_probes: Option<Tensor<1>>,
 }
 
 impl Losses {
     /// No term yet: a zero total.
     pub fn new(device: &Device) -> Self {
-        Self { total: Tensor::zeros([1], device), clip: None, stl: None, vqa: None, node: None }
+        Self {
+            total: Tensor::zeros([1], device),
+            clip: None,
+            stl: None,
+            vqa: None,
+            node: None,
+            entailment: None,
+            entailment_probe: None,
+            nlvr: None,
+            nlvr_probes: None,
+        }
     }
 
     /// Whether no term was computed (nothing to learn from the batch).
     pub fn is_empty(&self) -> bool {
-        self.clip.is_none() && self.stl.is_none() && self.vqa.is_none() && self.node.is_none()
+        self.clip.is_none() && self.stl.is_none() && self.vqa.is_none() && self.node.is_none() && self.entailment.is_none() && self.nlvr.is_none()
     }
 
     fn add(&mut self, term: &Tensor<1>, weight: f64) {
@@ -54,18 +73,36 @@ impl Losses {
         self.vqa = Some(term);
     }
 
+    /// Adds the entailment term and the hypothesis-only probe's, both with `weight`.
+    pub fn add_entailment(&mut self, term: Tensor<1>, probe: Tensor<1>, weight: f64) {
+        self.add(&term, weight);
+        self.add(&probe, weight);
+        self.entailment = Some(term);
+        self.entailment_probe = Some(probe);
+    }
+
+    /// Adds the NLVR² term and its probes' (summed), both with `weight`.
+    pub fn add_nlvr(&mut self, term: Tensor<1>, probes: Tensor<1>, weight: f64) {
+        self.add(&term, weight);
+        self.add(&probes, weight);
+        self.nlvr = Some(term);
+        self.nlvr_probes = Some(probes);
+    }
+
     /// Adds the node-level term with `weight`.
     pub fn add_node(&mut self, term: Tensor<1>, weight: f64) {
         self.add(&term, weight);
         self.node = Some(term);
     }
 
-    /// `[total, clip, stl, vqa, node]` as one detached tensor `[5]` (0 for a missing term),
-    /// to be read back from the device only when needed.
+    /// `[total, clip, stl, vqa, node, entailment, entailment probe, nlvr, nlvr probes]` as one
+    /// detached tensor `[9]` (0 for a missing term), to be read back from the device only
+    /// when needed.
     pub fn stacked(&self) -> Tensor<1> {
         let device = self.total.device();
         let part = |t: &Option<Tensor<1>>| t.clone().map_or_else(|| Tensor::zeros([1], &device), |t| t.detach());
-        Tensor::cat(vec![self.total.clone().detach(), part(&self.clip), part(&self.stl), part(&self.vqa), part(&self.node)], 0)
+        let terms = [&self.clip, &self.stl, &self.vqa, &self.node, &self.entailment, &self.entailment_probe, &self.nlvr, &self.nlvr_probes];
+        Tensor::cat(std::iter::once(self.total.clone().detach()).chain(terms.into_iter().map(part)).collect(), 0)
     }
 }
 
@@ -142,10 +179,26 @@ pub fn masked_symmetric_infonce(logits: Tensor<2>, valid: Tensor<1, Bool>) -> Te
 }
 
 /// CLIP's loss for unit-norm image and text features `[N, D]` (row `i` of each is a pair):
-/// `logits = s · image · textᵀ`, then [`symmetric_infonce`].
-pub fn clip_loss(image: Tensor<2>, text: Tensor<2>, scale: Tensor<1>) -> Tensor<1> {
+/// `logits = s · image · textᵀ`, then [`contrast`] — [`symmetric_infonce`], with the
+/// off-diagonal (image, caption) pairs marked in `exclude` `[N, N]` left out (in-batch false
+/// negatives). The model's CLIP term.
+pub fn clip_loss(image: Tensor<2>, text: Tensor<2>, scale: Tensor<1>, exclude: Option<Tensor<2, Bool>>) -> Tensor<1> {
     let logits = image.matmul(text.transpose()).mul(scale.unsqueeze_dim(0));
-    symmetric_infonce(logits)
+    contrast(logits, exclude)
+}
+
+/// Symmetric InfoNCE over `logits` `[N, N]` (the diagonal the positives), with the
+/// off-diagonal pairs marked in `exclude` `[N, N]` left out of both softmaxes (in-batch false
+/// negatives).
+pub fn contrast(logits: Tensor<2>, exclude: Option<Tensor<2, Bool>>) -> Tensor<1> {
+    match exclude {
+        None => symmetric_infonce(logits),
+        Some(x) => {
+            let [n, _] = logits.dims();
+            let off_diagonal = Tensor::<2>::eye(n, &logits.device()).equal_elem(0.0);
+            symmetric_infonce(logits.mask_fill(x.bool_and(off_diagonal), -1e9))
+        }
+    }
 }
 
 /// FILIP-style late interaction (Yao et al. 2022), the Spiked Text Learning similarity:

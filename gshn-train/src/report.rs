@@ -147,6 +147,12 @@ pub fn write_report(dir: &Path, input: &ReportInput, examples: Option<&RgbImage>
     if log.iter().any(|r| r.vqa > 0.0) {
         loss.push(Series { name: "VQA".into(), points: pts(&|r| Some(r.vqa), Some("main")) });
     }
+    if log.iter().any(|r| r.entailment > 0.0) {
+        loss.push(Series { name: "VE".into(), points: pts(&|r| Some(r.entailment), Some("main")) });
+    }
+    if log.iter().any(|r| r.nlvr > 0.0) {
+        loss.push(Series { name: "NLVR".into(), points: pts(&|r| Some(r.nlvr), Some("main")) });
+    }
     if log.iter().any(|r| r.node > 0.0) {
         loss.push(Series { name: "node InfoNCE".into(), points: pts(&|r| Some(r.node), Some("main")) });
     }
@@ -163,6 +169,12 @@ pub fn write_report(dir: &Path, input: &ReportInput, examples: Option<&RgbImage>
     ];
     if log.iter().any(|r| r.val_vqa.is_some()) {
         curves.push(Series { name: "VQA acc".into(), points: pts(&|r| r.val_vqa, None) });
+    }
+    if log.iter().any(|r| r.val_entailment.is_some()) {
+        curves.push(Series { name: "VE acc".into(), points: pts(&|r| r.val_entailment, None) });
+    }
+    if log.iter().any(|r| r.val_nlvr.is_some()) {
+        curves.push(Series { name: "NLVR acc".into(), points: pts(&|r| r.val_nlvr, None) });
     }
     let chart =
         LineChart { title: "validation".into(), x_label: "step".into(), y_label: "recall / accuracy".into(), series: curves, y_range: Some((0.0, 1.0)) };

@@ -106,12 +106,22 @@ pub fn load_data(cfg: &ExperimentConfig) -> Result<Data, RunError> {
                 .map(|h| parse_holdout(h))
                 .collect::<Result<_, _>>()
                 .map_err(|e| crate::experiment::ConfigError::Invalid { field: "data.holdout".into(), reason: e })?;
-            let sw = ShapeWorldConfig { image_size: d.image_size, min_objects: d.min_objects, max_objects: d.max_objects, holdout };
+            let sw = ShapeWorldConfig {
+                image_size: d.image_size,
+                min_objects: d.min_objects,
+                max_objects: d.max_objects,
+                holdout,
+                occluders: d.occluders,
+                hypotheses: d.hypotheses,
+                statements: d.statements,
+            };
             let split = |s, n| shapeworld_dataset(&generate(&sw, cfg.data_seed(), s, n), &d.segments, &cfg.model.tokens);
             (split(Split::Train, d.train_images)?, split(Split::Val, d.val_images)?, split(Split::Test, d.test_images)?, answer_vocabulary())
         }
         DataSource::Coco => crate::data::coco::load_splits(cfg)?,
         DataSource::EasyVqa => crate::data::easy_vqa::load_splits(cfg)?,
+        DataSource::SnliVe => crate::data::albef::load_ve_splits(cfg)?,
+        DataSource::Nlvr2 => crate::data::albef::load_nlvr_splits(cfg)?,
     };
     let unfit = |m: String| -> Result<Data, RunError> { Err(DataError::Unfit(m).into()) };
     if train.len() < cfg.train.batch_size {
@@ -124,8 +134,18 @@ pub fn load_data(cfg: &ExperimentConfig) -> Result<Data, RunError> {
         return unfit("Spiked Text Learning contrasts caption words with segments, and this data has no captions: set train.stl_steps = 0".into());
     }
     let learns_vqa = cfg.model.loss.vqa > 0.0 && train.has_questions();
-    if !(train.has_captions() || learns_vqa) {
-        return unfit("this data has neither captions nor (with model.loss.vqa > 0) questions: nothing to learn".into());
+    let learns_entailment = cfg.model.loss.entailment > 0.0 && train.has_hypotheses();
+    let learns_nlvr = cfg.model.loss.nlvr > 0.0 && train.has_statements();
+    if !(train.has_captions() || learns_vqa || learns_entailment || learns_nlvr) {
+        return unfit(
+            "this data has no captions, nor questions (with model.loss.vqa > 0), nor hypotheses (with model.loss.entailment > 0), nor statements about image pairs (with model.loss.nlvr > 0): nothing to learn".into(),
+        );
+    }
+    if cfg.model.loss.nlvr > 0.0 && !train.has_statements() {
+        return unfit("model.loss.nlvr > 0 but the training split has no image pairs with statements (ShapeWorld: set data.statements, e.g. 1)".into());
+    }
+    if cfg.model.loss.entailment > 0.0 && !train.has_hypotheses() {
+        return unfit("model.loss.entailment > 0 but the training split has no entailment hypotheses (ShapeWorld: set data.hypotheses, e.g. 3)".into());
     }
     let vocab = Vocab::build(train.texts());
     Ok(Data { train, val, test, vocab, answers })
@@ -174,15 +194,28 @@ pub struct LogRow {
     pub val_vqa: Option<f64>,
     /// Seconds since the run began (all sessions).
     pub elapsed_s: f64,
+    /// Mean visual-entailment loss (main stage; 0 without the task).
+    #[serde(default)]
+    pub entailment: f64,
+    /// Validation visual-entailment accuracy.
+    #[serde(default)]
+    pub val_entailment: Option<f64>,
+    /// Mean NLVR² loss (main stage; 0 without the task).
+    #[serde(default)]
+    pub nlvr: f64,
+    /// Validation NLVR² accuracy.
+    #[serde(default)]
+    pub val_nlvr: Option<f64>,
 }
 
-const CSV_HEADER: &str = "step,stage,loss,clip,vqa,node,stl,lr,images_per_s,val_i2t_r1,val_t2i_r1,val_t2i_r5,val_t2i_r10,val_vqa,elapsed_s";
+const CSV_HEADER: &str =
+    "step,stage,loss,clip,vqa,node,stl,lr,images_per_s,val_i2t_r1,val_t2i_r1,val_t2i_r5,val_t2i_r10,val_vqa,elapsed_s,entailment,val_entailment,nlvr,val_nlvr";
 
 impl LogRow {
     fn csv(&self) -> String {
         let o = |v: Option<f64>| v.map_or(String::new(), |v| format!("{v:.4}"));
         format!(
-            "{},{},{:.5},{:.5},{:.5},{:.5},{:.5},{:.3e},{:.1},{},{},{},{},{},{:.1}",
+            "{},{},{:.5},{:.5},{:.5},{:.5},{:.5},{:.3e},{:.1},{},{},{},{},{},{:.1},{:.5},{},{:.5},{}",
             self.step,
             self.stage,
             self.loss,
@@ -197,7 +230,11 @@ impl LogRow {
             o(self.val_t2i_r5),
             o(self.val_t2i_r10),
             o(self.val_vqa),
-            self.elapsed_s
+            self.elapsed_s,
+            self.entailment,
+            o(self.val_entailment),
+            self.nlvr,
+            o(self.val_nlvr)
         )
     }
 }
@@ -445,6 +482,10 @@ pub fn run(cfg: &ExperimentConfig, device: &Device, opts: &RunOptions) -> Result
                 val_t2i_r10: None,
                 val_vqa: None,
                 elapsed_s: elapsed(&session_start),
+                entailment: mean(5),
+                val_entailment: None,
+                nlvr: mean(7),
+                val_nlvr: None,
             };
             if eval_now && data.val.len() >= 2 {
                 let v = evaluate(&model, &data.val, &batcher, &cfg.eval.energy, cfg.eval.batch_size, device, None)?;
@@ -455,13 +496,17 @@ pub fn run(cfg: &ExperimentConfig, device: &Device, opts: &RunOptions) -> Result
                     row.val_t2i_r10 = Some(r.t2i_recall[2]);
                 }
                 row.val_vqa = v.vqa.as_ref().map(|q| q.accuracy);
+                row.val_entailment = v.entailment.as_ref().map(|e| e.accuracy);
+                row.val_nlvr = v.nlvr.as_ref().map(|e| e.accuracy);
             }
             {
-                let validated = |r: &LogRow| r.val_t2i_r1.is_some() || r.val_vqa.is_some();
+                let validated = |r: &LogRow| r.val_t2i_r1.is_some() || r.val_vqa.is_some() || r.val_entailment.is_some() || r.val_nlvr.is_some();
                 let last_val = if validated(&row) { Some(row.clone()) } else { log.iter().rev().find(|r| validated(r)).cloned() };
                 let val_text = last_val.map_or(String::from("val –"), |r| {
                     let rec = r.val_t2i_r1.map_or(String::new(), |t| format!("val R@1 i→t {:.3} t→i {t:.3}", r.val_i2t_r1.unwrap_or(0.0)));
-                    format!("{rec}{}", r.val_vqa.map_or(String::new(), |v| format!(" val VQA {v:.3}"))).trim_start().to_string()
+                    let ve = r.val_entailment.map_or(String::new(), |v| format!(" val VE {v:.3}"))
+                        + &r.val_nlvr.map_or(String::new(), |v| format!(" val NLVR {v:.3}"));
+                    format!("{rec}{}{ve}", r.val_vqa.map_or(String::new(), |v| format!(" val VQA {v:.3}"))).trim_start().to_string()
                 });
                 let done = session_steps as f64 / session_start.elapsed().as_secs_f64().max(1e-9);
                 let eta = (total - step) as f64 / done.max(1e-9);
@@ -489,7 +534,7 @@ pub fn run(cfg: &ExperimentConfig, device: &Device, opts: &RunOptions) -> Result
 }
 
 /// One optimiser step on `batch`: the losses (with `weights`, or the model's own), backward,
-/// AdamW at `lr`. Returns the updated model and the loss terms `[total, clip, stl, vqa, node]`
+/// AdamW at `lr`. Returns the updated model and the loss terms ([`crate::loss::Losses::stacked`])
 /// (detached, still on the device: reading them is the caller's choice).
 pub fn train_step(model: Gshn, optim: &mut ModuleOptimizer, batch: &GshnBatch, weights: Option<&LossConfig>, lr: f64) -> Result<(Gshn, Tensor<1>), RunError> {
     let losses = match weights {

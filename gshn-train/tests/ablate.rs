@@ -228,5 +228,5 @@ fn the_shipped_ablations_load() {
             n += 1;
         }
     }
-    assert_eq!(n, 8);
+    assert_eq!(n, 10);
 }

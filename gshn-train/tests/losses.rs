@@ -42,7 +42,7 @@ fn clip_loss_matches_open_clip() {
         let img = Tensor::<2>::from_data(TensorData::new(c.image.clone(), [c.n, c.d]), &device).require_grad();
         let txt = Tensor::<2>::from_data(TensorData::new(c.text.clone(), [c.n, c.d]), &device).require_grad();
         let scale = LogitScale::new(c.log_scale, &device);
-        let loss = clip_loss(img.clone(), txt.clone(), scale.scale());
+        let loss = clip_loss(img.clone(), txt.clone(), scale.scale(), None);
         let value: f32 = loss.clone().into_scalar();
         assert!((value - c.loss).abs() <= 1e-5 * c.loss.abs().max(1.0), "loss {value} vs {}", c.loss);
         let grads = loss.backward();

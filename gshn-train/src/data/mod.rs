@@ -3,7 +3,11 @@
 
 pub mod segments;
 pub mod shapeworld;
+pub mod shapeworld_nlvr;
+pub mod shapeworld_ve;
 
+#[cfg(feature = "cli")]
+pub mod albef;
 #[cfg(feature = "cli")]
 pub mod coco;
 #[cfg(feature = "cli")]

@@ -131,14 +131,19 @@ impl<'a> DatasetBuilder<'a> {
         questions: Vec<QaItem>,
     ) -> Result<()> {
         let segmentation = Segmentation::from_labels(image.width(), image.height(), vec![0; image.width() as usize * image.height() as usize])?;
-        let example = Example { image, segmentation, captions, negatives, questions, negative_sources: vec![], claims: None };
+        let example = Example { captions, negatives, questions, ..Example::image_only(image, segmentation) };
         self.push_example(example, reference)
     }
 
     /// Appends an example whose segmentation is replaced by this builder's segments of its
-    /// image (`reference`: the ground truth, when the source needs it).
+    /// image (`reference`: the ground truth, when the source needs it); a pair's partner is
+    /// segmented the same way, its own segmentation the reference.
     pub fn push_example(&mut self, mut example: Example, reference: Option<&Segmentation>) -> Result<()> {
         example.segmentation = segment(&example.image, reference, self.segments)?;
+        if let Some(p) = example.partner.as_mut() {
+            let own = p.segmentation.clone();
+            p.segmentation = segment(&p.image, Some(&own), self.segments)?;
+        }
         let kind = self.tokens.graph_kind(example.image.width(), self.segments.source == SegmentSource::Boxes);
         self.dataset.items.push(prepare(example, self.tokens, kind)?);
         Ok(())

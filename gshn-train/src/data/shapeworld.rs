@@ -33,6 +33,27 @@ pub const FLOORS: [(&str, [u8; 3]); 3] = [("brown", [120, 85, 55]), ("dark", [70
 pub const WALL_CATEGORY: u32 = 4;
 /// The floor's category id.
 pub const FLOOR_CATEGORY: u32 = 5;
+/// The occluder's category id (stuff; only in scenes with an occluder, ShapeWorld-VE).
+pub const OCCLUDER_CATEGORY: u32 = 6;
+/// The occluder's plain colour (never a thing, wall or floor colour).
+pub const OCCLUDER_COLOUR: [u8; 3] = [25, 25, 30];
+
+/// A plain band drawn over image columns `x0..x1` (full height): what lies behind it cannot be
+/// seen (ShapeWorld-VE, `crate::data::shapeworld_ve`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Occluder {
+    /// First covered column.
+    pub x0: u32,
+    /// One past the last covered column.
+    pub x1: u32,
+}
+
+impl Occluder {
+    /// Whether column `x` is covered.
+    pub fn covers(&self, x: u32) -> bool {
+        (self.x0..self.x1).contains(&x)
+    }
+}
 
 /// One object in a scene.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -53,7 +74,8 @@ impl Thing {
         format!("{} {} {}", SIZES[self.size].0, COLOURS[self.colour].0, SHAPES[self.shape])
     }
 
-    fn radius(&self, scale: f64) -> f64 {
+    /// Radius in pixels at `scale` pixels per reference pixel.
+    pub fn radius(&self, scale: f64) -> f64 {
         SIZES[self.size].1 * scale
     }
 
@@ -319,6 +341,13 @@ pub struct Scene {
     pub things: Vec<Thing>,
     /// Seed of the texture noise.
     pub texture_seed: u64,
+    /// A plain band over part of the image (ShapeWorld-VE); `things` are the objects outside
+    /// it, `hidden` those wholly behind it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub occluder: Option<Occluder>,
+    /// Objects wholly behind the occluder (not drawn, not segments, not in any caption).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hidden: Vec<Thing>,
 }
 
 /// Parses a compositional hold-out pair `colour:shape` (e.g. `red:triangle`), checking both
@@ -346,11 +375,24 @@ pub struct ShapeWorldConfig {
     /// Colour–shape pairs never shown in training (compositional hold-out), e.g.
     /// `[("red", "triangle")]`. Default none.
     pub holdout: Vec<(String, String)>,
+    /// Fraction of scenes offered an occluder (ShapeWorld-VE, in `[0, 1]`): a plain band with
+    /// some objects wholly behind it, where one fits (crowded scenes have no band that splits
+    /// their objects cleanly, so the occluded share is lower). Default 0 (no scene changes,
+    /// no random draw).
+    #[serde(default)]
+    pub occluders: f64,
+    /// Visual-entailment hypotheses per image (ShapeWorld-VE). Default 0.
+    #[serde(default)]
+    pub hypotheses: usize,
+    /// Statements per image pair (ShapeWorld-NLVR): > 0 makes every example a pair of
+    /// scenes. Default 0.
+    #[serde(default)]
+    pub statements: usize,
 }
 
 impl Default for ShapeWorldConfig {
     fn default() -> Self {
-        Self { image_size: 64, min_objects: 1, max_objects: 6, holdout: Vec::new() }
+        Self { image_size: 64, min_objects: 1, max_objects: 6, holdout: Vec::new(), occluders: 0.0, hypotheses: 0, statements: 0 }
     }
 }
 
@@ -368,6 +410,16 @@ pub struct ShapeWorldExample {
     pub negative_sources: Vec<usize>,
     /// Questions with answers.
     pub questions: Vec<Question>,
+    /// Visual-entailment hypotheses with their exact labels (ShapeWorld-VE; none by default).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hypotheses: Vec<super::shapeworld_ve::LabelledHypothesis>,
+    /// The second scene of the pair (ShapeWorld-NLVR; the captions and questions describe
+    /// `scene`, the left image).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partner: Option<Scene>,
+    /// Statements about the pair (`scene`, `partner`) with their truth (ShapeWorld-NLVR).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub statements: Vec<super::shapeworld_nlvr::LabelledStatement>,
 }
 
 impl Scene {
@@ -405,15 +457,19 @@ impl Scene {
         }
         things.sort_by(|a, b| a.centre[0].total_cmp(&b.centre[0]));
         let horizon = (size as f64 * (0.3 + 0.25 * rng.next_f64())) as u32;
-        Scene { size, wall: rng.below(3) as usize, floor: rng.below(3) as usize, horizon, things, texture_seed: rng.next_u64() }
+        Scene { size, wall: rng.below(3) as usize, floor: rng.below(3) as usize, horizon, things, texture_seed: rng.next_u64(), occluder: None, hidden: vec![] }
     }
 
-    /// The image: wall, floor with a light texture, things on top.
+    /// The image: wall, floor with a light texture, things on top, the occluder (if any) over
+    /// everything.
     pub fn render(&self) -> RgbImage {
         let mut tex = SeedRng::new(self.texture_seed);
         let scale = self.scale();
         RgbImage::from_fn(self.size, self.size, |x, y| {
             let noise = (tex.next_f32() * 16.0) as i32 - 8;
+            if self.occluder.is_some_and(|o| o.covers(x)) {
+                return Rgb(OCCLUDER_COLOUR);
+            }
             if let Some(t) = self.things.iter().rev().find(|t| t.covers(x, y, scale)) {
                 return Rgb(COLOURS[t.colour].1);
             }
@@ -422,28 +478,32 @@ impl Scene {
         })
     }
 
-    /// The exact panoptic ground truth: things (category `shape + 1`) first, then wall and
-    /// floor. Every pixel belongs to exactly one segment.
+    /// The exact panoptic ground truth: the visible things (category `shape + 1`) first, then
+    /// wall and floor, then the occluder when there is one. Every pixel belongs to exactly one
+    /// segment.
     pub fn panoptic(&self) -> Segmentation {
         let scale = self.scale();
         let n = self.things.len() as u32;
         let labels: Vec<u32> = (0..self.size)
             .flat_map(|y| (0..self.size).map(move |x| (x, y)))
             .map(|(x, y)| match self.things.iter().rposition(|t| t.covers(x, y, scale)) {
+                _ if self.occluder.is_some_and(|o| o.covers(x)) => n + 2,
                 Some(k) => k as u32,
                 None if y < self.horizon => n,
                 None => n + 1,
             })
             .collect();
         let mut seg = Segmentation::from_labels(self.size, self.size, labels).expect("labels cover the image");
+        let stuff = if self.occluder.is_some() { 3 } else { 2 };
         seg.segments
-            .resize(n as usize + 2, SegmentInfo { id: 0, category_id: None, is_thing: false, is_crowd: false, area: 0, bbox: [0; 4], centroid: [0.0; 2] });
+            .resize(n as usize + stuff, SegmentInfo { id: 0, category_id: None, is_thing: false, is_crowd: false, area: 0, bbox: [0; 4], centroid: [0.0; 2] });
         for (k, s) in seg.segments.iter_mut().enumerate() {
             s.id = k as u32 + 1;
             let (cat, thing) = match self.things.get(k) {
                 Some(t) => (t.shape as u32 + 1, true),
                 None if k == n as usize => (WALL_CATEGORY, false),
-                None => (FLOOR_CATEGORY, false),
+                None if k == n as usize + 1 => (FLOOR_CATEGORY, false),
+                None => (OCCLUDER_CATEGORY, false),
             };
             s.category_id = Some(cat);
             s.is_thing = thing;
@@ -575,7 +635,7 @@ pub fn describe(scene: &Scene, rng: &mut SeedRng) -> ShapeWorldExample {
             answer: answer.into(),
         });
     }
-    ShapeWorldExample { scene: scene.clone(), captions, negatives, negative_sources: sources, questions }
+    ShapeWorldExample { scene: scene.clone(), captions, negatives, negative_sources: sources, questions, hypotheses: vec![], partner: None, statements: vec![] }
 }
 
 /// Which split an example belongs to.
@@ -601,16 +661,40 @@ impl Split {
 }
 
 /// Generates `n` examples of `split`, deterministically from `seed` (each split its own
-/// stream). Training scenes never contain a held-out colour–shape pair.
+/// stream). Training scenes never contain a held-out colour–shape pair. Occluders and
+/// entailment hypotheses (ShapeWorld-VE) draw from a stream of their own, so that with
+/// `occluders = 0` and `hypotheses = 0` the scenes, captions and questions are those of plain
+/// ShapeWorld, and hypotheses added to them leave them unchanged.
 pub fn generate(cfg: &ShapeWorldConfig, seed: u64, split: Split, n: usize) -> Vec<ShapeWorldExample> {
     let mut rng = SeedRng::new(seed).fork("shapeworld").fork(split.name());
+    let mut ve_rng = SeedRng::new(seed).fork("shapeworld-ve").fork(split.name());
+    let mut balance = super::shapeworld_ve::Balance::default();
+    let mut nlvr_rng = SeedRng::new(seed).fork("shapeworld-nlvr").fork(split.name());
+    let mut nlvr_balance = super::shapeworld_nlvr::Balance::default();
     let held: Vec<(usize, usize)> =
         cfg.holdout.iter().filter_map(|(c, s)| Some((COLOURS.iter().position(|x| x.0 == c)?, SHAPES.iter().position(|x| x == s)?))).collect();
     let allowed = |c: usize, s: usize| split != Split::Train || !held.contains(&(c, s));
     (0..n)
         .map(|_| {
-            let scene = Scene::random(cfg, &mut rng, &allowed);
-            describe(&scene, &mut rng)
+            if cfg.statements > 0 {
+                // ShapeWorld-NLVR: the pair comes from the statements' own stream.
+                let (left, right, statements) = super::shapeworld_nlvr::pair(cfg, cfg.statements, &mut nlvr_balance, &mut nlvr_rng, &allowed);
+                let mut example = describe(&left, &mut rng);
+                example.partner = Some(right);
+                example.statements = statements;
+                return example;
+            }
+            let mut scene = Scene::random(cfg, &mut rng, &allowed);
+            if cfg.occluders > 0.0 && ve_rng.next_f64() < cfg.occluders {
+                if let Some(occluded) = super::shapeworld_ve::occlude(&scene, &mut ve_rng) {
+                    scene = occluded;
+                }
+            }
+            let mut example = describe(&scene, &mut rng);
+            if cfg.hypotheses > 0 {
+                example.hypotheses = super::shapeworld_ve::hypotheses(&scene, cfg.hypotheses, &mut balance, &mut ve_rng, &allowed);
+            }
+            example
         })
         .collect()
 }
@@ -625,6 +709,7 @@ pub fn categories() -> Vec<gshn_seg::panoptic::PanopticCategory> {
         .collect();
     v.push(PanopticCategory { id: WALL_CATEGORY, name: "wall".into(), isthing: 0, color: None, supercategory: Some("stuff".into()) });
     v.push(PanopticCategory { id: FLOOR_CATEGORY, name: "floor".into(), isthing: 0, color: None, supercategory: Some("stuff".into()) });
+    v.push(PanopticCategory { id: OCCLUDER_CATEGORY, name: "occluder".into(), isthing: 0, color: None, supercategory: Some("stuff".into()) });
     v
 }
 
@@ -653,6 +738,9 @@ impl ShapeWorldExample {
             })
             .collect();
         crate::batch::Example {
+            hypotheses: self.hypotheses.iter().map(|h| h.item()).collect(),
+            statements: self.statements.iter().map(|s| s.item()).collect(),
+            partner: self.partner.as_ref().map(|p| Box::new(crate::batch::Example::image_only(p.render(), p.panoptic()))),
             image: self.scene.render(),
             segmentation: self.scene.panoptic(),
             captions: self.captions.iter().map(|c| c.text()).collect(),

@@ -643,6 +643,12 @@ pub struct LossConfig {
     pub stl: f64,
     /// VQA cross-entropy. Default 0.5.
     pub vqa: f64,
+    /// Visual-entailment cross-entropy (and its hypothesis-only probe's, which trains only
+    /// the probe); > 0 builds the entailment head. Default 0.
+    pub entailment: f64,
+    /// NLVR² cross-entropy (and its text-only and single-image probes', which train only the
+    /// probes); > 0 builds the NLVR head. Default 0.
+    pub nlvr: f64,
     /// Node-level InfoNCE between the `E_SNN` and `F_GAT` views of each segment (hybrid
     /// only). Default 0.
     pub node: f64,
@@ -676,7 +682,18 @@ pub enum StlMode {
 
 impl Default for LossConfig {
     fn default() -> Self {
-        Self { clip: 1.0, stl: 0.0, vqa: 0.5, node: 0.0, node_temperature: 0.1, node_max: 512, stl_mode: StlMode::WordSegment, mask_false_negatives: false }
+        Self {
+            clip: 1.0,
+            stl: 0.0,
+            vqa: 0.5,
+            entailment: 0.0,
+            nlvr: 0.0,
+            node: 0.0,
+            node_temperature: 0.1,
+            node_max: 512,
+            stl_mode: StlMode::WordSegment,
+            mask_false_negatives: false,
+        }
     }
 }
 
@@ -684,7 +701,7 @@ impl LossConfig {
     /// The Spiked Text Learning stage's weights: STL alone, keeping this config's STL reading
     /// (`stl_mode`) and false-negative masking.
     pub fn stl_only(&self) -> Self {
-        Self { clip: 0.0, stl: 1.0, vqa: 0.0, node: 0.0, ..self.clone() }
+        Self { clip: 0.0, stl: 1.0, vqa: 0.0, entailment: 0.0, nlvr: 0.0, node: 0.0, ..self.clone() }
     }
 }
 
@@ -805,7 +822,9 @@ impl GshnConfig {
         }
         finite("text.dropout", x.dropout, (0.0..1.0).contains(&x.dropout), "in [0, 1)")?;
         let l = &self.loss;
-        for (field, w) in [("loss.clip", l.clip), ("loss.stl", l.stl), ("loss.vqa", l.vqa), ("loss.node", l.node)] {
+        for (field, w) in
+            [("loss.clip", l.clip), ("loss.stl", l.stl), ("loss.vqa", l.vqa), ("loss.entailment", l.entailment), ("loss.nlvr", l.nlvr), ("loss.node", l.node)]
+        {
             finite(field, w, (0.0..=1e6).contains(&w), "in [0, 1e6]")?;
         }
         finite("loss.node_temperature", l.node_temperature, l.node_temperature > 0.0 && l.node_temperature <= 1e3, "in (0, 1000]")?;

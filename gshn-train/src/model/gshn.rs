@@ -27,10 +27,12 @@ use super::spiking_graph::SnnBranch;
 use super::text::{TextEncoderConfig, TextModel};
 use super::tokens::GEOMETRY;
 use super::vqa::{VqaHead, VqaHeadConfig, VqaOutput};
-use crate::batch::{Dataset, GshnBatch, ImageBatch, QuestionBatch, TextBatch, SPARE_ROWS};
+use crate::batch::{Dataset, GshnBatch, ImageBatch, PairBatch, Prepared, QuestionBatch, TextBatch, SPARE_ROWS};
 use crate::error::{bad_input, invalid, Result};
-use crate::loss::{cross_entropy, l2_normalize, masked_symmetric_infonce, symmetric_infonce, token_segment_similarity, LogitScale, Losses, LOGIT_SCALE_INIT};
+use crate::loss::{clip_loss, contrast, cross_entropy, l2_normalize, masked_symmetric_infonce, token_segment_similarity, LogitScale, Losses, LOGIT_SCALE_INIT};
 use crate::model::config::{LossConfig, StlMode};
+use crate::task::entailment::{EntailmentHead, EntailmentHeadConfig, EntailmentOutput};
+use crate::task::nlvr::{NlvrHead, NlvrHeadConfig, NlvrOutput, PairSide};
 
 /// What the image encoder produced. Node rows are in the batch's padded layout (`B·M` rows,
 /// row `b·M + k` node `k` of image `b`); [`ImageBatch::real_rows`] selects the real ones.
@@ -87,6 +89,10 @@ pub struct Gshn {
     pub node_snn: Linear,
     /// Node-level InfoNCE: projection of the `F_GAT` view.
     pub node_gat: Linear,
+    /// The visual-entailment head (built when `loss.entailment > 0`).
+    pub entailment: Option<EntailmentHead>,
+    /// The NLVR² head (built when `loss.nlvr > 0`).
+    pub nlvr: Option<NlvrHead>,
     /// The configuration the model was built from (loss weights, shapes).
     #[module(skip)]
     pub config: GshnConfig,
@@ -145,6 +151,8 @@ impl GshnConfig {
             stl_neuron: (self.loss.stl_mode == StlMode::SpikedWords).then(|| self.snn.neuron.init(device)).transpose()?,
             node_snn: lin(d, d),
             node_gat: lin(d, d),
+            entailment: (self.loss.entailment > 0.0).then(|| EntailmentHeadConfig::new(d, w).init(device)),
+            nlvr: (self.loss.nlvr > 0.0).then(|| NlvrHeadConfig::new(d, w).init(device)),
             config: self.clone(),
         })
     }
@@ -233,6 +241,32 @@ impl Gshn {
         self.vqa.forward(sentence, dense, mask)
     }
 
+    /// Visual entailment: classifies `hypotheses` about the images of `batch` (their labels in
+    /// `answers`) from the fused nodes of `out`; `None` without an entailment head.
+    pub fn entail(&self, batch: &ImageBatch, out: &ImageOutput, hypotheses: &QuestionBatch) -> Option<EntailmentOutput> {
+        let head = self.entailment.as_ref()?;
+        let (_, sentence) = self.text_features(&hypotheses.text);
+        let d = self.config.d_model;
+        let dense = out.nodes.clone().reshape([batch.len(), batch.max_nodes, d]).select(0, hypotheses.image.clone());
+        let mask = batch.mask.clone().int().select(0, hypotheses.image.clone()).equal_elem(1);
+        Some(head.forward(sentence, dense, mask))
+    }
+
+    /// NLVR²: classifies the statements of `pairs` about the images of `batch` (left, fused
+    /// nodes in `out`) and their partners (right, encoded here); `None` without an NLVR head.
+    pub fn judge_pairs(&self, batch: &ImageBatch, out: &ImageOutput, pairs: &PairBatch) -> Result<Option<NlvrOutput>> {
+        let Some(head) = self.nlvr.as_ref() else { return Ok(None) };
+        let right = self.encode_images(&pairs.right)?;
+        let st = &pairs.statements;
+        let (_, sentence) = self.text_features(&st.text);
+        let d = self.config.d_model;
+        let side = |b: &ImageBatch, o: &ImageOutput| PairSide {
+            nodes: o.nodes.clone().reshape([b.len(), b.max_nodes, d]).select(0, st.image.clone()),
+            mask: b.mask.clone().int().select(0, st.image.clone()).equal_elem(1),
+        };
+        Ok(Some(head.forward(sentence, &side(batch, out), &side(&pairs.right, &right), pairs.swap.clone())))
+    }
+
     /// Spiked Text Learning similarity `[B_t, B_i]` (scaled by the logit scale): each word of
     /// each caption against the spiking segment features `E_SNN` of each image, max over
     /// segments, mean over words (FILIP-style). With no spiking branch the fused nodes stand
@@ -293,7 +327,9 @@ impl Gshn {
     }
 
     /// Every loss term with weights `w`: CLIP (needs captions), Spiked Text Learning (needs
-    /// captions), VQA (needs questions), node-level InfoNCE (needs both branches). A term
+    /// captions), VQA (needs questions), visual entailment and its hypothesis-only probe
+    /// (need hypotheses and the entailment head), NLVR² and its two probes (need pairs with
+    /// statements and the NLVR head), node-level InfoNCE (needs both branches). A term
     /// with weight 0, or whose input the batch lacks, is not computed.
     pub fn losses_with(&self, batch: &GshnBatch, w: &LossConfig) -> Result<Losses> {
         let images = &batch.images;
@@ -306,8 +342,7 @@ impl Gshn {
                 let exclude = batch.positives.clone().filter(|_| w.mask_false_negatives);
                 if w.clip > 0.0 {
                     let text = l2_normalize(self.text_proj.forward(sentence.clone()));
-                    let logits = out.embedding.clone().matmul(text.transpose()).mul(self.logit_scale.scale().unsqueeze_dim(0));
-                    losses.add_clip(contrast(logits, exclude.clone().map(|p| p.transpose())), w.clip);
+                    losses.add_clip(clip_loss(out.embedding.clone(), text, self.logit_scale.scale(), exclude.clone().map(|p| p.transpose())), w.clip);
                 }
                 if w.stl > 0.0 {
                     let logits = match w.stl_mode {
@@ -322,6 +357,18 @@ impl Gshn {
             let logits = self.answer(images, &out, q).logits;
             losses.add_vqa(cross_entropy(logits, q.answers.clone()), w.vqa);
         }
+        if let (Some(h), true) = (&batch.hypotheses, w.entailment > 0.0) {
+            if let Some(e) = self.entail(images, &out, h) {
+                losses.add_entailment(cross_entropy(e.logits, h.answers.clone()), cross_entropy(e.text_only, h.answers.clone()), w.entailment);
+            }
+        }
+        if let (Some(p), true) = (&batch.pairs, w.nlvr > 0.0) {
+            if let Some(o) = self.judge_pairs(images, &out, p)? {
+                let t = p.statements.answers.clone();
+                let probes = cross_entropy(o.text_only, t.clone()).add(cross_entropy(o.single_image, t.clone()));
+                losses.add_nlvr(cross_entropy(o.logits, t), probes, w.nlvr);
+            }
+        }
         if w.node > 0.0 {
             if let Some(n) = self.node_infonce(images, &out, w.node_temperature, w.node_max) {
                 losses.add_node(n, w.node);
@@ -330,7 +377,8 @@ impl Gshn {
         Ok(losses)
     }
 
-    /// With a frozen pretrained backbone, gives every example of `data` its feature map —
+    /// With a frozen pretrained backbone, gives every example of `data` (and every pair's
+    /// partner) its feature map —
     /// read from the on-disk cache in the config's `cache_dir` (when `cache` is on) or computed
     /// in batches of `batch` images and written there — so that batches carry them and the
     /// backbone does not run again. `None` (nothing done) for a trained backbone.
@@ -351,7 +399,19 @@ impl Gshn {
             return Ok(None);
         };
         let cache = FeatureCache::new(net, choice.cache.then_some(choice.cache_dir.as_path()));
-        cache.attach(net, &mut data.items, batch, device, progress).map(Some)
+        let mut stats = cache.attach(net, &mut data.items, batch, device, progress)?;
+        // The partners of image pairs (NLVR²) get theirs too.
+        let had: Vec<bool> = data.items.iter().map(|p| p.partner.is_some()).collect();
+        let mut partners: Vec<Prepared> = data.items.iter_mut().filter_map(|p| p.partner.take().map(|b| *b)).collect();
+        if !partners.is_empty() {
+            let more = cache.attach(net, &mut partners, batch, device, progress)?;
+            (stats.hits, stats.computed, stats.seconds) = (stats.hits + more.hits, stats.computed + more.computed, stats.seconds + more.seconds);
+            let mut back = partners.into_iter();
+            for (p, _) in data.items.iter_mut().zip(&had).filter(|(_, h)| **h) {
+                p.partner = back.next().map(Box::new);
+            }
+        }
+        Ok(Some(stats))
     }
 
     /// The current fusion weight(s) `r`.
@@ -367,19 +427,5 @@ impl Gshn {
     /// Spiking time steps.
     pub fn time_steps(&self) -> usize {
         self.config.snn.time_steps
-    }
-}
-
-/// Symmetric InfoNCE over `logits` `[N, N]` (rows: captions or images, the diagonal the
-/// positives), with the off-diagonal pairs marked in `exclude` `[N, N]` left out of both
-/// softmaxes (in-batch false negatives).
-fn contrast(logits: Tensor<2>, exclude: Option<Tensor<2, Bool>>) -> Tensor<1> {
-    match exclude {
-        None => symmetric_infonce(logits),
-        Some(x) => {
-            let [n, _] = logits.dims();
-            let off_diagonal = Tensor::<2>::eye(n, &logits.device()).equal_elem(0.0);
-            symmetric_infonce(logits.mask_fill(x.bool_and(off_diagonal), -1e9))
-        }
     }
 }

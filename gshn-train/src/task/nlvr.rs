@@ -1,0 +1,186 @@
+//! NLVR²: two images and one statement → true / false (accuracy, as ALBEF and BLIP report
+//! it).
+//!
+//! ```text
+//! s          = TextEncoder(statement)                                     [S, text_width]
+//! q          = W_q · s                                                    [S, d]
+//! p_img      = Σ_k softmax_k(⟨q, W_k V'_k⟩/√d) · V'_k   over each image's fused nodes
+//! (p_L, p_R) = (p_left, p_right), exchanged where the pair was swapped   (BLIP's augmentation)
+//! logits     = W_o · ReLU(W_f [p_L ; p_R ; q ; p_L ⊙ q ; p_R ⊙ q])        [S, 2]
+//! ```
+//!
+//! Both images go through the same encoder; the statement attends over each image's nodes
+//! with the same query (ALBEF and BLIP fuse the text with each image, then classify the
+//! pair). Two probes, trained on detached features so that they cannot change the model, give
+//! the baselines a reader needs: **text only** (an MLP on the statement features) and
+//! **single image** (an MLP on the statement and the left image's pooled nodes) — the control
+//! that shows the task needs both images.
+
+use std::collections::BTreeMap;
+
+use burn::config::Config;
+use burn::module::Module;
+use burn::nn::{Linear, LinearConfig};
+use burn::tensor::activation::{relu, softmax};
+use burn::tensor::{Bool, Device, Tensor};
+use serde::{Deserialize, Serialize};
+
+use crate::batch::PairStatement;
+use crate::task::entailment::Accuracy;
+
+/// Configuration of the [`NlvrHead`].
+#[derive(Config, Debug)]
+pub struct NlvrHeadConfig {
+    /// Node feature width.
+    pub d_model: usize,
+    /// Statement feature width (the text encoder's).
+    pub text_width: usize,
+}
+
+/// The pair classifier and its two probes.
+#[derive(Module, Debug)]
+pub struct NlvrHead {
+    /// Statement → query.
+    pub query: Linear,
+    /// Node → key (both images).
+    pub key: Linear,
+    /// Fuses the two pooled images and the statement.
+    pub fuse: Linear,
+    /// True / false logits.
+    pub out: Linear,
+    /// Text-only probe: statement → hidden.
+    pub text_hidden: Linear,
+    /// Text-only probe: hidden → 2.
+    pub text_out: Linear,
+    /// Single-image probe: `[p_L ; q]` → hidden.
+    pub single_hidden: Linear,
+    /// Single-image probe: hidden → 2.
+    pub single_out: Linear,
+}
+
+impl NlvrHeadConfig {
+    /// Builds the head.
+    pub fn init(&self, device: &Device) -> NlvrHead {
+        let (d, w) = (self.d_model, self.text_width);
+        let lin = |i, o| LinearConfig::new(i, o).init(device);
+        NlvrHead {
+            query: lin(w, d),
+            key: lin(d, d),
+            fuse: lin(5 * d, d),
+            out: lin(d, 2),
+            text_hidden: lin(w, d),
+            text_out: lin(d, 2),
+            single_hidden: lin(2 * d, d),
+            single_out: lin(d, 2),
+        }
+    }
+}
+
+/// One image's side of a pair: its fused nodes padded `[S, M, d]` and their mask `[S, M]`
+/// (row `s` the image of statement `s`).
+#[derive(Debug, Clone)]
+pub struct PairSide {
+    /// Fused node features.
+    pub nodes: Tensor<3>,
+    /// True on real nodes.
+    pub mask: Tensor<2, Bool>,
+}
+
+/// What the head produced.
+#[derive(Debug, Clone)]
+pub struct NlvrOutput {
+    /// True/false logits `[S, 2]` (class 1 true).
+    pub logits: Tensor<2>,
+    /// The text-only probe's logits `[S, 2]`.
+    pub text_only: Tensor<2>,
+    /// The single-image probe's logits `[S, 2]`.
+    pub single_image: Tensor<2>,
+}
+
+impl NlvrHead {
+    /// Attention pooling of one image's nodes by the statement's query `[S, d]` → `[S, d]`.
+    fn pool(&self, query: &Tensor<2>, side: &PairSide) -> Tensor<2> {
+        let [s, m, d] = side.nodes.dims();
+        let keys = self.key.forward(side.nodes.clone());
+        let scores: Tensor<2> = keys.matmul(query.clone().reshape([s, d, 1])).reshape([s, m]).div_scalar((d as f64).sqrt());
+        let attention = softmax(scores.mask_fill(side.mask.clone().bool_not(), -1e9), 1);
+        attention.reshape([s, 1, m]).matmul(side.nodes.clone()).reshape([s, d])
+    }
+
+    /// Classifies statements `[S, text_width]` about the pairs (`left`, `right`); `swap`
+    /// `[S, 1]` is 1 where the right image reads as the left (the statement was swapped with
+    /// it), else 0.
+    pub fn forward(&self, statement: Tensor<2>, left: &PairSide, right: &PairSide, swap: Tensor<2>) -> NlvrOutput {
+        let q = self.query.forward(statement.clone());
+        let (a, b) = (self.pool(&q, left), self.pool(&q, right));
+        // Exchange the pooled images where the pair was swapped: p_L = (1−s)·a + s·b.
+        let keep = swap.clone().neg().add_scalar(1.0);
+        let p_l = a.clone().mul(keep.clone()).add(b.clone().mul(swap.clone()));
+        let p_r = b.mul(keep).add(a.mul(swap));
+        let h = relu(self.fuse.forward(Tensor::cat(vec![p_l.clone(), p_r.clone(), q.clone(), p_l.clone().mul(q.clone()), p_r.mul(q.clone())], 1)));
+        let text_only = self.text_out.forward(relu(self.text_hidden.forward(statement.detach())));
+        let single_image = self.single_out.forward(relu(self.single_hidden.forward(Tensor::cat(vec![p_l.detach(), q.detach()], 1))));
+        NlvrOutput { logits: self.out.forward(h), text_only, single_image }
+    }
+}
+
+/// NLVR² metrics on one split, beside their baselines.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct NlvrMetrics {
+    /// Statements scored.
+    pub statements: usize,
+    /// Accuracy of the model.
+    pub accuracy: f64,
+    /// Accuracy per statement kind (`count`, `existence`, `relation`).
+    pub per_kind: BTreeMap<String, Accuracy>,
+    /// Share of true statements in this split.
+    pub true_share: f64,
+    /// Accuracy of always answering the training split's more frequent truth value.
+    pub majority: f64,
+    /// Accuracy of the text-only probe.
+    pub text_only: f64,
+    /// Accuracy of the single-image probe (statement + left image).
+    pub single_image: f64,
+}
+
+impl NlvrMetrics {
+    /// The metrics of predictions (class indices: 1 true) of the model and the two probes for
+    /// `items`; `train` (the training split's statements) gives the majority value.
+    pub fn new(items: &[&PairStatement], model: &[usize], text_only: &[usize], single_image: &[usize], train: Option<&[&PairStatement]>) -> Self {
+        let n = items.len().max(1) as f64;
+        let acc = |pred: &[usize]| items.iter().zip(pred).filter(|(s, &p)| s.answer == p).count() as f64 / n;
+        let trues = |xs: &[&PairStatement]| xs.iter().filter(|s| s.answer == 1).count() * 2 >= xs.len();
+        let majority_true = train.map_or(trues(items), trues);
+        let true_share = items.iter().filter(|s| s.answer == 1).count() as f64 / n;
+        let mut per_kind: BTreeMap<String, Accuracy> = BTreeMap::new();
+        for (s, &p) in items.iter().zip(model) {
+            let e = per_kind.entry(s.kind.clone()).or_default();
+            e.accuracy += (s.answer == p) as u8 as f64;
+            e.count += 1;
+        }
+        per_kind.values_mut().for_each(|a| a.accuracy /= a.count as f64);
+        Self {
+            statements: items.len(),
+            accuracy: acc(model),
+            per_kind,
+            true_share,
+            majority: if majority_true { true_share } else { 1.0 - true_share },
+            text_only: acc(text_only),
+            single_image: acc(single_image),
+        }
+    }
+
+    /// The metrics as a Markdown table.
+    pub fn markdown(&self) -> String {
+        let mut s = format!(
+            "NLVR² ({} statements, {:.1} % true):\n\n| metric | model | majority | text only | single image |\n|---|---|---|---|---|\n",
+            self.statements,
+            100.0 * self.true_share
+        );
+        s += &format!("| accuracy | {:.3} | {:.3} | {:.3} | {:.3} |\n", self.accuracy, self.majority, self.text_only, self.single_image);
+        for (k, a) in &self.per_kind {
+            s += &format!("| {k} ({}) | {:.3} | | | |\n", a.count, a.accuracy);
+        }
+        s
+    }
+}

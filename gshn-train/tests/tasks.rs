@@ -1,0 +1,194 @@
+//! The four task families end to end on tiny ShapeWorld runs: retrieval and VQA give the
+//! numbers they gave before visual entailment and NLVR² were added (a golden run), the new
+//! tasks train and are scored beside their baselines, their probes cannot change the model,
+//! and NLVR²'s image swap is exact.
+
+use std::path::{Path, PathBuf};
+
+use burn::module::Module;
+use burn::optim::GradientsParams;
+use burn::tensor::{Bool, Device, Tensor, TensorData};
+use gshn_snn::rng::SeedRng;
+use gshn_train::experiment::ExperimentConfig;
+use gshn_train::task::nlvr::{NlvrHeadConfig, PairSide};
+use gshn_train::train::{load_data, run, RunOptions};
+
+/// Burn's CPU random stream is global: runs hold this lock so that each sees only its draws.
+static RNG: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+const TINY: &str = r#"
+name = "tiny-tasks"
+seed = 11
+device = "flex"
+[data]
+train_images = 48
+val_images = 16
+test_images = 32
+[model]
+d_model = 32
+embed_dim = 32
+[model.text]
+width = 32
+layers = 1
+[model.tokens]
+cnn_channels = 16
+[train]
+steps = 40
+stl_steps = 4
+batch_size = 16
+warmup = 5
+lr = 3e-3
+log_every = 10
+eval_every = 20
+checkpoint_every = 40
+"#;
+
+fn tiny(overrides: &[&str]) -> ExperimentConfig {
+    let o: Vec<String> = overrides.iter().map(|s| s.to_string()).collect();
+    ExperimentConfig::from_toml(TINY, "tiny-tasks", &o).unwrap()
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("gshn-tasks-{name}-{}", std::process::id()));
+    std::fs::remove_dir_all(&d).ok();
+    d
+}
+
+fn opts(out: &Path) -> RunOptions {
+    RunOptions { out: out.to_path_buf(), resume: false, stop_after: None, progress: false }
+}
+
+/// Retrieval and VQA of the tiny default run, as the code before the task modules gave them
+/// (commit d9e6edc, the same config and seed): adding tasks must not move them.
+#[test]
+fn retrieval_and_vqa_are_unchanged_by_the_new_tasks() {
+    let _rng = RNG.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = scratch("golden");
+    let test = run(&tiny(&[]), &Device::flex().autodiff(), &opts(&dir)).unwrap().test.unwrap();
+    let r = test.retrieval.as_ref().unwrap();
+    let v = test.vqa.as_ref().unwrap();
+    let got = [r.i2t_recall, r.t2i_recall]
+        .concat()
+        .into_iter()
+        .chain([r.i2t_rank[0], r.t2i_rank[0], v.accuracy, test.hard_negative_accuracy.unwrap()])
+        .collect::<Vec<f64>>();
+    println!("golden {got:?}");
+    assert_eq!(got, GOLDEN.to_vec(), "retrieval R@1/5/10 both ways, mean ranks, VQA and hard-negative accuracy");
+    assert!(test.entailment.is_none() && test.nlvr.is_none());
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+const GOLDEN: [f64; 10] = [0.0625, 0.28125, 0.375, 0.05, 0.225, 0.41875, 17.09375, 13.8625, 0.22142857142857142, 0.5225225225225225];
+
+#[test]
+fn visual_entailment_trains_and_reports_its_baselines() {
+    let _rng = RNG.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = scratch("ve");
+    let cfg = tiny(&["data.occluders=0.5", "data.hypotheses=3", "model.loss.entailment=1.0", "train.stl_steps=0"]);
+    let result = run(&cfg, &Device::flex().autodiff(), &opts(&dir)).unwrap();
+    let e = result.test.as_ref().unwrap().entailment.as_ref().expect("entailment is scored");
+    assert_eq!(e.hypotheses, result.data.test.items.iter().map(|p| p.hypotheses.len()).sum::<usize>(), "every test hypothesis is scored");
+    assert!(e.hypotheses > 60);
+    let shares: f64 = e.class_shares.values().sum();
+    assert!((shares - 1.0).abs() < 1e-9 && e.class_shares.len() == 3);
+    assert!((0.0..=1.0).contains(&e.accuracy) && (0.0..=1.0).contains(&e.hypothesis_only) && e.majority > 0.2 && e.majority < 0.5);
+    assert_eq!(e.per_class.values().map(|a| a.count).sum::<usize>(), e.hypotheses);
+    assert!(e.per_claim.len() >= 3, "{:?}", e.per_claim.keys());
+    assert!(result.log.iter().any(|r| r.entailment > 0.0) && result.log.iter().any(|r| r.val_entailment.is_some()));
+    let md = result.test.as_ref().unwrap().markdown();
+    assert!(md.contains("Visual entailment") && md.contains("hypothesis only"), "{md}");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn nlvr_trains_and_reports_its_baselines() {
+    let _rng = RNG.lock().unwrap_or_else(|e| e.into_inner());
+    let dir = scratch("nlvr");
+    let cfg = tiny(&["data.statements=2", "model.loss.nlvr=1.0", "train.stl_steps=0"]);
+    let result = run(&cfg, &Device::flex().autodiff(), &opts(&dir)).unwrap();
+    let n = result.test.as_ref().unwrap().nlvr.as_ref().expect("NLVR² is scored");
+    assert_eq!(n.statements, result.data.test.items.iter().map(|p| p.statements.len()).sum::<usize>());
+    assert!(n.majority >= 0.5 && n.majority < 0.7 && (0.0..=1.0).contains(&n.single_image) && (0.0..=1.0).contains(&n.text_only));
+    assert!(n.per_kind.len() == 3, "{:?}", n.per_kind.keys());
+    assert!(result.log.iter().any(|r| r.nlvr > 0.0) && result.log.iter().any(|r| r.val_nlvr.is_some()));
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+#[test]
+fn probes_train_only_themselves() {
+    let _rng = RNG.lock().unwrap_or_else(|e| e.into_inner());
+    let cfg = tiny(&["data.occluders=0.5", "data.hypotheses=3", "data.statements=0", "model.loss.entailment=1.0"]);
+    let data = load_data(&cfg).unwrap();
+    let device = Device::flex().autodiff();
+    let model_cfg = cfg.model.clone().with_vocab_size(data.vocab.len()).with_answers(data.answers.len());
+    let model = model_cfg.init(&device).unwrap();
+    let batcher = data.batcher(&cfg).unwrap();
+    let batch = batcher.batch(&data.train.refs(&(0..16).collect::<Vec<_>>()), &mut SeedRng::new(1), &device).unwrap();
+    let losses = model.losses(&batch).unwrap();
+    let grads = GradientsParams::from_grads(losses.entailment_probe.clone().unwrap().backward(), &model);
+    let head = model.entailment.as_ref().unwrap();
+    assert!(grads.get::<2>(head.probe_hidden.weight.id).is_some(), "the probe learns");
+    assert!(grads.get::<2>(head.pair.query.weight.id).is_none(), "the probe's loss leaves the classifier alone");
+    let text = match &model.text {
+        gshn_train::model::TextModel::Scratch(t) => t.words.weight.id,
+        _ => unreachable!("the tiny config trains its text encoder"),
+    };
+    assert!(grads.get::<2>(text).is_none(), "and the text encoder");
+    let grads = GradientsParams::from_grads(losses.entailment.clone().unwrap().backward(), &model);
+    assert!(grads.get::<2>(text).is_some() && grads.get::<2>(head.pair.query.weight.id).is_some(), "the task's own loss trains the encoders");
+    assert_eq!(model.entailment.as_ref().map(|h| h.num_params() > 0), Some(true));
+}
+
+#[test]
+fn swapping_the_images_with_the_flag_gives_the_same_logits() {
+    let device = Device::flex();
+    let head = NlvrHeadConfig::new(8, 6).init(&device);
+    let mut rng = SeedRng::new(3);
+    let mut t = |dims: Vec<usize>| {
+        let n: usize = dims.iter().product();
+        Tensor::<3>::from_data(TensorData::new((0..n).map(|_| rng.normal() as f32).collect::<Vec<_>>(), dims), &device)
+    };
+    let (a, b) = (t(vec![4, 5, 8]), t(vec![4, 7, 8]));
+    let statement = t(vec![1, 4, 6]).reshape([4, 6]);
+    let mask = |m: usize, real: [usize; 4]| {
+        let v: Vec<bool> = real.iter().flat_map(|&r| (0..m).map(move |k| k < r)).collect();
+        Tensor::<2, Bool>::from_data(TensorData::new(v, [4, m]), &device)
+    };
+    let left = PairSide { nodes: a, mask: mask(5, [5, 3, 1, 4]) };
+    let right = PairSide { nodes: b, mask: mask(7, [2, 7, 6, 1]) };
+    let zeros = Tensor::<2>::zeros([4, 1], &device);
+    let plain = head.forward(statement.clone(), &left, &right, zeros.clone());
+    let swapped = head.forward(statement.clone(), &right, &left, zeros.ones_like());
+    let diff: f32 = plain.logits.clone().sub(swapped.logits).abs().max().into_scalar();
+    assert!(diff < 1e-6, "{diff}");
+    // Unswapped, exchanging the images changes the answer's inputs.
+    let exchanged = head.forward(statement, &right, &left, zeros);
+    let moved: f32 = plain.logits.sub(exchanged.logits).abs().max().into_scalar();
+    assert!(moved > 1e-4, "{moved}");
+}
+
+#[test]
+fn every_shipped_experiment_loads_and_the_task_configs_switch_their_task_on() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs");
+    let mut n = 0;
+    for e in std::fs::read_dir(&root).unwrap() {
+        let p = e.unwrap().path();
+        if p.extension().is_some_and(|x| x == "toml") {
+            let c = ExperimentConfig::load(&p, &[]).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+            c.validate().unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+            let name = p.file_stem().unwrap().to_string_lossy().to_string();
+            if name.starts_with("shapeworld-ve") {
+                assert!(c.model.loss.entailment > 0.0 && c.data.hypotheses > 0 && c.data.occluders > 0.0, "{name}");
+            }
+            if name.starts_with("shapeworld-nlvr") {
+                assert!(c.model.loss.nlvr > 0.0 && c.data.statements > 0, "{name}");
+            }
+            if name == "shapeworld-multitask" {
+                let l = &c.model.loss;
+                assert!(l.clip > 0.0 && l.vqa > 0.0 && l.entailment > 0.0 && l.nlvr > 0.0, "{name}");
+            }
+            n += 1;
+        }
+    }
+    assert_eq!(n, 11, "the experiment files in configs/");
+}
