@@ -146,6 +146,6 @@ fn bad_files_are_refused_naming_the_file_and_place() {
 
     let mut c = cfg(DataSource::Nlvr2, &dir);
     c.data.segments.source = SegmentSource::Panoptic;
-    let err = c.validate().err().expect("no ground-truth segments").to_string();
+    let err = c.validate().expect_err("no ground-truth segments").to_string();
     assert!(err.contains("data.segments.source"), "{err}");
 }
