@@ -1,6 +1,8 @@
 //! Evaluation: retrieval both ways with every caption, hard-negative discrimination, VQA
-//! accuracy overall and per question type, spiking statistics (firing rate per layer, SOPs,
-//! estimated energy) and the learned fusion weight `r`.
+//! accuracy overall and per question type, visual entailment and NLVR² beside their
+//! baselines (each task where the data carries it and the model learns it), spiking
+//! statistics (firing rate per layer, SOPs, estimated energy) and the learned fusion weight
+//! `r`.
 
 use std::collections::BTreeMap;
 
@@ -45,8 +47,8 @@ pub struct VqaBaselines {
 pub struct EnergyReport {
     /// Per layer, per image.
     pub image_layers: Vec<LayerOps>,
-    /// The text encoder per caption (mean caption length; per question on a split without
-    /// captions).
+    /// The text encoder per text of the first scored task: per caption (mean caption length),
+    /// else per question, hypothesis or statement.
     pub text_layers: Vec<LayerOps>,
     /// The spiking branch's twin per image (ReLU, T = 1).
     pub twin_layers: Vec<LayerOps>,
@@ -58,7 +60,7 @@ pub struct EnergyReport {
     pub twin_snn_pj: f64,
     /// The whole image side with the twin in place of the spiking branch, per image (pJ).
     pub twin_image_pj: f64,
-    /// The text encoder per caption, or per question without captions (pJ).
+    /// The text encoder per caption, or per question, hypothesis or statement (pJ).
     pub text_pj: f64,
 }
 
@@ -193,11 +195,9 @@ impl EvalReport {
         for l in &self.layers {
             s += &format!("| firing rate {} | {:.3} | |\n", l.name, l.firing_rate());
         }
-        if let Some(e) = &self.entailment {
-            s += &format!("\n{}\n| metric | value | baseline |\n|---|---|---|\n", e.markdown());
-        }
-        if let Some(e) = &self.nlvr {
-            s += &format!("\n{}\n| metric | value | baseline |\n|---|---|---|\n", e.markdown());
+        let tasks: Vec<String> = self.entailment.iter().map(|e| e.markdown()).chain(self.nlvr.iter().map(|n| n.markdown())).collect();
+        if !tasks.is_empty() {
+            s += &format!("\n{}\n| metric | value | baseline |\n|---|---|---|\n", tasks.join("\n"));
         }
         let e = &self.energy;
         if !self.layers.is_empty() {
@@ -228,10 +228,11 @@ impl EvalReport {
     /// What the text encoder's energy is counted per: a caption, or a question on a split
     /// without captions.
     fn text_unit(&self) -> &'static str {
-        if self.retrieval.is_some() || self.vqa.is_none() {
-            "caption"
-        } else {
-            "question"
+        match (&self.retrieval, &self.vqa, &self.entailment, &self.nlvr) {
+            (None, Some(_), _, _) => "question",
+            (None, None, Some(_), _) => "hypothesis",
+            (None, None, None, Some(_)) => "statement",
+            _ => "caption",
         }
     }
 
@@ -349,12 +350,16 @@ pub fn evaluate(
     let mut neg_source = Vec::new();
     let mut layers: Vec<LayerStats> = Vec::new();
     let mut input_spikes = 0.0;
-    let questions = all_questions(data);
+    // A task is scored where the data carries it and the model learns it (its loss weight
+    // is > 0): an untrained head's numbers would read as results.
+    let w = &model.config.loss;
+    let scores_retrieval = w.clip > 0.0;
+    let questions = if w.vqa > 0.0 { all_questions(data) } else { vec![] };
     let mut vqa_right = vec![false; questions.len()];
     let mut q_cursor = 0;
-    let hypotheses = if model.entailment.is_some() { all_hypotheses(data) } else { vec![] };
+    let hypotheses = if model.entailment.is_some() && w.entailment > 0.0 { all_hypotheses(data) } else { vec![] };
     let (mut ve_pred, mut ve_probe, mut h_cursor) = (Vec::with_capacity(hypotheses.len()), Vec::with_capacity(hypotheses.len()), 0);
-    let pairs = model.nlvr.is_some() && data.has_statements();
+    let pairs = model.nlvr.is_some() && w.nlvr > 0.0 && data.has_statements();
     let (mut nlvr_items, mut nlvr_pred, mut nlvr_text, mut nlvr_single) = (vec![], vec![], vec![], vec![]);
     let d = model.config.d_model;
     let spiking_input = matches!(model.config.snn.encoding, crate::model::config::Encoding::Rate | crate::model::config::Encoding::Latency);
@@ -389,12 +394,12 @@ pub fn evaluate(
                 layers.iter_mut().zip(&stats).for_each(|(a, b)| a.accumulate(b));
             }
         }
-        let texts: Vec<&str> = idx.iter().flat_map(|&i| data[i].captions.iter().map(|s| s.as_str())).collect();
+        let texts: Vec<&str> = if scores_retrieval { idx.iter().flat_map(|&i| data[i].captions.iter().map(|s| s.as_str())).collect() } else { vec![] };
         if !texts.is_empty() {
             text_image.extend(idx.iter().flat_map(|&i| std::iter::repeat_n(i, data[i].captions.len())));
             text_emb.push(model.encode_text(&batcher.texts(&texts, device)));
         }
-        let negs: Vec<&str> = idx.iter().flat_map(|&i| data[i].negatives.iter().map(|s| s.as_str())).collect();
+        let negs: Vec<&str> = if scores_retrieval { idx.iter().flat_map(|&i| data[i].negatives.iter().map(|s| s.as_str())).collect() } else { vec![] };
         if !negs.is_empty() {
             for &i in &idx {
                 neg_image.extend(std::iter::repeat_n(i, data[i].negatives.len()));
@@ -511,10 +516,15 @@ pub fn evaluate(
         let (sum, count) = texts.fold((0usize, 0usize), |(s, c), t| (s + len(t), c + 1));
         sum as f64 / count.max(1) as f64
     };
+    // Per text of the first scored task: caption, question, hypothesis or statement.
     let caption_len = if n_texts > 0 {
         text_len(&mut data.items.iter().flat_map(|p| p.captions.iter().map(String::as_str)))
-    } else {
+    } else if !questions.is_empty() {
         text_len(&mut questions.iter().map(|(_, q)| q.text.as_str()))
+    } else if !hypotheses.is_empty() {
+        text_len(&mut hypotheses.iter().map(|(_, q)| q.text.as_str()))
+    } else {
+        text_len(&mut nlvr_items.iter().map(|s| s.text.as_str()))
     };
     let text_layers = text_ops(cfg, caption_len);
     let image_pj = total_pj(&image_layers, &energy_model);

@@ -12,6 +12,7 @@ use image::imageops::{resize, FilterType};
 use image::{Rgb, RgbImage};
 
 use crate::batch::{Dataset, GshnBatcher, QaItem};
+use crate::data::shapeworld_ve::LABELS;
 use crate::eval::{argmax_rows, to_vec, EvalReport};
 use crate::experiment::ExperimentConfig;
 use crate::model::Gshn;
@@ -23,8 +24,10 @@ use crate::train::{hms, LogRow};
 const PANEL: u32 = 256;
 
 /// Draws test images `0..k` with segment colours and boundaries, the graph's edges (yellow)
-/// and, when the data set has questions, the VQA attention of the image's first question
-/// (red discs, area ∝ weight) with the question and the model's answer underneath.
+/// and the first task the model learns that the data carries: the image's first question
+/// (VQA) or hypothesis (visual entailment) with the head's attention (red discs, area ∝
+/// weight), or the first statement about its pair (NLVR², the left image drawn), with the
+/// text, the model's answer and the truth underneath; else its first caption.
 pub fn example_pictures(model: &Gshn, data: &Dataset, batcher: &GshnBatcher, answers: &[String], k: usize, device: &Device) -> Result<RgbImage, RunError> {
     let k = k.min(data.len());
     if k == 0 {
@@ -34,21 +37,44 @@ pub fn example_pictures(model: &Gshn, data: &Dataset, batcher: &GshnBatcher, ans
     let idx: Vec<usize> = (0..k).collect();
     let batch = batcher.images(&data.refs(&idx), device)?;
     let out = model.encode_images(&batch)?;
-    let asked: Vec<usize> = idx.iter().copied().filter(|&i| !data[i].questions.is_empty()).collect();
+    let w = &model.config.loss;
     let mut attention = vec![vec![]; k];
-    let mut predicted = vec![String::new(); k];
-    if !asked.is_empty() {
-        let qs: Vec<(usize, &QaItem)> = asked.iter().map(|&i| (i, &data[i].questions[0])).collect();
-        let v = model.answer(&batch, &out, &batcher.questions(&qs, device));
-        let m = batch.max_nodes;
-        let att = to_vec(v.attention)?;
-        let pred = argmax_rows(v.logits)?;
-        for (r, &i) in asked.iter().enumerate() {
-            attention[i] = att[r * m..r * m + data[i].tokens.n].to_vec();
-            predicted[i] = answers.get(pred[r]).cloned().unwrap_or_default();
+    // Per image: (text, the model's answer, the truth).
+    let mut shown: Vec<Option<(String, String, String)>> = vec![None; k];
+    let questions: Vec<(usize, &QaItem)> = idx.iter().filter_map(|&i| data[i].questions.first().map(|q| (i, q))).collect();
+    let hypotheses: Vec<(usize, &QaItem)> = idx.iter().filter_map(|&i| data[i].hypotheses.first().map(|q| (i, q))).collect();
+    let m = batch.max_nodes;
+    if w.vqa > 0.0 && !questions.is_empty() {
+        let v = model.answer(&batch, &out, &batcher.questions(&questions, device));
+        let (att, pred) = (to_vec(v.attention)?, argmax_rows(v.logits)?);
+        for (r, (i, q)) in questions.iter().enumerate() {
+            attention[*i] = att[r * m..r * m + data[*i].tokens.n].to_vec();
+            let name = |a: usize| answers.get(a).cloned().unwrap_or_else(|| "?".into());
+            shown[*i] = Some((q.text.clone(), name(pred[r]), name(q.answer)));
+        }
+    } else if w.entailment > 0.0 && !hypotheses.is_empty() {
+        if let Some(e) = model.entail(&batch, &out, &batcher.questions(&hypotheses, device)) {
+            let (att, pred) = (to_vec(e.attention)?, argmax_rows(e.logits)?);
+            for (r, (i, h)) in hypotheses.iter().enumerate() {
+                attention[*i] = att[r * m..r * m + data[*i].tokens.n].to_vec();
+                let name = |a: usize| LABELS.get(a).copied().unwrap_or("?").to_string();
+                shown[*i] = Some((h.text.clone(), name(pred[r]), name(h.answer)));
+            }
+        }
+    } else if w.nlvr > 0.0 && data.has_statements() {
+        let items = data.refs(&idx);
+        let partners: Vec<&crate::batch::Prepared> = items.iter().filter_map(|p| p.partner.as_deref()).collect();
+        let chosen: Vec<(usize, &crate::batch::PairStatement, bool)> =
+            items.iter().enumerate().filter_map(|(r, p)| p.statements.first().map(|s| (r, s, false))).collect();
+        if let Some(o) = model.judge_pairs(&batch, &out, &batcher.pair_statements(&items, &partners, &chosen, device)?)? {
+            let pred = argmax_rows(o.logits)?;
+            let name = |a: usize| if a == 1 { "true" } else { "false" }.to_string();
+            for (r, (i, s, _)) in chosen.iter().enumerate() {
+                shown[*i] = Some((format!("{} (left image shown)", s.text), name(pred[r]), name(s.answer)));
+            }
         }
     }
-    let text_h = 52;
+    let text_h = 60;
     let mut sheet = PngCanvas::new(k as u32 * (PANEL + 8) + 8, PANEL + text_h + 16);
     for (slot, &i) in idx.iter().enumerate() {
         let style = OverlayStyle { alpha: 0.35, ids: false, ..Default::default() };
@@ -71,14 +97,19 @@ pub fn example_pictures(model: &Gshn, data: &Dataset, batcher: &GshnBatcher, ans
         let x0 = 8 + slot as u32 * (PANEL + 8);
         image::imageops::replace(&mut sheet.0, &pic, x0 as i64, 8);
         let mut y = PANEL as f64 + 20.0;
-        if let Some(q) = data[i].questions.first() {
-            for line in wrap(&q.text, (PANEL / 8) as usize) {
+        if let Some((text, predicted, truth)) = &shown[i] {
+            for line in wrap(text, (PANEL / 8) as usize).into_iter().take(3) {
                 sheet.text(x0 as f64, y, &line, [0, 0, 0], Anchor::Start);
                 y += 11.0;
             }
-            let truth = answers.get(q.answer).map_or("?", |s| s.as_str());
-            let colour = if predicted[i] == truth { [0, 130, 0] } else { [200, 0, 0] };
-            sheet.text(x0 as f64, y, &format!("model: {}  truth: {truth}", predicted[i]), colour, Anchor::Start);
+            let colour = if predicted == truth { [0, 130, 0] } else { [200, 0, 0] };
+            let answer = format!("model: {predicted}  truth: {truth}");
+            if answer.chars().count() <= (PANEL / 8) as usize {
+                sheet.text(x0 as f64, y, &answer, colour, Anchor::Start);
+            } else {
+                sheet.text(x0 as f64, y, &format!("model: {predicted}"), colour, Anchor::Start);
+                sheet.text(x0 as f64, y + 11.0, &format!("truth: {truth}"), colour, Anchor::Start);
+            }
         } else {
             for line in data[i].captions.first().map(|c| wrap(c, (PANEL / 8) as usize)).unwrap_or_default().into_iter().take(4) {
                 sheet.text(x0 as f64, y, &line, [0, 0, 0], Anchor::Start);
@@ -225,7 +256,7 @@ pub fn write_report(dir: &Path, input: &ReportInput, examples: Option<&RgbImage>
     if examples.is_some() {
         let _ = writeln!(
             md,
-            "## Test images\n\nSegments (colours, white boundaries), graph edges (yellow) and, where the data has questions, the VQA head's attention for the first question (red discs, area ∝ weight); green answer = right, red = wrong.\n\n![examples](examples.png)\n"
+            "## Test images\n\nSegments (colours, white boundaries), graph edges (yellow) and the first task the model learns: the image's first question (VQA) or hypothesis (visual entailment) with the head's attention (red discs, area ∝ weight), or the first statement about its pair (NLVR², left image shown); green answer = right, red = wrong.\n\n![examples](examples.png)\n"
         );
     }
     let _ = writeln!(md, "Files: `metrics.csv` / `metrics.jsonl` (the log), `eval.json` (these metrics), `config.toml` (the resolved config), `checkpoints/` (model, optimiser, state).");

@@ -46,26 +46,27 @@ proptest! {
 }
 
 #[test]
-fn kinds_are_balanced_and_texts_do_not_give_the_answer() {
-    let train = generate(&nlvr(2), 1, Split::Train, 1500);
-    let test = generate(&nlvr(2), 1, Split::Test, 500);
-    let mut per_kind: BTreeMap<&str, (usize, usize)> = BTreeMap::new();
+fn forms_are_balanced_and_texts_do_not_give_the_answer() {
+    let train = generate(&nlvr(1), 1, Split::Train, 3000);
+    let test = generate(&nlvr(1), 1, Split::Test, 1000);
+    let mut per_form: BTreeMap<String, (usize, usize)> = BTreeMap::new();
+    let mut per_kind: BTreeMap<&str, usize> = BTreeMap::new();
     let mut per_text: BTreeMap<String, (usize, usize)> = BTreeMap::new();
     for s in train.iter().flat_map(|e| &e.statements) {
-        let k = per_kind.entry(s.statement.kind()).or_default();
+        *per_kind.entry(s.statement.kind()).or_default() += 1;
+        let f = per_form.entry(s.statement.form()).or_default();
         let t = per_text.entry(s.statement.text()).or_default();
         if s.truth {
-            k.0 += 1;
+            f.0 += 1;
             t.0 += 1;
         } else {
-            k.1 += 1;
+            f.1 += 1;
             t.1 += 1;
         }
     }
-    for kind in KINDS {
-        let (t, f) = per_kind[&kind];
-        let share = t as f64 / (t + f) as f64;
-        assert!((0.45..=0.55).contains(&share) && t + f > 400, "{kind}: {t} true, {f} false");
+    assert!(KINDS.iter().all(|k| per_kind.get(k).copied().unwrap_or(0) > 800), "{per_kind:?}");
+    for (form, (t, f)) in &per_form {
+        assert!(t.abs_diff(*f) <= 1, "{form}: {t} true, {f} false");
     }
     let frequent: Vec<_> = per_text.values().filter(|(t, f)| t + f >= 8).collect();
     let both = frequent.iter().filter(|(t, f)| *t > 0 && *f > 0).count();
@@ -78,7 +79,18 @@ fn kinds_are_balanced_and_texts_do_not_give_the_answer() {
         total += 1;
     }
     let lookup = right as f64 / total as f64;
-    assert!(lookup < 0.62, "the text-lookup baseline reaches {lookup:.3}");
+    assert!(lookup < 0.58, "the text-lookup baseline reaches {lookup:.3}");
+}
+
+#[test]
+fn pairs_can_carry_entailment_hypotheses_on_their_left_scene() {
+    let cfg = ShapeWorldConfig { statements: 1, hypotheses: 2, ..Default::default() };
+    for e in generate(&cfg, 9, Split::Train, 50) {
+        assert!(e.partner.is_some() && e.statements.len() == 1 && !e.hypotheses.is_empty());
+        for h in &e.hypotheses {
+            assert_eq!(h.hypothesis.holds(&e.scene.things, e.scene.scale()), h.label == gshn_train::data::shapeworld_ve::Label::Entailment);
+        }
+    }
 }
 
 #[test]

@@ -680,6 +680,9 @@ pub fn generate(cfg: &ShapeWorldConfig, seed: u64, split: Split, n: usize) -> Ve
                 // ShapeWorld-NLVR: the pair comes from the statements' own stream.
                 let (left, right, statements) = super::shapeworld_nlvr::pair(cfg, cfg.statements, &mut nlvr_balance, &mut nlvr_rng, &allowed);
                 let mut example = describe(&left, &mut rng);
+                if cfg.hypotheses > 0 {
+                    example.hypotheses = super::shapeworld_ve::hypotheses(&left, cfg.hypotheses, &mut balance, &mut ve_rng, &allowed);
+                }
                 example.partner = Some(right);
                 example.statements = statements;
                 return example;

@@ -1,13 +1,16 @@
 //! ShapeWorld-NLVR: pairs of scenes and statements about the pair with exact truth (NLVR²'s
 //! task: two images + one statement → true / false).
 //!
-//! Both scenes come from ShapeWorld's generator. A statement is drawn first (its kind, its
-//! words), then a truth value — whichever the statement's kind has had less often so far —
-//! and scene pairs are drawn until the statement has that truth on the pair. So every kind
-//! is balanced between true and false, and a statement text appears with pairs that make it
-//! true and with pairs that make it false: the text alone cannot answer it. Further
-//! statements about the same pair are drawn (statement and target truth as above) until one
-//! has the target truth on the pair.
+//! Both scenes come from ShapeWorld's generator. A statement is drawn first (its form and
+//! words), then a truth value — whichever the statement's form has had less often so far —
+//! and scene pairs are drawn until the statement has that truth on the pair (up to 2,000
+//! pairs, enough for the rarest forms; a statement that fails is drawn again, which happens
+//! for well under 1 % of them). So every form is balanced between true and false, and a
+//! statement text appears with pairs that make it true and with pairs that make it false:
+//! the text alone cannot answer it. Further statements about the same pair (more than one
+//! statement per pair) are drawn until one has its form's wanted truth *on that pair*: a
+//! form that is rarely true is then kept mostly when false, which a text-only model can
+//! learn — the shipped configs use one statement per pair.
 //!
 //! Kinds: **count** (`the left image has more circles than the right image`, `both images
 //! have the same number of red objects`, `the right image has exactly two squares`),
@@ -108,6 +111,23 @@ fn related(scene: &Scene, a: &Pattern, r: Relation, b: &Pattern) -> bool {
 }
 
 impl Statement {
+    /// The form the truth is balanced over: the statement with its patterns left out (and
+    /// the side, which the image swap exchanges), e.g. `exactly-2`, `contains-both`.
+    pub fn form(&self) -> String {
+        let q = |q: &Quantifier| match q {
+            Quantifier::Both => "both",
+            Quantifier::ExactlyOne => "exactly-one",
+            Quantifier::Neither => "neither",
+        };
+        match self {
+            Statement::More(..) => "more".into(),
+            Statement::SameCount(_) => "same-count".into(),
+            Statement::Exactly(_, _, k) => format!("exactly-{k}"),
+            Statement::Contains(x, _) => format!("contains-{}", q(x)),
+            Statement::Relation(x, ..) => format!("relation-{}", q(x)),
+        }
+    }
+
     /// `count`, `existence` or `relation`.
     pub fn kind(&self) -> &'static str {
         match self {
@@ -217,26 +237,27 @@ impl LabelledStatement {
     }
 }
 
-/// Running counts of (kind, truth), so that each kind is balanced between true and false.
+/// Running counts of (form, truth), so that each statement form is balanced between true and
+/// false.
 #[derive(Debug, Clone, Default)]
 pub struct Balance {
-    counts: BTreeMap<(&'static str, bool), usize>,
+    counts: BTreeMap<(String, bool), usize>,
 }
 
 impl Balance {
-    /// The truth the kind has had less often (true on a tie).
-    fn wanted(&self, kind: &'static str) -> bool {
-        let n = |t: bool| self.counts.get(&(kind, t)).copied().unwrap_or(0);
+    /// The truth the statement's form has had less often (true on a tie).
+    fn wanted(&self, s: &Statement) -> bool {
+        let n = |t: bool| self.counts.get(&(s.form(), t)).copied().unwrap_or(0);
         n(true) <= n(false)
     }
 
-    fn add(&mut self, kind: &'static str, truth: bool) {
-        *self.counts.entry((kind, truth)).or_default() += 1;
+    fn add(&mut self, s: &Statement, truth: bool) {
+        *self.counts.entry((s.form(), truth)).or_default() += 1;
     }
 }
 
 /// Most scene pairs drawn for one statement before another statement is tried.
-const PAIR_TRIES: usize = 200;
+const PAIR_TRIES: usize = 2000;
 
 /// A pair of scenes and `n` statements about it (at least one; `n` is at least 1): the first
 /// statement picks the pair (scenes drawn from `allowed` kinds until it has the wanted truth),
@@ -250,7 +271,7 @@ pub fn pair(
 ) -> (Scene, Scene, Vec<LabelledStatement>) {
     let (left, right, first) = loop {
         let statement = Statement::random(rng);
-        let want = balance.wanted(statement.kind());
+        let want = balance.wanted(&statement);
         let found = (0..PAIR_TRIES).find_map(|_| {
             let (l, r) = (Scene::random(cfg, rng, allowed), Scene::random(cfg, rng, allowed));
             (statement.holds(&l, &r) == want).then_some((l, r))
@@ -259,14 +280,14 @@ pub fn pair(
             break (l, r, LabelledStatement { statement, truth: want });
         }
     };
-    balance.add(first.statement.kind(), first.truth);
+    balance.add(&first.statement, first.truth);
     let mut out = vec![first];
     for _ in 1..n.max(1) {
         for _ in 0..PAIR_TRIES {
             let statement = Statement::random(rng);
-            let want = balance.wanted(statement.kind());
+            let want = balance.wanted(&statement);
             if statement.holds(&left, &right) == want && !out.iter().any(|s| s.statement == statement) {
-                balance.add(statement.kind(), want);
+                balance.add(&statement, want);
                 out.push(LabelledStatement { statement, truth: want });
                 break;
             }

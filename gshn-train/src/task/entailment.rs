@@ -71,6 +71,8 @@ pub struct EntailmentOutput {
     pub logits: Tensor<2>,
     /// The hypothesis-only probe's logits `[H, 3]` (no gradient reaches the text encoder).
     pub text_only: Tensor<2>,
+    /// Attention of each hypothesis over its image's node slots `[H, M]` (0 on padding).
+    pub attention: Tensor<2>,
 }
 
 impl EntailmentHead {
@@ -79,7 +81,8 @@ impl EntailmentHead {
     /// hypothesis `h`'s image).
     pub fn forward(&self, hypothesis: Tensor<2>, nodes: Tensor<3>, mask: Tensor<2, burn::tensor::Bool>) -> EntailmentOutput {
         let text_only = self.probe_out.forward(relu(self.probe_hidden.forward(hypothesis.clone().detach())));
-        EntailmentOutput { logits: self.pair.forward(hypothesis, nodes, mask).logits, text_only }
+        let pair = self.pair.forward(hypothesis, nodes, mask);
+        EntailmentOutput { logits: pair.logits, text_only, attention: pair.attention }
     }
 }
 
