@@ -282,7 +282,7 @@ impl GshnBatch {
             key.extend(p.right.masks.dims());
             key.push(p.right.edges.len());
         }
-        for texts in [&self.questions, &self.hypotheses, &self.pairs.as_ref().map(|p| p.statements.clone())] {
+        for texts in [self.questions.as_ref(), self.hypotheses.as_ref(), self.pairs.as_ref().map(|p| &p.statements)] {
             match texts {
                 Some(q) => key.extend(q.text.ids.dims()),
                 None => key.extend([0, 0]),
@@ -487,8 +487,9 @@ impl GshnBatcher {
     }
 
     /// A training batch of `items`: `pick` chooses one caption per image, then one question
-    /// per image that has any, then one hypothesis per image that has any (in that order, so
-    /// that a seeded `pick` repeats the batch; data without hypotheses draws nothing for them).
+    /// per image that has any, one hypothesis per image that has any, then one statement per
+    /// pair that has any with its swap coin (in that order, so that a seeded `pick` repeats the
+    /// batch; data without hypotheses or pairs draws nothing for them).
     pub fn batch(&self, items: &[&Prepared], pick: &mut SeedRng, device: &Device) -> Result<GshnBatch> {
         let images = self.images(items, device)?;
         let with_captions = items.iter().all(|p| !p.captions.is_empty());
@@ -606,8 +607,8 @@ impl Dataset {
         self.items.iter().any(|p| !p.hypotheses.is_empty())
     }
 
-    /// Every caption, hard negative, question and hypothesis of the set (for building a
-    /// vocabulary).
+    /// Every caption, hard negative, question, hypothesis and statement (both wordings) of the
+    /// set (for building a vocabulary).
     pub fn texts(&self) -> impl Iterator<Item = &str> {
         self.items.iter().flat_map(|p| {
             p.captions

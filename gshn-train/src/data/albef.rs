@@ -121,6 +121,13 @@ fn load_image(root: &Path, name: &str, file: &Path, entry: usize, cfg: &Experime
     Ok(if img.dimensions() == (side, side) { img } else { resize(&img, side, side, FilterType::Triangle) })
 }
 
+/// One segment over the whole image: a placeholder that `DatasetBuilder::push_example`
+/// replaces with the configured segments.
+fn blank(image: &RgbImage) -> Result<gshn_seg::Segmentation, RunError> {
+    Ok(gshn_seg::Segmentation::from_labels(image.width(), image.height(), vec![0; (image.width() * image.height()) as usize])
+        .map_err(crate::GshnError::from)?)
+}
+
 const VE_HINT: &str = " — SNLI-VE in ALBEF's format: data.dir holds ve_train.json, ve_dev.json, ve_test.json and the images (in images/ or beside them)";
 const NLVR_HINT: &str = " — NLVR² in ALBEF's format: data.dir holds nlvr_train.json, nlvr_dev.json, nlvr_test.json and the images (in images/ or beside them)";
 
@@ -142,9 +149,8 @@ pub fn load_ve_split(dir: &Path, file: &str, limit: usize, cfg: &ExperimentConfi
     for name in order.into_iter().take(limit) {
         let (entry, hypotheses) = by_image.remove(&name).expect("listed");
         let image = load_image(&root, &name, &path, entry, cfg)?;
-        let blank = gshn_seg::Segmentation::from_labels(image.width(), image.height(), vec![0; (image.width() * image.height()) as usize])
-            .map_err(crate::GshnError::from)?;
-        let example = Example { hypotheses, ..Example::image_only(image, blank) };
+        let segmentation = blank(&image)?;
+        let example = Example { hypotheses, ..Example::image_only(image, segmentation) };
         out.push_example(example, None).map_err(|e| DataError::Malformed { path: root.join(&name), reason: e.to_string() })?;
     }
     Ok(out.finish())
@@ -166,38 +172,34 @@ pub fn load_nlvr_split(dir: &Path, file: &str, limit: usize, cfg: &ExperimentCon
     }
     let root = image_root(dir);
     let mut out = DatasetBuilder::new(&cfg.data.segments, &cfg.model.tokens);
-    let blank = |image: &RgbImage| gshn_seg::Segmentation::from_labels(image.width(), image.height(), vec![0; (image.width() * image.height()) as usize]);
     for pair in order.into_iter().take(limit) {
         let (entry, statements) = by_pair.remove(&pair).expect("listed");
         let left = load_image(&root, &pair[0], &path, entry, cfg)?;
         let right = load_image(&root, &pair[1], &path, entry, cfg)?;
-        let (sl, sr) = (blank(&left).map_err(crate::GshnError::from)?, blank(&right).map_err(crate::GshnError::from)?);
+        let (sl, sr) = (blank(&left)?, blank(&right)?);
         let example = Example { statements, partner: Some(Box::new(Example::image_only(right, sr))), ..Example::image_only(left, sl) };
         out.push_example(example, None).map_err(|e| DataError::Malformed { path: root.join(&pair[0]), reason: e.to_string() })?;
     }
     Ok(out.finish())
 }
 
-/// Training, validation (ALBEF's dev file) and test splits of SNLI-VE, and no VQA answers.
-pub fn load_ve_splits(cfg: &ExperimentConfig) -> Result<(Dataset, Dataset, Dataset, Vec<String>), RunError> {
+/// Training, validation and test splits from ALBEF's three files `names` (train, dev, test)
+/// read by `load`, capped at `data.train_images` etc., and no VQA answers.
+fn splits(cfg: &ExperimentConfig, names: [&str; 3], load: Loader) -> Result<(Dataset, Dataset, Dataset, Vec<String>), RunError> {
     let dir = cfg.data.dir.clone().unwrap_or_default();
     let d = &cfg.data;
-    Ok((
-        load_ve_split(&dir, "ve_train.json", d.train_images, cfg)?,
-        load_ve_split(&dir, "ve_dev.json", d.val_images, cfg)?,
-        load_ve_split(&dir, "ve_test.json", d.test_images, cfg)?,
-        vec![],
-    ))
+    Ok((load(&dir, names[0], d.train_images, cfg)?, load(&dir, names[1], d.val_images, cfg)?, load(&dir, names[2], d.test_images, cfg)?, vec![]))
 }
 
-/// Training, validation (ALBEF's dev file) and test splits of NLVR², and no VQA answers.
+/// A split loader: folder, file, most examples, experiment.
+type Loader = fn(&Path, &str, usize, &ExperimentConfig) -> Result<Dataset, RunError>;
+
+/// SNLI-VE's training, validation (ALBEF's dev file) and test splits.
+pub fn load_ve_splits(cfg: &ExperimentConfig) -> Result<(Dataset, Dataset, Dataset, Vec<String>), RunError> {
+    splits(cfg, ["ve_train.json", "ve_dev.json", "ve_test.json"], load_ve_split)
+}
+
+/// NLVR²'s training, validation (ALBEF's dev file) and test splits.
 pub fn load_nlvr_splits(cfg: &ExperimentConfig) -> Result<(Dataset, Dataset, Dataset, Vec<String>), RunError> {
-    let dir = cfg.data.dir.clone().unwrap_or_default();
-    let d = &cfg.data;
-    Ok((
-        load_nlvr_split(&dir, "nlvr_train.json", d.train_images, cfg)?,
-        load_nlvr_split(&dir, "nlvr_dev.json", d.val_images, cfg)?,
-        load_nlvr_split(&dir, "nlvr_test.json", d.test_images, cfg)?,
-        vec![],
-    ))
+    splits(cfg, ["nlvr_train.json", "nlvr_dev.json", "nlvr_test.json"], load_nlvr_split)
 }

@@ -15,7 +15,7 @@
 
 use burn::module::Module;
 use burn::nn::{Linear, LinearConfig};
-use burn::tensor::{Bool, Device, Tensor};
+use burn::tensor::{Bool, Device, Int, Tensor};
 
 use super::backbone::ImageBackbone;
 use super::config::{Branches, GshnConfig};
@@ -235,9 +235,7 @@ impl Gshn {
     /// of `out`.
     pub fn answer(&self, batch: &ImageBatch, out: &ImageOutput, questions: &QuestionBatch) -> VqaOutput {
         let (_, sentence) = self.text_features(&questions.text);
-        let d = self.config.d_model;
-        let dense = out.nodes.clone().reshape([batch.len(), batch.max_nodes, d]).select(0, questions.image.clone());
-        let mask = batch.mask.clone().int().select(0, questions.image.clone()).equal_elem(1);
+        let (dense, mask) = self.node_rows(batch, out, &questions.image);
         self.vqa.forward(sentence, dense, mask)
     }
 
@@ -246,9 +244,7 @@ impl Gshn {
     pub fn entail(&self, batch: &ImageBatch, out: &ImageOutput, hypotheses: &QuestionBatch) -> Option<EntailmentOutput> {
         let head = self.entailment.as_ref()?;
         let (_, sentence) = self.text_features(&hypotheses.text);
-        let d = self.config.d_model;
-        let dense = out.nodes.clone().reshape([batch.len(), batch.max_nodes, d]).select(0, hypotheses.image.clone());
-        let mask = batch.mask.clone().int().select(0, hypotheses.image.clone()).equal_elem(1);
+        let (dense, mask) = self.node_rows(batch, out, &hypotheses.image);
         Some(head.forward(sentence, dense, mask))
     }
 
@@ -259,12 +255,20 @@ impl Gshn {
         let right = self.encode_images(&pairs.right)?;
         let st = &pairs.statements;
         let (_, sentence) = self.text_features(&st.text);
-        let d = self.config.d_model;
-        let side = |b: &ImageBatch, o: &ImageOutput| PairSide {
-            nodes: o.nodes.clone().reshape([b.len(), b.max_nodes, d]).select(0, st.image.clone()),
-            mask: b.mask.clone().int().select(0, st.image.clone()).equal_elem(1),
+        let side = |b: &ImageBatch, o: &ImageOutput| {
+            let (nodes, mask) = self.node_rows(b, o, &st.image);
+            PairSide { nodes, mask }
         };
         Ok(Some(head.forward(sentence, &side(batch, out), &side(&pairs.right, &right), pairs.swap.clone())))
+    }
+
+    /// The fused nodes of the images `rows` (batch rows, one per text) padded, `[R, M, d]`,
+    /// and their mask `[R, M]` (true on real nodes): what a text-conditioned head attends over.
+    fn node_rows(&self, batch: &ImageBatch, out: &ImageOutput, rows: &Tensor<1, Int>) -> (Tensor<3>, Tensor<2, Bool>) {
+        let d = self.config.d_model;
+        let dense = out.nodes.clone().reshape([batch.len(), batch.max_nodes, d]).select(0, rows.clone());
+        let mask = batch.mask.clone().int().select(0, rows.clone()).equal_elem(1);
+        (dense, mask)
     }
 
     /// Spiked Text Learning similarity `[B_t, B_i]` (scaled by the logit scale): each word of

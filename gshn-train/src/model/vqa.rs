@@ -65,13 +65,22 @@ impl VqaHead {
     /// `nodes` `[Q, N_max, d]` with `mask` `[Q, N_max]` true on real nodes (row `q` holds the
     /// nodes of question `q`'s image).
     pub fn forward(&self, question: Tensor<2>, nodes: Tensor<3>, mask: Tensor<2, Bool>) -> VqaOutput {
-        let [q, m, d] = nodes.dims();
         let query = self.query.forward(question); // [Q, d]
         let keys = self.key.forward(nodes.clone()); // [Q, M, d]
-        let scores: Tensor<2> = keys.matmul(query.clone().reshape([q, d, 1])).reshape([q, m]).div_scalar((d as f64).sqrt());
-        let attention = softmax(scores.mask_fill(mask.bool_not(), -1e9), 1);
-        let pooled: Tensor<2> = attention.clone().reshape([q, 1, m]).matmul(nodes).reshape([q, d]);
+        let (pooled, attention) = attention_pool(keys, query.clone(), nodes, mask);
         let h = relu(self.fuse.forward(Tensor::cat(vec![pooled.clone(), query.clone(), pooled.mul(query)], 1)));
         VqaOutput { logits: self.out.forward(h), attention }
     }
+}
+
+/// Text-conditioned attention pooling of each row's nodes: `α_k = softmax_k ⟨q, K_k⟩ / √d`
+/// over the real nodes, `p = Σ_k α_k V'_k`. `keys` and `nodes` `[Q, M, d]`, `query` `[Q, d]`,
+/// `mask` `[Q, M]` true on real nodes → (`p` `[Q, d]`, `α` `[Q, M]`, 0 on padding). The VQA,
+/// entailment and NLVR² heads pool this way.
+pub fn attention_pool(keys: Tensor<3>, query: Tensor<2>, nodes: Tensor<3>, mask: Tensor<2, Bool>) -> (Tensor<2>, Tensor<2>) {
+    let [q, m, d] = nodes.dims();
+    let scores: Tensor<2> = keys.matmul(query.reshape([q, d, 1])).reshape([q, m]).div_scalar((d as f64).sqrt());
+    let attention = softmax(scores.mask_fill(mask.bool_not(), -1e9), 1);
+    let pooled: Tensor<2> = attention.clone().reshape([q, 1, m]).matmul(nodes).reshape([q, d]);
+    (pooled, attention)
 }

@@ -21,11 +21,12 @@ use std::collections::BTreeMap;
 use burn::config::Config;
 use burn::module::Module;
 use burn::nn::{Linear, LinearConfig};
-use burn::tensor::activation::{relu, softmax};
+use burn::tensor::activation::relu;
 use burn::tensor::{Bool, Device, Tensor};
 use serde::{Deserialize, Serialize};
 
 use crate::batch::PairStatement;
+use crate::model::vqa::attention_pool;
 use crate::task::entailment::Accuracy;
 
 /// Configuration of the [`NlvrHead`].
@@ -100,11 +101,7 @@ pub struct NlvrOutput {
 impl NlvrHead {
     /// Attention pooling of one image's nodes by the statement's query `[S, d]` → `[S, d]`.
     fn pool(&self, query: &Tensor<2>, side: &PairSide) -> Tensor<2> {
-        let [s, m, d] = side.nodes.dims();
-        let keys = self.key.forward(side.nodes.clone());
-        let scores: Tensor<2> = keys.matmul(query.clone().reshape([s, d, 1])).reshape([s, m]).div_scalar((d as f64).sqrt());
-        let attention = softmax(scores.mask_fill(side.mask.clone().bool_not(), -1e9), 1);
-        attention.reshape([s, 1, m]).matmul(side.nodes.clone()).reshape([s, d])
+        attention_pool(self.key.forward(side.nodes.clone()), query.clone(), side.nodes.clone(), side.mask.clone()).0
     }
 
     /// Classifies statements `[S, text_width]` about the pairs (`left`, `right`); `swap`
