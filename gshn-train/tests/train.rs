@@ -11,8 +11,8 @@ use gshn_train::report::{example_pictures, write_report, ReportInput};
 use gshn_train::run_error::RunError;
 use gshn_train::train::{all_finite, run, LogRow, RunOptions};
 
-/// Burn's CPU random stream is global: runs hold this lock so that each sees only its draws.
-static RNG: std::sync::Mutex<()> = std::sync::Mutex::new(());
+mod common;
+use common::{opts, RNG};
 
 const TINY: &str = r#"
 name = "tiny"
@@ -44,18 +44,11 @@ report_images = 3
 "#;
 
 fn tiny(overrides: &[&str]) -> ExperimentConfig {
-    let o: Vec<String> = overrides.iter().map(|s| s.to_string()).collect();
-    ExperimentConfig::from_toml(TINY, "tiny", &o).unwrap()
+    common::config(TINY, "tiny", overrides)
 }
 
 fn scratch(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("gshn-train-{name}-{}", std::process::id()));
-    std::fs::remove_dir_all(&d).ok();
-    d
-}
-
-fn opts(out: &Path) -> RunOptions {
-    RunOptions { out: out.to_path_buf(), resume: false, stop_after: None, progress: false }
+    common::scratch("train", name)
 }
 
 /// The log without its timings.
