@@ -517,42 +517,41 @@ impl GshnBatcher {
         };
         let questions = one_each(&|p| &p.questions);
         let hypotheses = one_each(&|p| &p.hypotheses);
-        let pairs = self.pairs(items, Some(pick), device)?;
+        let pairs = self.pairs(items, pick, device)?;
         Ok(GshnBatch { images, captions, questions, hypotheses, pairs, positives })
     }
 
-    /// The partners of `items` and one statement per item that has any, when every item has a
-    /// partner (else `None`). With `swap`, each statement is swapped with its images on a coin
-    /// flip (BLIP's augmentation); without, none is. Eval passes every statement through
-    /// [`Self::pair_statements`] instead.
-    pub fn pairs(&self, items: &[&Prepared], swap: Option<&mut SeedRng>, device: &Device) -> Result<Option<PairBatch>> {
-        let Some(partners) = items.iter().map(|p| p.partner.as_deref()).collect::<Option<Vec<&Prepared>>>() else { return Ok(None) };
-        if items.iter().all(|p| p.statements.is_empty()) {
+    /// A training batch's pairs: `items`' partners and one statement per item that has any,
+    /// each swapped with its images on a coin flip (BLIP's augmentation), both drawn with
+    /// `pick`; `None` unless every item has a partner and some have statements. Evaluation
+    /// chooses its statements itself and calls [`Self::pair_statements`].
+    pub fn pairs(&self, items: &[&Prepared], pick: &mut SeedRng, device: &Device) -> Result<Option<PairBatch>> {
+        if items.iter().any(|p| p.partner.is_none()) || items.iter().all(|p| p.statements.is_empty()) {
             return Ok(None);
         }
-        let mut chosen: Vec<(usize, &PairStatement, bool)> = vec![];
-        let mut rng = swap;
-        for (r, p) in items.iter().enumerate().filter(|(_, p)| !p.statements.is_empty()) {
-            let (s, flip) = match rng.as_deref_mut() {
-                Some(rng) => (&p.statements[rng.below(p.statements.len() as u64) as usize], rng.below(2) == 1),
-                None => (&p.statements[0], false),
-            };
-            chosen.push((r, s, flip));
-        }
-        Ok(Some(self.pair_statements(items, &partners, &chosen, device)?))
+        let chosen: Vec<(usize, &PairStatement, bool)> = items
+            .iter()
+            .enumerate()
+            .filter(|(_, p)| !p.statements.is_empty())
+            .map(|(r, p)| (r, &p.statements[pick.below(p.statements.len() as u64) as usize], pick.below(2) == 1))
+            .collect();
+        Ok(Some(self.pair_statements(items, &chosen, device)?))
     }
 
-    /// A [`PairBatch`] of `items`' partners and the statements `(row, statement, swapped)`.
-    pub fn pair_statements(&self, items: &[&Prepared], partners: &[&Prepared], chosen: &[(usize, &PairStatement, bool)], device: &Device) -> Result<PairBatch> {
-        if partners.len() != items.len() {
-            return Err(bad_input(format!("{} partners for {} images", partners.len(), items.len())));
-        }
+    /// A [`PairBatch`] of `items`' partners (every item needs one) and the statements
+    /// `(row, statement, swapped)`.
+    pub fn pair_statements(&self, items: &[&Prepared], chosen: &[(usize, &PairStatement, bool)], device: &Device) -> Result<PairBatch> {
+        let partners = items
+            .iter()
+            .enumerate()
+            .map(|(r, p)| p.partner.as_deref().ok_or_else(|| bad_input(format!("image {r} of the batch has no partner: statements are about image pairs"))))
+            .collect::<Result<Vec<&Prepared>>>()?;
         let texts: Vec<&str> = chosen.iter().map(|(_, s, flip)| if *flip { s.swapped.as_str() } else { s.text.as_str() }).collect();
         let rows: Vec<usize> = chosen.iter().map(|c| c.0).collect();
         let answers: Vec<usize> = chosen.iter().map(|c| c.1.answer).collect();
         let swap: Vec<f32> = chosen.iter().map(|c| c.2 as u8 as f32).collect();
         Ok(PairBatch {
-            right: self.images(partners, device)?,
+            right: self.images(&partners, device)?,
             statements: QuestionBatch { text: self.texts(&texts, device), image: index_tensor(&rows, device), answers: index_tensor(&answers, device) },
             swap: Tensor::from_data(TensorData::new(swap, [chosen.len(), 1]), device),
         })

@@ -426,12 +426,10 @@ pub fn evaluate(
         // NLVR² on every statement of this batch's pairs, unswapped.
         if pairs {
             let items = data.refs(&idx);
-            let partners: Vec<&crate::batch::Prepared> =
-                items.iter().map(|p| p.partner.as_deref().expect("has_statements: every image has a partner")).collect();
             let chosen: Vec<(usize, &crate::batch::PairStatement, bool)> =
                 items.iter().enumerate().flat_map(|(r, p)| p.statements.iter().map(move |s| (r, s, false))).collect();
             if !chosen.is_empty() {
-                let pb = batcher.pair_statements(&items, &partners, &chosen, device)?;
+                let pb = batcher.pair_statements(&items, &chosen, device)?;
                 if let Some(o) = model.judge_pairs(&batch, &out, &pb)? {
                     nlvr_pred.extend(argmax_rows(o.logits)?);
                     nlvr_text.extend(argmax_rows(o.text_only)?);

@@ -63,10 +63,9 @@ pub fn example_pictures(model: &Gshn, data: &Dataset, batcher: &GshnBatcher, ans
         }
     } else if w.nlvr > 0.0 && data.has_statements() {
         let items = data.refs(&idx);
-        let partners: Vec<&crate::batch::Prepared> = items.iter().filter_map(|p| p.partner.as_deref()).collect();
         let chosen: Vec<(usize, &crate::batch::PairStatement, bool)> =
             items.iter().enumerate().filter_map(|(r, p)| p.statements.first().map(|s| (r, s, false))).collect();
-        if let Some(o) = model.judge_pairs(&batch, &out, &batcher.pair_statements(&items, &partners, &chosen, device)?)? {
+        if let Some(o) = model.judge_pairs(&batch, &out, &batcher.pair_statements(&items, &chosen, device)?)? {
             let pred = argmax_rows(o.logits)?;
             let name = |a: usize| if a == 1 { "true" } else { "false" }.to_string();
             for (r, (i, s, _)) in chosen.iter().enumerate() {

@@ -676,28 +676,20 @@ pub fn generate(cfg: &ShapeWorldConfig, seed: u64, split: Split, n: usize) -> Ve
     let allowed = |c: usize, s: usize| split != Split::Train || !held.contains(&(c, s));
     (0..n)
         .map(|_| {
-            if cfg.statements > 0 {
+            let (scene, partner, statements) = if cfg.statements > 0 {
                 // ShapeWorld-NLVR: the pair comes from the statements' own stream.
                 let (left, right, statements) = super::shapeworld_nlvr::pair(cfg, cfg.statements, &mut nlvr_balance, &mut nlvr_rng, &allowed);
-                let mut example = describe(&left, &mut rng);
-                if cfg.hypotheses > 0 {
-                    example.hypotheses = super::shapeworld_ve::hypotheses(&left, cfg.hypotheses, &mut balance, &mut ve_rng, &allowed);
-                }
-                example.partner = Some(right);
-                example.statements = statements;
-                return example;
-            }
-            let mut scene = Scene::random(cfg, &mut rng, &allowed);
-            if cfg.occluders > 0.0 && ve_rng.next_f64() < cfg.occluders {
-                if let Some(occluded) = super::shapeworld_ve::occlude(&scene, &mut ve_rng) {
-                    scene = occluded;
-                }
-            }
+                (left, Some(right), statements)
+            } else {
+                let scene = Scene::random(cfg, &mut rng, &allowed);
+                let occluded = (cfg.occluders > 0.0 && ve_rng.next_f64() < cfg.occluders).then(|| super::shapeworld_ve::occlude(&scene, &mut ve_rng)).flatten();
+                (occluded.unwrap_or(scene), None, vec![])
+            };
             let mut example = describe(&scene, &mut rng);
             if cfg.hypotheses > 0 {
                 example.hypotheses = super::shapeworld_ve::hypotheses(&scene, cfg.hypotheses, &mut balance, &mut ve_rng, &allowed);
             }
-            example
+            ShapeWorldExample { partner, statements, ..example }
         })
         .collect()
 }
