@@ -52,8 +52,11 @@ pub fn felzenszwalb(img: &RgbImage, params: &FelzenszwalbParams) -> Result<Segme
     if !(params.scale.is_finite() && params.scale > 0.0) {
         return Err(invalid("scale", format!("must be finite and > 0, got {}", params.scale)));
     }
-    if !(params.sigma.is_finite() && params.sigma >= 0.0) {
-        return Err(invalid("sigma", format!("must be finite and ≥ 0, got {}", params.sigma)));
+    if !(params.sigma.is_finite() && (0.0..=crate::filter::MAX_SIGMA).contains(&params.sigma)) {
+        return Err(invalid(
+            "sigma",
+            format!("must lie in [0, {}] (the Gaussian's kernel spans 8σ + 1 pixels), got {}", crate::filter::MAX_SIGMA, params.sigma),
+        ));
     }
     if w as u64 * h as u64 > MAX_PIXELS {
         return Err(invalid("image", format!("{w}×{h} is over Felzenszwalb's limit of 2^30 pixels")));

@@ -23,6 +23,10 @@ fn reflect(mut i: i64, n: i64) -> usize {
     i as usize
 }
 
+/// The widest Gaussian the segmenters accept: σ = 1000 pixels (a kernel of 8001 taps; a
+/// larger σ only flattens the image further and would allocate without bound).
+pub const MAX_SIGMA: f64 = 1000.0;
+
 /// Smooths an interleaved `height × width × channels` image in place, rows (y) first, then
 /// columns (x), each channel separately. `sigma ≤ 0` leaves it unchanged.
 ///

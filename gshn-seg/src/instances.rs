@@ -155,7 +155,11 @@ pub struct CocoInstances {
 /// Reads an instances JSON file.
 pub fn read_instances(path: &Path) -> Result<CocoInstances> {
     let text = std::fs::read_to_string(path).map_err(|source| SegError::Io { path: path.into(), source })?;
-    serde_json::from_str(&text).map_err(|e| SegError::Json { path: Some(path.into()), reason: e.to_string() })
+    let file: CocoInstances = serde_json::from_str(&text).map_err(|e| SegError::Json { path: Some(path.into()), reason: e.to_string() })?;
+    crate::paths::check_unique("image", file.images.iter().map(|i| i.id), path)?;
+    crate::paths::check_unique("annotation", file.annotations.iter().map(|a| a.id), path)?;
+    crate::paths::check_unique("category", file.categories.iter().map(|c| c.id), path)?;
+    Ok(file)
 }
 
 /// The pixels of one annotation on a `width × height` image, as runs (memory proportional

@@ -72,13 +72,21 @@ pub struct PanopticFile {
 /// Reads a panoptic JSON file.
 pub fn read_panoptic_json(path: &Path) -> Result<PanopticFile> {
     let text = std::fs::read_to_string(path).map_err(|source| SegError::Io { path: path.into(), source })?;
-    serde_json::from_str(&text).map_err(|e| SegError::Json { path: Some(path.into()), reason: e.to_string() })
+    let file: PanopticFile = serde_json::from_str(&text).map_err(|e| SegError::Json { path: Some(path.into()), reason: e.to_string() })?;
+    crate::paths::check_unique("image (annotation image_id)", file.annotations.iter().map(|a| a.image_id), path)?;
+    crate::paths::check_unique("category", file.categories.iter().map(|c| c.id), path)?;
+    for a in &file.annotations {
+        crate::paths::check_unique(&format!("segment (image {})", a.image_id), a.segments_info.iter().map(|s| s.id), path)?;
+    }
+    Ok(file)
 }
 
 /// Reads a bare list of categories (`panoptic_coco_categories.json`).
 pub fn read_categories(path: &Path) -> Result<Vec<PanopticCategory>> {
     let text = std::fs::read_to_string(path).map_err(|source| SegError::Io { path: path.into(), source })?;
-    serde_json::from_str(&text).map_err(|e| SegError::Json { path: Some(path.into()), reason: e.to_string() })
+    let cats: Vec<PanopticCategory> = serde_json::from_str(&text).map_err(|e| SegError::Json { path: Some(path.into()), reason: e.to_string() })?;
+    crate::paths::check_unique("category", cats.iter().map(|c| c.id), path)?;
+    Ok(cats)
 }
 
 /// The id a PNG pixel encodes.

@@ -57,6 +57,21 @@ pub(crate) fn deserialize_file_name<'de, D: Deserializer<'de>>(d: D) -> std::res
     }
 }
 
+/// The first id that `ids` lists twice, or `None`. COCO files key images, annotations,
+/// categories and segments by id: a repeated id would merge two records silently.
+pub fn first_duplicate<T: Ord + Copy>(ids: impl IntoIterator<Item = T>) -> Option<T> {
+    let mut seen = std::collections::BTreeSet::new();
+    ids.into_iter().find(|&id| !seen.insert(id))
+}
+
+/// A [`crate::SegError::Json`] about `path` when `ids` (of `what`, e.g. "image") repeat one.
+pub fn check_unique<T: Ord + Copy + std::fmt::Display>(what: &str, ids: impl IntoIterator<Item = T>, path: &Path) -> crate::Result<()> {
+    match first_duplicate(ids) {
+        Some(id) => Err(crate::SegError::Json { path: Some(path.into()), reason: format!("duplicate {what} id {id}: each id must name one record") }),
+        None => Ok(()),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -72,5 +87,13 @@ mod tests {
         let e = join_inside(Path::new("/data"), "../x.png", Some(Path::new("/data/ann.json"))).unwrap_err().to_string();
         assert!(e.contains("../x.png") && e.contains("/data/ann.json") && e.contains(".."), "{e}");
         assert_eq!(join_inside(Path::new("/data"), "a/b.png", None).unwrap(), Path::new("/data/a/b.png"));
+    }
+
+    #[test]
+    fn a_repeated_id_is_found_and_named() {
+        assert_eq!(super::first_duplicate([3u64, 1, 4, 1, 5]), Some(1));
+        assert_eq!(super::first_duplicate([3u64, 1, 4]), None);
+        let err = super::check_unique("image", [7u64, 7], std::path::Path::new("captions.json")).unwrap_err().to_string();
+        assert!(err.contains("duplicate image id 7") && err.contains("captions.json"), "{err}");
     }
 }

@@ -104,8 +104,11 @@ pub fn slic(img: &RgbImage, params: &SlicParams) -> Result<Segmentation> {
     if !(params.compactness.is_finite() && params.compactness > 0.0) {
         return Err(invalid("compactness", format!("must be finite and > 0, got {}", params.compactness)));
     }
-    if !(params.sigma.is_finite() && params.sigma >= 0.0) {
-        return Err(invalid("sigma", format!("must be finite and ≥ 0, got {}", params.sigma)));
+    if !(params.sigma.is_finite() && (0.0..=crate::filter::MAX_SIGMA).contains(&params.sigma)) {
+        return Err(invalid(
+            "sigma",
+            format!("must lie in [0, {}] (the Gaussian's kernel spans 8σ + 1 pixels), got {}", crate::filter::MAX_SIGMA, params.sigma),
+        ));
     }
     let (w, h) = (w as usize, h as usize);
     let feat = features(img, params);
