@@ -63,6 +63,8 @@ pub mod eval;
 #[cfg(feature = "cli")]
 pub mod experiment;
 #[cfg(feature = "cli")]
+pub mod output;
+#[cfg(feature = "cli")]
 pub mod plot;
 #[cfg(feature = "cli")]
 pub mod report;
