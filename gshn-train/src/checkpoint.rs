@@ -5,6 +5,14 @@
 //! which is synced and then renamed; the `latest` pointer is replaced the same way (a temp
 //! file and a rename); older checkpoints are removed only after that. A run killed at any moment
 //! resumes from the last complete checkpoint.
+//!
+//! Every file a run reads back proves it is the one written: a checkpoint folder holds
+//! `SHA256SUMS` (the `sha256sum` format, so `sha256sum -c SHA256SUMS` checks it by hand) with
+//! the SHA-256 of each file, written inside the temporary folder before the rename; the run
+//! folder's `config.toml` and `eval.json` each have a `.sha256` file beside them
+//! ([`write_checked`], [`read_checked`]). A mismatch is an error naming the file. A checkpoint
+//! written before checksums existed (no `SHA256SUMS`) still loads, and the loader says it could
+//! not be verified.
 
 use std::fs;
 use std::io::Write;
@@ -14,6 +22,7 @@ use burn::module::Module;
 use burn::optim::ModuleOptimizer;
 use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
 
 use crate::experiment::ExperimentConfig;
 use crate::model::{Gshn, Vocab};
@@ -61,6 +70,99 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     }
     fs::rename(&tmp, path)?;
     sync_dir(path.parent().unwrap_or(Path::new(".")))
+}
+
+/// The SHA-256 (hex) of `bytes`.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    crate::model::weights::hex(&Sha256::digest(bytes))
+}
+
+/// The SHA-256 (hex) of the file at `path`, read in blocks.
+pub fn file_sha256(path: &Path) -> std::io::Result<String> {
+    use std::io::Read;
+    let mut f = fs::File::open(path)?;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Ok(crate::model::weights::hex(&h.finalize()))
+}
+
+/// The checksum file beside `path`: `path` with `.sha256` appended.
+pub fn sidecar(path: &Path) -> PathBuf {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(".sha256");
+    path.with_file_name(name)
+}
+
+/// Writes `bytes` to `path` and its SHA-256 to [`sidecar`]`(path)`, each atomically (the
+/// checksum first: a crash between the two leaves a mismatch, which a reader reports, never a
+/// wrong file taken for right).
+pub fn write_checked(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    write_atomic(&sidecar(path), format!("{}\n", sha256_hex(bytes)).as_bytes())?;
+    write_atomic(path, bytes)
+}
+
+/// Reads `path` and checks it against its [`sidecar`] checksum when there is one (files from
+/// before checksums have none and are read as they are).
+pub fn read_checked(path: &Path) -> Result<String, CheckpointError> {
+    let bytes = fs::read(path).map_err(|e| damaged(path, e))?;
+    let sum = sidecar(path);
+    if sum.is_file() {
+        let want = fs::read_to_string(&sum).map_err(|e| damaged(&sum, e))?;
+        if want.trim() != sha256_hex(&bytes) {
+            return Err(damaged(path, format!("does not match its checksum in {} (changed or damaged after gshn wrote it)", sum.display())));
+        }
+    }
+    String::from_utf8(bytes).map_err(|e| damaged(path, e))
+}
+
+/// The name of a checkpoint's checksum file.
+pub const SUMS: &str = "SHA256SUMS";
+
+/// Writes `dir/SHA256SUMS` for the checkpoint files in `dir`.
+fn write_sums(dir: &Path) -> std::io::Result<()> {
+    let mut text = String::new();
+    for f in FILES {
+        text.push_str(&format!("{}  {f}\n", file_sha256(&dir.join(f))?));
+    }
+    fs::write(dir.join(SUMS), text)
+}
+
+/// Whether a checkpoint's files were checked against its `SHA256SUMS`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verified {
+    /// Every file matches its checksum.
+    Checked,
+    /// The checkpoint predates checksums (no `SHA256SUMS`): nothing could be checked.
+    Unchecked,
+}
+
+/// Checks every file of the checkpoint in `dir` against its `SHA256SUMS`; a missing file, a
+/// missing line or a mismatch is an error naming the file.
+pub fn verify(dir: &Path) -> Result<Verified, CheckpointError> {
+    let sums = dir.join(SUMS);
+    if !sums.is_file() {
+        return Ok(Verified::Unchecked);
+    }
+    let text = fs::read_to_string(&sums).map_err(|e| damaged(&sums, e))?;
+    for f in FILES {
+        let want = text
+            .lines()
+            .find_map(|l| l.split_once("  ").filter(|(_, name)| *name == f).map(|(h, _)| h.trim()))
+            .ok_or_else(|| damaged(&sums, format!("has no checksum for {f}")))?;
+        let p = dir.join(f);
+        let got = file_sha256(&p).map_err(|e| damaged(&p, e))?;
+        if got != want {
+            return Err(damaged(&p, format!("does not match its checksum in {} (changed or damaged after gshn wrote it)", sums.display())));
+        }
+    }
+    Ok(Verified::Checked)
 }
 
 /// Syncs a folder's entries (the names created, renamed or removed in it) to disk.
@@ -127,6 +229,7 @@ pub fn save(
         let p = tmp.join(file);
         fs::write(&p, bytes).map_err(io_at(&p))?;
     }
+    write_sums(&tmp).map_err(io_at(&tmp.join(SUMS)))?;
     for entry in fs::read_dir(&tmp).map_err(io_at(&tmp))? {
         let p = entry.map_err(io_at(&tmp))?.path();
         fs::File::open(&p).and_then(|f| f.sync_all()).map_err(io_at(&p))?;
@@ -154,10 +257,11 @@ pub fn save(
 /// The files every complete checkpoint holds.
 pub const FILES: [&str; 5] = ["model.bpk", "optimizer.bpk", "state.json", "config.toml", "vocab.json"];
 
-/// Whether `dir` holds every checkpoint file and its state parses (a quick check; loading the
-/// model can still fail on a damaged `model.bpk`).
+/// Whether `dir` holds every checkpoint file, each matching its checksum, and its state
+/// parses.
 pub fn looks_complete(dir: &Path) -> bool {
     FILES.iter().all(|f| dir.join(f).is_file())
+        && verify(dir).is_ok()
         && fs::read_to_string(dir.join("state.json")).ok().and_then(|t| serde_json::from_str::<TrainState>(&t).ok()).is_some()
 }
 
@@ -171,8 +275,12 @@ pub fn from_latest(root: &Path) -> Result<PathBuf, CheckpointError> {
         return Err(damaged(&latest, format!("`{name}` is not a checkpoint of this run (expected step-NNNNNN)")));
     }
     let dir = root.join(name);
-    if !looks_complete(&dir) {
+    if !FILES.iter().all(|f| dir.join(f).is_file()) {
         return Err(damaged(&latest, format!("points at {}, which is missing or incomplete", dir.display())));
+    }
+    verify(&dir)?;
+    if !looks_complete(&dir) {
+        return Err(damaged(&latest, format!("points at {}, whose state.json does not parse", dir.display())));
     }
     Ok(dir)
 }
@@ -203,11 +311,14 @@ pub struct Loaded {
     pub state: TrainState,
     /// The model.
     pub model: Gshn,
+    /// Whether the files were checked against the checkpoint's checksums.
+    pub verified: Verified,
 }
 
 /// Loads the checkpoint at (or under) `path` onto `device`.
 pub fn load(path: &Path, device: &Device) -> Result<Loaded, RunError> {
     let dir = resolve(path)?;
+    let verified = verify(&dir)?;
     let read = |name: &str| -> Result<String, CheckpointError> {
         let p = dir.join(name);
         fs::read_to_string(&p).map_err(|e| damaged(&p, e))
@@ -219,7 +330,7 @@ pub fn load(path: &Path, device: &Device) -> Result<Loaded, RunError> {
     // Every weight comes from the checkpoint: pretrained encoders are not read from disk.
     let model = config.model.clone().with_vocab_size(vocab.len()).with_answers(state.answers.len().max(1)).init_untrained(device)?;
     let model = model.try_load_file(dir.join("model.bpk")).map_err(|e| damaged(&dir.join("model.bpk"), format!("{e:?}")))?;
-    Ok(Loaded { dir, config, vocab, state, model })
+    Ok(Loaded { dir, config, vocab, state, model, verified })
 }
 
 /// Loads the optimiser state saved in checkpoint folder `dir` into `optim`.

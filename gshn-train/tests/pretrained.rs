@@ -397,6 +397,19 @@ fn frozen_backbone_features_are_cached_keyed_and_equal_to_the_backbone() {
     assert_eq!((second.hits, second.computed), (16, 0));
     assert_eq!(train.items.iter().map(|p| p.features.clone()).collect::<Vec<_>>(), again.items.iter().map(|p| p.features.clone()).collect::<Vec<_>>());
     eprintln!("feature cache: 16 computed in {:.2} s, read back in {:.3} s", first.seconds, second.seconds);
+    // An entry with its header intact and its values zeroed, and one moved under another
+    // image's name, are refused, computed again and counted; the maps stay the backbone's.
+    let entries: Vec<std::path::PathBuf> = walk(&root.join("cache")).into_iter().filter(|p| p.extension().is_some_and(|e| e == "f32")).collect();
+    assert_eq!(entries.len(), 16);
+    let mut bytes = std::fs::read(&entries[0]).unwrap();
+    bytes[80..].fill(0);
+    std::fs::write(&entries[0], bytes).unwrap();
+    std::fs::copy(&entries[2], &entries[1]).unwrap();
+    let mut third = data.train.clone();
+    let repaired = model.attach_features(&mut third, 5, &device).unwrap().unwrap();
+    assert_eq!((repaired.hits, repaired.computed, repaired.rejected), (14, 2, 2), "{repaired:?}");
+    assert!(repaired.first_rejection.as_deref().is_some_and(|w| w.contains(".f32")), "{repaired:?}");
+    assert_eq!(train.items.iter().map(|p| p.features.clone()).collect::<Vec<_>>(), third.items.iter().map(|p| p.features.clone()).collect::<Vec<_>>());
 
     // The cached maps give the tokens the backbone gives.
     let batcher = data.batcher(&cfg).unwrap();
@@ -482,4 +495,18 @@ fn a_pretrained_run_resumes_to_the_uninterrupted_result() {
     assert!(!m.embeddings.word_embeddings.weight.is_require_grad());
     assert!(loaded.model.node_in.weight.is_require_grad());
     std::fs::remove_dir_all(&root).ok();
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out.sort();
+    out
 }

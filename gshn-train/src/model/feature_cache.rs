@@ -6,9 +6,12 @@
 //! input size, tapped block), a SHA-256 of all the backbone's weights, and the image's size and
 //! RGB bytes. Any change — another image, another tap or input size, other weights — gives
 //! another key, so a stale entry is never read (old entries are simply left behind; delete the
-//! folder to reclaim the space). Files are `<dir>/<key[0..2]>/<key>.f32`: a 16-byte header
-//! (`GSHNFEAT`, then `u16` C, H, W and a `u16` 0, little-endian) and `C·H·W` little-endian
-//! `f32`; written to a temporary name and renamed, so that a killed run leaves no torn entry.
+//! folder to reclaim the space). Files are `<dir>/<key[0..2]>/<key>.f32`: an 80-byte header
+//! (`GSHNFEA2`, then `u16` C, H, W and a `u16` 0, little-endian; the entry's key (32 bytes);
+//! the SHA-256 of the values (32 bytes)) and `C·H·W` little-endian `f32`; written to a
+//! temporary name and renamed, so that a killed run leaves no torn entry. An entry whose key
+//! or checksum does not match (a damaged, edited or misplaced file, or one of the first
+//! format) is a miss: computed again, written over, and counted in [`CacheStats::rejected`].
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -24,7 +27,8 @@ use super::weights::hex;
 use crate::batch::Prepared;
 use crate::error::{bad_input, Result};
 
-const MAGIC: &[u8; 8] = b"GSHNFEAT";
+const MAGIC: &[u8; 8] = b"GSHNFEA2";
+const HEADER: usize = 80;
 const VERSION: &str = "gshn-feature-cache v1";
 
 /// One image's feature map `[C, H, W]`, shared between clones of the example.
@@ -37,12 +41,16 @@ pub struct Features {
 }
 
 /// What [`FeatureCache::attach`] did.
-#[derive(Debug, Clone, Copy, Default, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct CacheStats {
     /// Feature maps read from the cache.
     pub hits: usize,
     /// Feature maps computed (and written, with a cache folder).
     pub computed: usize,
+    /// Entries found but refused (their key or checksum did not match): computed again.
+    pub rejected: usize,
+    /// Why the first refused entry was refused, naming its file.
+    pub first_rejection: Option<String>,
     /// Seconds spent.
     pub seconds: f64,
 }
@@ -78,6 +86,19 @@ pub fn weights_sha256<M: Module>(module: &M) -> String {
     hex(&h.0.finalize())
 }
 
+impl CacheStats {
+    /// Adds `other`'s counts and time to these (the first rejection kept).
+    pub fn merge(&mut self, other: CacheStats) {
+        self.hits += other.hits;
+        self.computed += other.computed;
+        self.rejected += other.rejected;
+        self.seconds += other.seconds;
+        if self.first_rejection.is_none() {
+            self.first_rejection = other.first_rejection;
+        }
+    }
+}
+
 impl FeatureCache {
     /// The cache of `backbone`'s feature maps in `dir` (`None`: computed in memory only).
     pub fn new(backbone: &EfficientNetBackbone, dir: Option<&Path>) -> Self {
@@ -104,20 +125,33 @@ impl FeatureCache {
         self.dir.as_ref().map(|d| d.join(&key[..2]).join(format!("{key}.f32")))
     }
 
-    /// Reads an entry; `None` when absent or unreadable (it is then computed again).
-    pub fn read(&self, key: &str) -> Option<Features> {
-        let bytes = std::fs::read(self.path(key)?).ok()?;
-        if bytes.len() < 16 || &bytes[..8] != MAGIC {
-            return None;
+    /// Reads an entry: `Ok(None)` when absent, `Err(why)` (naming the file) when present but
+    /// not provably this key's values.
+    pub fn read(&self, key: &str) -> std::result::Result<Option<Features>, String> {
+        let Some(path) = self.path(key) else { return Ok(None) };
+        let bytes = match std::fs::read(&path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(format!("{}: {e}", path.display())),
+        };
+        let refuse = |why: &str| Err(format!("{}: {why}", path.display()));
+        if bytes.len() < HEADER || &bytes[..8] != MAGIC {
+            return refuse("not a feature-cache entry of this version");
         }
         let u = |i: usize| u16::from_le_bytes([bytes[8 + 2 * i], bytes[9 + 2 * i]]) as usize;
         let shape = [u(0), u(1), u(2)];
         let n = shape.iter().product::<usize>();
-        if bytes.len() != 16 + 4 * n {
-            return None;
+        if bytes.len() != HEADER + 4 * n {
+            return refuse("its length does not match its shape");
         }
-        let values = bytes[16..].chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
-        Some(Features { shape, values: Arc::new(values) })
+        if hex(&bytes[16..48]) != key {
+            return refuse("it holds another image's key");
+        }
+        if bytes[48..80] != Sha256::digest(&bytes[HEADER..])[..] {
+            return refuse("its values do not match their checksum");
+        }
+        let values = bytes[HEADER..].chunks_exact(4).map(|c| f32::from_le_bytes([c[0], c[1], c[2], c[3]])).collect();
+        Ok(Some(Features { shape, values: Arc::new(values) }))
     }
 
     /// Writes an entry (temporary file, then rename).
@@ -126,15 +160,23 @@ impl FeatureCache {
         let dir = path.parent().expect("a sub-folder");
         std::fs::create_dir_all(dir)?;
         let tmp = dir.join(format!(".{key}.{}.tmp", std::process::id()));
-        let mut bytes = Vec::with_capacity(16 + 4 * f.values.len());
+        let mut payload = Vec::with_capacity(4 * f.values.len());
+        for v in f.values.iter() {
+            payload.extend_from_slice(&v.to_le_bytes());
+        }
+        let key_bytes = (0..key.len() / 2)
+            .map(|i| u8::from_str_radix(&key[2 * i..2 * i + 2], 16))
+            .collect::<std::result::Result<Vec<u8>, _>>()
+            .map_err(std::io::Error::other)?;
+        let mut bytes = Vec::with_capacity(HEADER + payload.len());
         bytes.extend_from_slice(MAGIC);
         for d in f.shape {
             bytes.extend_from_slice(&u16::try_from(d).map_err(std::io::Error::other)?.to_le_bytes());
         }
         bytes.extend_from_slice(&[0, 0]);
-        for v in f.values.iter() {
-            bytes.extend_from_slice(&v.to_le_bytes());
-        }
+        bytes.extend_from_slice(&key_bytes);
+        bytes.extend_from_slice(&Sha256::digest(&payload));
+        bytes.extend_from_slice(&payload);
         let mut file = std::fs::File::create(&tmp)?;
         file.write_all(&bytes)?;
         drop(file);
@@ -161,12 +203,23 @@ impl FeatureCache {
             // An entry of another shape than the backbone gives this image (a damaged file)
             // is a miss: computed again and written over.
             let expected = backbone.feature_shape();
-            match self.read(&key).filter(|f| expected.is_none_or(|e| f.shape == e)) {
-                Some(f) => {
+            let found = self.read(&key).and_then(|f| match f {
+                Some(f) if expected.is_some_and(|e| f.shape != e) => {
+                    Err(format!("{}: holds a {:?} map where the backbone gives {:?}", self.path(&key).unwrap_or_default().display(), f.shape, expected))
+                }
+                other => Ok(other),
+            });
+            match found {
+                Ok(Some(f)) => {
                     p.features = Some(f);
                     stats.hits += 1;
                 }
-                None => todo.push((i, key)),
+                Ok(None) => todo.push((i, key)),
+                Err(why) => {
+                    stats.rejected += 1;
+                    stats.first_rejection.get_or_insert(why);
+                    todo.push((i, key));
+                }
             }
         }
         if !todo.is_empty() {

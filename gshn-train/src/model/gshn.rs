@@ -409,7 +409,7 @@ impl Gshn {
         let mut partners: Vec<Prepared> = data.items.iter_mut().filter_map(|p| p.partner.take().map(|b| *b)).collect();
         if !partners.is_empty() {
             let more = cache.attach(net, &mut partners, batch, device, progress)?;
-            (stats.hits, stats.computed, stats.seconds) = (stats.hits + more.hits, stats.computed + more.computed, stats.seconds + more.seconds);
+            stats.merge(more);
             let mut back = partners.into_iter();
             for (p, _) in data.items.iter_mut().zip(&had).filter(|(_, h)| **h) {
                 p.partner = back.next().map(Box::new);
