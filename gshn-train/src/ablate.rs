@@ -324,7 +324,7 @@ fn stale_name(dir: &Path) -> PathBuf {
 /// run of the grid is finished (by this process or others writing the same folder), writes
 /// `runs.csv`, `curves.csv`, `table.md` and the plots into `out`. Returns the finished runs.
 pub fn ablate(ab: &Ablation, out: &Path, device: &Device, progress: bool, shard: Option<Shard>) -> Result<Vec<RunRow>, RunError> {
-    std::fs::create_dir_all(out).map_err(io_at(out))?;
+    crate::output::claim_folder(out, crate::output::OutputKind::Ablation, "the output folder", false)?;
     let jobs = jobs(ab);
     let total = jobs.len();
     let mine: Vec<usize> = (0..total).filter(|k| shard.is_none_or(|s| k % s.count == s.index)).collect();
@@ -475,7 +475,7 @@ fn finished(out: &Path, variant: &Variant, cfg: &ExperimentConfig) -> Result<Opt
         FolderState::Run { config, .. } if run_folder::continues(&config, cfg) => {}
         _ => return Ok(None),
     }
-    let text = std::fs::read_to_string(&eval_path).map_err(io_at(&eval_path))?;
+    let text = crate::checkpoint::read_checked(&eval_path)?;
     let eval: EvalReport = serde_json::from_str(&text).map_err(|e| DataError::Malformed { path: eval_path.clone(), reason: e.to_string() })?;
     let log = crate::train::read_log(&dir)?;
     let train_s = log.last().map_or(0.0, |r| r.elapsed_s);

@@ -45,10 +45,16 @@ fn quantile(sorted: &[f64], q: f64) -> f64 {
     sorted[((sorted.len() - 1) as f64 * q).round() as usize]
 }
 
+/// The most steps one bench times (each step's time is kept).
+pub const MAX_STEPS: usize = 1_000_000;
+
 /// Times `steps` training steps of `cfg` on `device` (the runner's schedule, batches and
 /// losses; no validation, no checkpoints), printing a line per step through `say`.
 pub fn bench_train(cfg: &ExperimentConfig, device: &Device, device_name: &str, steps: usize, say: &dyn Fn(String)) -> Result<BenchReport, RunError> {
     cfg.validate()?;
+    if !(1..=MAX_STEPS).contains(&steps) {
+        return Err(crate::experiment::ConfigError::Invalid { field: "--steps".into(), reason: format!("{steps} must lie in 1..={MAX_STEPS}") }.into());
+    }
     let t0 = Instant::now();
     let mut data = load_data(cfg)?;
     let batcher = data.batcher(cfg)?;

@@ -43,6 +43,14 @@ pub enum ConfigError {
         /// The new dotted name.
         new: String,
     },
+    /// A command-line flag holds an impossible value.
+    #[error("{flag}: {reason}")]
+    Flag {
+        /// The flag, e.g. `--image-size`.
+        flag: String,
+        /// What is wrong and what would do.
+        reason: String,
+    },
     /// A field holds an impossible value.
     #[error("config field `{field}`: {reason}")]
     Invalid {
@@ -51,6 +59,79 @@ pub enum ConfigError {
         /// What is wrong and what would do.
         reason: String,
     },
+}
+
+/// A [`ConfigError::Flag`].
+pub fn bad_flag(flag: &str, reason: impl Into<String>) -> ConfigError {
+    ConfigError::Flag { flag: flag.into(), reason: reason.into() }
+}
+
+/// The most images of one split (`data.*_images`, `gshn data shapeworld --train/--val/--test`).
+pub const MAX_IMAGES: usize = 1_000_000;
+
+/// Checks a ShapeWorld image side (`data.image_size`, `--image-size`): a multiple of 4 from
+/// 32 to 1024.
+pub fn check_image_size(size: u32) -> Result<(), String> {
+    if !(32..=1024).contains(&size) || !size.is_multiple_of(4) {
+        return Err(format!("{size} must be a multiple of 4 from 32 to 1024"));
+    }
+    Ok(())
+}
+
+/// Checks ShapeWorld hold-out pairs (`data.holdout`, `--holdout`): each parses, and they
+/// leave at least one colour–shape pair to train on.
+pub fn check_holdout(holdout: &[String]) -> Result<Vec<(String, String)>, String> {
+    let pairs = holdout.iter().map(|h| crate::data::shapeworld::parse_holdout(h)).collect::<Result<Vec<_>, _>>()?;
+    let kinds = crate::data::shapeworld::COLOURS.len() * crate::data::shapeworld::SHAPES.len();
+    let mut distinct = pairs.clone();
+    distinct.sort();
+    distinct.dedup();
+    if distinct.len() >= kinds {
+        return Err(format!("holding out all {kinds} colour–shape pairs leaves no object to train on"));
+    }
+    Ok(pairs)
+}
+
+/// Every float of `value` (a serialised config), by dotted path, that a `f32` cannot hold:
+/// beyond ±3.4e38 (it would become infinite) or nonzero below 1.2e-38 in magnitude (it would
+/// become 0 or lose its precision). The model computes in `f32`, so such a value passes an
+/// `f64` range check yet breaks the run later.
+pub fn f32_unrepresentable(value: &toml::Value, path: &str, out: &mut Vec<(String, f64)>) {
+    match value {
+        toml::Value::Float(x) if x.is_finite() && (x.abs() > f32::MAX as f64 || (*x != 0.0 && x.abs() < f32::MIN_POSITIVE as f64)) => {
+            out.push((path.to_string(), *x))
+        }
+        toml::Value::Table(t) => {
+            for (k, v) in t {
+                f32_unrepresentable(v, &if path.is_empty() { k.clone() } else { format!("{path}.{k}") }, out);
+            }
+        }
+        toml::Value::Array(a) => {
+            for (i, v) in a.iter().enumerate() {
+                f32_unrepresentable(v, &format!("{path}[{i}]"), out);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// The dotted fields whose values differ between two serialised configs (a field present in
+/// one only counts), each as `field: old → new`.
+pub fn differences(old: &toml::Value, new: &toml::Value, path: &str, out: &mut Vec<String>) {
+    match (old, new) {
+        (toml::Value::Table(a), toml::Value::Table(b)) => {
+            let keys: std::collections::BTreeSet<&String> = a.keys().chain(b.keys()).collect();
+            for k in keys {
+                let p = if path.is_empty() { k.clone() } else { format!("{path}.{k}") };
+                match (a.get(k), b.get(k)) {
+                    (Some(x), Some(y)) => differences(x, y, &p, out),
+                    (x, y) => out.push(format!("{p}: {} → {}", x.map_or("(absent)".into(), |v| v.to_string()), y.map_or("(absent)".into(), |v| v.to_string()))),
+                }
+            }
+        }
+        (a, b) if a != b => out.push(format!("{path}: {a} → {b}")),
+        _ => {}
+    }
 }
 
 fn invalid(field: &str, reason: impl Into<String>) -> ConfigError {
@@ -430,17 +511,19 @@ impl ExperimentConfig {
     /// Checks every field for an impossible value, upper bounds included.
     pub fn validate(&self) -> Result<(), ConfigError> {
         check_folder_name(&self.name).map_err(|reason| invalid("name", reason))?;
-        let d = &self.data;
-        if !(32..=1024).contains(&d.image_size) || !d.image_size.is_multiple_of(4) {
-            return Err(invalid("data.image_size", format!("{} must be a multiple of 4 from 32 to 1024", d.image_size)));
+        let mut narrow = Vec::new();
+        f32_unrepresentable(&toml::Value::try_from(self).expect("an experiment config always serialises"), "", &mut narrow);
+        if let Some((field, x)) = narrow.first() {
+            return Err(invalid(field, format!("{x:e} cannot be held by the model's 32-bit floats (magnitudes from 1.2e-38 to 3.4e38, or 0)")));
         }
+        let d = &self.data;
+        check_image_size(d.image_size).map_err(|e| invalid("data.image_size", e))?;
         if self.model.tokens.backbone.efficientnet().is_none() && !d.image_size.is_multiple_of(self.model.tokens.stride as u32) {
             return Err(invalid("model.tokens.stride", format!("{} must divide data.image_size ({})", self.model.tokens.stride, d.image_size)));
         }
         if d.min_objects == 0 || d.max_objects > 6 || d.min_objects > d.max_objects {
             return Err(invalid("data.min_objects", format!("need 1 ≤ min_objects ({}) ≤ max_objects ({}) ≤ 6", d.min_objects, d.max_objects)));
         }
-        const MAX_IMAGES: usize = 1_000_000;
         for (field, n) in [("data.train_images", d.train_images), ("data.val_images", d.val_images), ("data.test_images", d.test_images)] {
             if n > MAX_IMAGES {
                 return Err(invalid(field, format!("{n} exceeds {MAX_IMAGES} images")));
@@ -472,16 +555,7 @@ impl ExperimentConfig {
         if d.source != DataSource::Shapeworld && d.dir.is_none() {
             return Err(invalid("data.dir", "the coco, easy-vqa, snli-ve and nlvr2 sources read a folder: set data.dir"));
         }
-        let mut pairs = Vec::new();
-        for h in &d.holdout {
-            pairs.push(crate::data::shapeworld::parse_holdout(h).map_err(|e| invalid("data.holdout", e))?);
-        }
-        let kinds = crate::data::shapeworld::COLOURS.len() * crate::data::shapeworld::SHAPES.len();
-        pairs.sort();
-        pairs.dedup();
-        if pairs.len() >= kinds {
-            return Err(invalid("data.holdout", format!("holding out all {kinds} colour–shape pairs leaves no object to train on")));
-        }
+        check_holdout(&d.holdout).map_err(|e| invalid("data.holdout", e))?;
         d.segments.validate().map_err(|e| prefixed("data.segments", e))?;
         if matches!(d.source, DataSource::EasyVqa | DataSource::SnliVe | DataSource::Nlvr2) && d.segments.needs_reference() {
             return Err(invalid(

@@ -14,6 +14,23 @@ use gshn_train::segment_cmd::{self, SegmentArgs};
 use gshn_train::snn_demo::{self, SnnDemoConfig};
 use gshn_train::train::{load_data, run, RunOptions};
 
+/// A count given on the command line: a whole number ≥ 0, with a message naming what is wrong
+/// (clap adds the flag).
+fn whole<T: std::str::FromStr>(s: &str) -> Result<T, String> {
+    if s.trim_start().starts_with('-') {
+        return Err(format!("`{s}` is negative; this flag takes a whole number ≥ 0"));
+    }
+    s.trim().parse().map_err(|_| format!("`{s}` is not a whole number (or is too large)"))
+}
+
+/// A library field error as the flag it came from (`time_steps` → `--time-steps`).
+fn as_flag(e: gshn_train::GshnError) -> anyhow::Error {
+    match e {
+        gshn_train::GshnError::InvalidConfig { field, reason } => anyhow::anyhow!("--{}: {reason}", field.replace('_', "-")),
+        other => other.into(),
+    }
+}
+
 fn parse_device(s: &str) -> anyhow::Result<DeviceChoice> {
     Ok(DeviceChoice::parse(s)?)
 }
@@ -37,15 +54,16 @@ struct Cli {
 enum Command {
     /// Train a small two-layer spiking network on rate-coded patterns (CPU, seconds) and print
     /// accuracy, firing rates, SOPs and estimated energy.
+    #[command(allow_negative_numbers = true)]
     SnnDemo {
         /// The seed that drives every random number.
-        #[arg(long, default_value_t = 0)]
+        #[arg(long, default_value_t = 0, value_parser = whole::<u64>)]
         seed: u64,
-        /// Training steps.
-        #[arg(long, default_value_t = 300)]
+        /// Training steps (1 to 1e8).
+        #[arg(long, default_value_t = 300, value_parser = whole::<usize>)]
         steps: usize,
-        /// Time steps T.
-        #[arg(long, default_value_t = 8)]
+        /// Time steps T (1 to 256).
+        #[arg(long, default_value_t = 8, value_parser = whole::<usize>)]
         time_steps: usize,
         /// Energy preset: 45nm-fp32, 45nm-fp16 or 45nm-int8.
         #[arg(long, default_value = "45nm-fp32")]
@@ -53,6 +71,7 @@ enum Command {
     },
     /// Cut an image into segments (fh, slic, grid or panoptic ground truth) and write an
     /// overlay picture, optionally the segments as JSON.
+    #[command(allow_negative_numbers = true)]
     Segment(SegmentArgs),
     /// Train a GSHN from an experiment file, evaluate it on the test split, and write the
     /// run folder: checkpoints, metrics log, eval.json and report/.
@@ -66,9 +85,13 @@ enum Command {
         /// Run folder. Default: runs/<config name>.
         #[arg(long)]
         out: Option<PathBuf>,
-        /// Continue the run in the folder from its last checkpoint.
-        #[arg(long)]
+        /// Continue the run in --out from its last checkpoint (the folder must hold a run).
+        #[arg(long, conflicts_with = "resume_or_start")]
         resume: bool,
+        /// Continue the run in --out if there is one, else start it there: for job scripts
+        /// that restart the same command after a preemption or a kill.
+        #[arg(long)]
+        resume_or_start: bool,
         /// Device: auto, flex or wgpu (overrides the config's `device`).
         #[arg(long)]
         device: Option<String>,
@@ -91,8 +114,11 @@ enum Command {
         /// Run only this share of the runs, `I/N` (every run whose index is I modulo N), so
         /// that N processes or machines writing the same --out folder split the grid; the one
         /// that finishes last writes the tables.
-        #[arg(long, value_name = "I/N")]
+        #[arg(long, value_name = "I/N", allow_hyphen_values = true)]
         shard: Option<gshn_train::ablate::Shard>,
+        /// Write into --out even when it is a non-empty folder that gshn did not make.
+        #[arg(long)]
+        force: bool,
     },
     /// Evaluate a checkpoint on its config's test split and write a report.
     Eval {
@@ -105,6 +131,9 @@ enum Command {
         /// Report folder. Default: <run folder>/report-eval.
         #[arg(long)]
         report: Option<PathBuf>,
+        /// Write into --report even when it is a non-empty folder that gshn did not make.
+        #[arg(long)]
+        force: bool,
     },
     /// Generate or export data sets.
     #[command(subcommand)]
@@ -119,6 +148,7 @@ enum BenchCommand {
     /// Time N training steps of an experiment (the runner's batches, losses and optimiser;
     /// no validation or checkpoints): warm-up, per-step percentiles after it, and the number
     /// of distinct batch shapes.
+    #[command(allow_negative_numbers = true)]
     Train {
         /// The experiment (TOML).
         #[arg(long, default_value = "configs/shapeworld.toml")]
@@ -126,79 +156,99 @@ enum BenchCommand {
         /// Override any config field (repeatable).
         #[arg(long = "set", value_name = "KEY=VALUE")]
         set: Vec<String>,
-        /// Steps to time.
-        #[arg(long, default_value_t = 50)]
+        /// Steps to time (1 to 1e6).
+        #[arg(long, default_value_t = 50, value_parser = whole::<usize>)]
         steps: usize,
         /// Device: auto, flex or wgpu.
         #[arg(long)]
         device: Option<String>,
-        /// Also write every step's time as JSON here.
+        /// Also write every step's time as JSON here (a new file).
         #[arg(long)]
         json: Option<PathBuf>,
+        /// Overwrite the --json file if it exists.
+        #[arg(long)]
+        force: bool,
     },
 }
 
 #[derive(Subcommand)]
 enum DataCommand {
     /// Write ShapeWorld splits as PNGs plus COCO-style caption, panoptic and question files.
+    #[command(allow_negative_numbers = true)]
     Shapeworld {
-        /// Output folder.
+        /// Output folder (new, empty, or one this command wrote before).
         #[arg(long)]
         out: std::path::PathBuf,
         /// The seed.
-        #[arg(long, default_value_t = 0)]
+        #[arg(long, default_value_t = 0, value_parser = whole::<u64>)]
         seed: u64,
-        /// Training images.
-        #[arg(long, default_value_t = 4000)]
+        /// Training images (at most 1e6).
+        #[arg(long, default_value_t = 4000, value_parser = whole::<usize>)]
         train: usize,
-        /// Validation images.
-        #[arg(long, default_value_t = 500)]
+        /// Validation images (at most 1e6).
+        #[arg(long, default_value_t = 500, value_parser = whole::<usize>)]
         val: usize,
-        /// Test images.
-        #[arg(long, default_value_t = 1000)]
+        /// Test images (at most 1e6).
+        #[arg(long, default_value_t = 1000, value_parser = whole::<usize>)]
         test: usize,
-        /// Image side in pixels.
-        #[arg(long, default_value_t = 64)]
+        /// Image side in pixels (a multiple of 4 from 32 to 1024).
+        #[arg(long, default_value_t = 64, value_parser = whole::<u32>)]
         image_size: u32,
         /// Colour–shape pairs held out of training, e.g. `red:triangle,blue:circle`.
         #[arg(long, value_delimiter = ',')]
         holdout: Vec<String>,
+        /// Write into --out even when it is a non-empty folder that gshn did not make.
+        #[arg(long)]
+        force: bool,
     },
 }
 
 fn main() -> anyhow::Result<()> {
     match Cli::parse().command {
         Command::SnnDemo { seed, steps, time_steps, energy } => {
-            let energy = EnergyModel::preset(&energy).with_context(|| format!("unknown energy preset `{energy}` (use 45nm-fp32, 45nm-fp16 or 45nm-int8)"))?;
-            anyhow::ensure!(steps > 0, "--steps must be at least 1");
+            let energy =
+                EnergyModel::preset(&energy).with_context(|| format!("--energy: unknown preset `{energy}` (use 45nm-fp32, 45nm-fp16 or 45nm-int8)"))?;
             let cfg = SnnDemoConfig::new().with_seed(seed).with_steps(steps).with_time_steps(time_steps);
+            cfg.validate().map_err(as_flag)?;
             let device = Device::flex().autodiff();
             eprintln!("training a 2-layer spiking network (LIF, ATan, T = {time_steps}) on flex, seed {seed}");
             let report = snn_demo::run(&cfg, &device, |line| eprintln!("{line}"))?;
             println!("{}", snn_demo::render(&report, &energy));
         }
-        Command::Data(DataCommand::Shapeworld { out, seed, train, val, test, image_size, holdout }) => {
+        Command::Data(DataCommand::Shapeworld { out, seed, train, val, test, image_size, holdout, force }) => {
             use gshn_train::data::export::write_split;
-            use gshn_train::data::shapeworld::{generate, parse_holdout, ShapeWorldConfig, Split};
-            anyhow::ensure!(image_size >= 32, "--image-size must be at least 32");
-            let pairs = holdout.iter().map(|h| parse_holdout(h)).collect::<Result<Vec<_>, _>>().map_err(|e| anyhow::anyhow!("--holdout: {e}"))?;
+            use gshn_train::data::shapeworld::{generate, ShapeWorldConfig, Split};
+            use gshn_train::experiment::{bad_flag, check_holdout, check_image_size, MAX_IMAGES};
+            check_image_size(image_size).map_err(|e| bad_flag("--image-size", e))?;
+            for (flag, n) in [("--train", train), ("--val", val), ("--test", test)] {
+                anyhow::ensure!(n <= MAX_IMAGES, bad_flag(flag, format!("{n} exceeds {MAX_IMAGES} images")));
+            }
+            let pairs = check_holdout(&holdout).map_err(|e| bad_flag("--holdout", e))?;
+            gshn_train::output::claim_folder(&out, gshn_train::output::OutputKind::ShapeWorld, "--out", force)?;
             let cfg = ShapeWorldConfig { image_size, holdout: pairs, ..Default::default() };
             for (split, n) in [(Split::Train, train), (Split::Val, val), (Split::Test, test)] {
                 eprintln!("writing {} {} examples to {}", n, split.name(), out.join(split.name()).display());
                 write_split(&out, split, &generate(&cfg, seed, split, n))?;
             }
         }
-        Command::Train { config, set, out, resume, device } => {
+        Command::Train { config, set, out, resume, resume_or_start, device } => {
             let mut cfg = ExperimentConfig::load(&config, &set)?;
             if let Some(d) = device {
                 cfg.device = parse_device(&d)?;
             }
             let out = out.unwrap_or_else(|| PathBuf::from("runs").join(&cfg.name));
+            if resume && gshn_train::run_folder::inspect(&out)? == gshn_train::run_folder::FolderState::Fresh {
+                anyhow::bail!(
+                    "--resume: {} {}; there is no run to continue — drop --resume to start one there (--resume-or-start in job scripts that restart after a kill), or give the run folder with --out",
+                    out.display(),
+                    if out.exists() { "is empty" } else { "does not exist" }
+                );
+            }
             let (dev, dev_name) = device_for(&cfg)?;
             eprintln!("gshn train: {} → {} on {dev_name}", config.display(), out.display());
             let command = std::env::args().collect::<Vec<_>>().join(" ");
             let start = std::time::Instant::now();
-            let result = run(&cfg, &dev, &RunOptions { out: out.clone(), resume, stop_after: None, progress: true })?;
+            let result = run(&cfg, &dev, &RunOptions { out: out.clone(), resume: resume || resume_or_start, stop_after: None, progress: true })?;
             let test = result.test.as_ref().context("the run ended without a test evaluation")?;
             let pictures = (cfg.eval.report_images > 0)
                 .then(|| example_pictures(&result.model, &result.data.test, &result.batcher, &result.data.answers, cfg.eval.report_images, &dev))
@@ -213,7 +263,7 @@ fn main() -> anyhow::Result<()> {
                 out.join("checkpoints").display()
             );
         }
-        Command::Ablate { config, out, set, device, shard } => {
+        Command::Ablate { config, out, set, device, shard, force } => {
             use gshn_train::ablate::{ablate, Ablation};
             let mut set = set;
             if let Some(d) = &device {
@@ -223,7 +273,9 @@ fn main() -> anyhow::Result<()> {
             let ab = Ablation::load(&config, &set)?;
             let stem = config.file_stem().and_then(|s| s.to_str()).unwrap_or("ablation").to_string();
             let out = out.unwrap_or_else(|| PathBuf::from("runs").join("ablations").join(stem));
+            gshn_train::output::check_folder(&out, gshn_train::output::OutputKind::Ablation, "--out", force)?;
             let (dev, dev_name) = device_for(&ab.variants[0].1)?;
+            gshn_train::output::claim_folder(&out, gshn_train::output::OutputKind::Ablation, "--out", force)?;
             eprintln!(
                 "gshn ablate: {} variants × {} seeds × {} data seeds → {} on {dev_name}",
                 ab.variants.len(),
@@ -241,34 +293,47 @@ fn main() -> anyhow::Result<()> {
                 eprintln!("wrote {}, {}, {} and the plots", out.join("runs.csv").display(), out.join("curves.csv").display(), out.join("table.md").display());
             }
         }
-        Command::Eval { checkpoint, device, report } => {
+        Command::Eval { checkpoint, device, report, force } => {
             use gshn_train::checkpoint;
             let choice = device.as_deref().map(parse_device).transpose()?;
             let dir = checkpoint::resolve(&checkpoint)?;
             let saved = ExperimentConfig::load(&dir.join("config.toml"), &[])?;
             let (dev, dev_name) = device_for(&ExperimentConfig { device: choice.unwrap_or(saved.device), ..saved.clone() })?;
+            let run_dir = dir.parent().and_then(|p| p.parent()).map(PathBuf::from).unwrap_or_default();
+            let report_dir = report.clone().unwrap_or_else(|| run_dir.join("report-eval"));
+            gshn_train::output::check_folder(&report_dir, gshn_train::output::OutputKind::Report, "--report", force)?;
             let loaded = checkpoint::load(&dir, &dev)?;
+            if loaded.verified == checkpoint::Verified::Unchecked {
+                eprintln!("note: {} predates checkpoint checksums (no {}); its files could not be verified", loaded.dir.display(), checkpoint::SUMS);
+            }
             let cfg = loaded.config.clone();
             eprintln!("evaluating {} (step {}) on {dev_name}", loaded.dir.display(), loaded.state.step);
             let mut data = load_data(&cfg)?;
-            anyhow::ensure!(data.vocab == loaded.vocab, "the data's vocabulary differs from the checkpoint's; was the data changed?");
+            if let Some(why) = gshn_train::train::vocab_mismatch(&loaded.vocab, &data.vocab, &cfg) {
+                anyhow::bail!("{}: {why}", loaded.dir.join("vocab.json").display());
+            }
             data.attach_features(&loaded.model, &dev, &|s| eprintln!("{s}"))?;
             let batcher = data.batcher(&cfg)?.with_frozen_text(&loaded.model, &dev);
             let test = evaluate(&loaded.model, &data.test, &batcher, &cfg.eval.energy, cfg.eval.batch_size, &dev, Some(&data.train))?;
-            let run_dir = loaded.dir.parent().and_then(|p| p.parent()).map(PathBuf::from).unwrap_or_default();
-            let report_dir = report.unwrap_or_else(|| run_dir.join("report-eval"));
             let log = gshn_train::train::read_log(&run_dir).unwrap_or_default();
             let pictures = (cfg.eval.report_images > 0)
                 .then(|| example_pictures(&loaded.model, &data.test, &batcher, &loaded.state.answers, cfg.eval.report_images, &dev))
                 .transpose()?;
             let command = std::env::args().collect::<Vec<_>>().join(" ");
+            gshn_train::output::claim_folder(&report_dir, gshn_train::output::OutputKind::Report, "--report", force)?;
             write_report(&report_dir, &ReportInput { config: &cfg, log: &log, test: &test, command: &command, device: &dev_name }, pictures.as_ref())?;
-            std::fs::write(report_dir.join("eval.json"), serde_json::to_string_pretty(&test)?)?;
+            let eval_json = report_dir.join("eval.json");
+            checkpoint::write_checked(&eval_json, serde_json::to_string_pretty(&test)?.as_bytes())
+                .with_context(|| format!("cannot write {}", eval_json.display()))?;
             println!("{}", test.markdown());
             eprintln!("report: {}", report_dir.join("report.md").display());
         }
-        Command::Bench(BenchCommand::Train { config, set, steps, device, json }) => {
-            anyhow::ensure!(steps >= 1, "--steps must be at least 1");
+        Command::Bench(BenchCommand::Train { config, set, steps, device, json, force }) => {
+            let max = gshn_train::bench_train::MAX_STEPS;
+            anyhow::ensure!((1..=max).contains(&steps), "--steps: {steps} must lie in 1..={max}");
+            if let Some(p) = &json {
+                gshn_train::output::check_output_file(p, "--json", &[&config], force)?;
+            }
             let mut cfg = ExperimentConfig::load(&config, &set)?;
             if let Some(d) = device {
                 cfg.device = parse_device(&d)?;

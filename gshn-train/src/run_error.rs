@@ -70,12 +70,14 @@ pub enum RunError {
         advice: String,
     },
     /// The run folder holds another run.
-    #[error("{} already holds a run{}; pass --resume to continue it, or choose another --out", dir.display(), if *.different { " of a different config" } else { "" })]
+    #[error("{}", occupied_message(dir, *.different, changed))]
     Occupied {
         /// The folder.
         dir: PathBuf,
         /// Whether its config differs from this one.
         different: bool,
+        /// The fields that differ, `field: saved → this run's` (empty when the same).
+        changed: Vec<String>,
     },
     /// The output folder cannot take this run (a file, or a folder that is not a gshn run).
     #[error("{}: {reason}", path.display())]
@@ -96,6 +98,22 @@ pub enum RunError {
     /// A device or tensor read failed.
     #[error("device: {0}")]
     Device(String),
+}
+
+fn occupied_message(dir: &Path, different: bool, changed: &[String]) -> String {
+    if !different {
+        return format!("{} already holds a run of this config; pass --resume to continue it, or choose another --out", dir.display());
+    }
+    const SHOWN: usize = 8;
+    let mut list = changed.iter().take(SHOWN).map(String::as_str).collect::<Vec<_>>().join("; ");
+    if changed.len() > SHOWN {
+        list.push_str(&format!("; and {} more", changed.len() - SHOWN));
+    }
+    format!(
+        "{} already holds a run of a different config (saved → this run: {list}); --resume continues only the same config (changing only {}); choose another --out, or give the saved values",
+        dir.display(),
+        crate::run_folder::RESUMABLE_FIELDS.join(", ")
+    )
 }
 
 /// `map_err` for I/O on `path`.

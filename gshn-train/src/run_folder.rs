@@ -43,6 +43,16 @@ fn read_config(path: &Path) -> Option<ExperimentConfig> {
     fs::read_to_string(path).ok().and_then(|t| ExperimentConfig::from_toml(&t, &path.display().to_string(), &[]).ok())
 }
 
+/// The run folder's own `config.toml`, checked against its checksum.
+fn read_folder_config(out: &Path) -> Result<Option<ExperimentConfig>, RunError> {
+    let p = out.join("config.toml");
+    if !p.is_file() {
+        return Ok(None);
+    }
+    let text = checkpoint::read_checked(&p)?;
+    Ok(ExperimentConfig::from_toml(&text, &p.display().to_string(), &[]).ok())
+}
+
 /// Inspects `out` without changing anything in it.
 pub fn inspect(out: &Path) -> Result<FolderState, RunError> {
     if !out.exists() {
@@ -56,8 +66,12 @@ pub fn inspect(out: &Path) -> Result<FolderState, RunError> {
         return Ok(FolderState::Fresh);
     }
     let root = out.join("checkpoints");
-    let is_run = out.join("config.toml").is_file() && (out.join("metrics.jsonl").is_file() || root.is_dir());
-    let Some(folder_config) = is_run.then(|| read_config(&out.join("config.toml"))).flatten() else {
+    // A run killed before its first log line has its config, the config's checksum and the
+    // (stale) lock: a gshn run too.
+    let is_run =
+        out.join("config.toml").is_file() && (out.join("metrics.jsonl").is_file() || root.is_dir() || checkpoint::sidecar(&out.join("config.toml")).is_file());
+    let folder_config = if is_run { read_folder_config(out)? } else { None };
+    let Some(folder_config) = folder_config else {
         return Err(refused(
             out,
             "exists and is not a gshn run folder (no readable config.toml with metrics.jsonl or checkpoints/); nothing was written — choose another --out",
@@ -96,15 +110,29 @@ pub fn inspect(out: &Path) -> Result<FolderState, RunError> {
     Ok(FolderState::Run { config: Box::new(config), checkpoint: found, note })
 }
 
-/// Whether `next` continues a run of `saved` exactly: equal but for the device and the fields
-/// a resume may change ([`RESUMABLE_FIELDS`]).
-pub fn continues(saved: &ExperimentConfig, next: &ExperimentConfig) -> bool {
+/// `saved` with the device and the fields a resume may change ([`RESUMABLE_FIELDS`]) taken
+/// from `next`.
+fn resumable_as(saved: &ExperimentConfig, next: &ExperimentConfig) -> ExperimentConfig {
     let mut s = saved.clone();
     s.device = next.device;
     let (t, n) = (&mut s.train, &next.train);
     (t.lr, t.warmup, t.grad_clip, t.weight_decay) = (n.lr, n.warmup, n.grad_clip, n.weight_decay);
     (t.log_every, t.eval_every, t.checkpoint_every) = (n.log_every, n.eval_every, n.checkpoint_every);
-    s == *next
+    s
+}
+
+/// Whether `next` continues a run of `saved` exactly: equal but for the device and the fields
+/// a resume may change ([`RESUMABLE_FIELDS`]).
+pub fn continues(saved: &ExperimentConfig, next: &ExperimentConfig) -> bool {
+    resumable_as(saved, next) == *next
+}
+
+/// The fields that keep `next` from continuing `saved`, each `field: saved → next`.
+pub fn changed_fields(saved: &ExperimentConfig, next: &ExperimentConfig) -> Vec<String> {
+    let as_toml = |c: &ExperimentConfig| toml::Value::try_from(c).expect("an experiment config always serialises");
+    let mut out = Vec::new();
+    crate::experiment::differences(&as_toml(&resumable_as(saved, next)), &as_toml(next), "", &mut out);
+    out
 }
 
 /// The fields `--resume` may change: the optimiser's and the progress intervals'.
@@ -124,6 +152,17 @@ struct Holder {
     host: String,
     since: String,
     command: String,
+    /// The holder's start time in clock ticks after boot (`/proc/PID/stat`, field 22), so that
+    /// a new process that reuses a dead holder's pid is not taken for it.
+    #[serde(default)]
+    start: Option<u64>,
+}
+
+/// The start time of process `pid` in clock ticks after boot (Linux), `None` elsewhere.
+fn start_time(pid: u32) -> Option<u64> {
+    let stat = fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // The command name (field 2) is in parentheses and may hold spaces: count after it.
+    stat.rsplit_once(')')?.1.split_whitespace().nth(19)?.parse().ok()
 }
 
 fn host_name() -> String {
@@ -135,9 +174,41 @@ fn host_name() -> String {
         .unwrap_or_else(|| "unknown".into())
 }
 
-fn alive(pid: u32) -> bool {
+fn alive(holder: &Holder) -> bool {
     // Linux and most Unixes expose live processes under /proc; elsewhere assume alive.
-    !Path::new("/proc/self").exists() || Path::new(&format!("/proc/{pid}")).exists()
+    if !Path::new("/proc/self").exists() {
+        return true;
+    }
+    if !Path::new(&format!("/proc/{}", holder.pid)).exists() {
+        return false;
+    }
+    // The pid runs: the holder only if it started when the holder did.
+    match (holder.start, start_time(holder.pid)) {
+        (Some(a), Some(b)) => a == b,
+        _ => true,
+    }
+}
+
+/// Creates `path` holding `bytes` only if it does not exist, never visible half-written: the
+/// bytes go to a temporary file first, which is then hard-linked to `path` (atomic, and fails
+/// when `path` exists). Where the file system has no hard links, `create_new` and a write.
+fn create_new_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let tmp = path.with_extension(format!("lock.{}.tmp", std::process::id()));
+    {
+        let mut f = fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+    }
+    let linked = fs::hard_link(&tmp, path);
+    let _ = fs::remove_file(&tmp);
+    match linked {
+        Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => {
+            let mut f = fs::OpenOptions::new().write(true).create_new(true).open(path)?;
+            f.write_all(bytes)?;
+            f.sync_all()
+        }
+        other => other,
+    }
 }
 
 impl RunLock {
@@ -151,18 +222,21 @@ impl RunLock {
             host: host_name(),
             since: format!("{:?}", std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_secs()),
             command: std::env::args().collect::<Vec<_>>().join(" "),
+            start: start_time(std::process::id()),
         };
+        let text = serde_json::to_string(&holder).expect("a lock serialises");
         for _ in 0..2 {
-            match fs::OpenOptions::new().write(true).create_new(true).open(&path) {
-                Ok(mut f) => {
-                    f.write_all(serde_json::to_string(&holder).expect("a lock serialises").as_bytes()).and_then(|_| f.sync_all()).map_err(io_at(&path))?;
-                    return Ok(Self { path });
-                }
+            match create_new_atomic(&path, text.as_bytes()) {
+                Ok(()) => return Ok(Self { path }),
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
                     let other = fs::read_to_string(&path).ok().and_then(|t| serde_json::from_str::<Holder>(&t).ok());
                     match other {
-                        Some(o) if o.host == holder.host && !alive(o.pid) => {
-                            say(format!("{}: taking over a stale lock of process {} (no longer running)", path.display(), o.pid));
+                        Some(o) if o.host == holder.host && !alive(&o) => {
+                            say(format!(
+                                "{}: taking over a stale lock of process {} (no longer running; its pid may now belong to another process)",
+                                path.display(),
+                                o.pid
+                            ));
                             fs::remove_file(&path).map_err(io_at(&path))?;
                         }
                         Some(o) => {

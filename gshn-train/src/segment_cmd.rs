@@ -71,7 +71,7 @@ pub struct SegmentArgs {
     #[arg(long, default_value_t = 10.0)]
     pub compactness: f64,
     /// Grid rows × columns, e.g. `4x4`.
-    #[arg(long, default_value = "4x4")]
+    #[arg(long, default_value = "4x4", allow_hyphen_values = true)]
     pub grid: String,
     /// Panoptic: the PNG label map.
     #[arg(long)]
@@ -86,6 +86,65 @@ pub struct SegmentArgs {
     /// refused before decoding. Felzenszwalb holds about 130 bytes per pixel, SLIC about 40.
     #[arg(long, default_value_t = gshn_seg::image_io::DEFAULT_MAX_PIXELS)]
     pub max_pixels: u64,
+    /// Overwrite --out and --json if they exist (an input is never overwritten).
+    #[arg(long)]
+    pub force: bool,
+}
+
+impl SegmentArgs {
+    /// Checks every numeric flag against the bounds of its twin in the experiment config
+    /// (`data.segments.*`, `data.max_pixels`) and the output files (never an input, never an
+    /// existing file without `--force`), before anything is read or allocated.
+    pub fn validate(&self) -> Result<(), RunError> {
+        use crate::data::segments::SegmentsConfig;
+        let twin = SegmentsConfig {
+            fh_scale: self.scale,
+            fh_sigma: self.sigma.unwrap_or(0.8),
+            fh_min_size: self.min_size,
+            slic_segments: self.n_segments,
+            slic_compactness: self.compactness,
+            ..SegmentsConfig::default()
+        };
+        let flag_of = |field: &str| match field {
+            "fh_scale" => "--scale",
+            "fh_sigma" => "--sigma",
+            "fh_min_size" => "--min-size",
+            "slic_segments" => "--n-segments",
+            "slic_compactness" => "--compactness",
+            _ => "--grid",
+        };
+        twin.validate().map_err(|e| match e {
+            GshnError::InvalidConfig { field, reason } => usage(flag_of(&field), reason),
+            other => other.into(),
+        })?;
+        let ceiling = crate::experiment::MAX_PIXELS_CEILING;
+        if !(1..=ceiling).contains(&self.max_pixels) {
+            return Err(usage("--max-pixels", format!("{} must lie in 1..={ceiling} (16384²), as data.max_pixels", self.max_pixels)));
+        }
+        let (r, c) = self.grid_shape()?;
+        for (what, n) in [("rows", r), ("columns", c)] {
+            if !(1..=1024).contains(&n) {
+                return Err(usage("--grid", format!("{n} {what} must lie in 1..=1024, as data.segments.grid")));
+            }
+        }
+        let mut inputs: Vec<&Path> = vec![&self.image];
+        inputs.extend([&self.panoptic_png, &self.panoptic_json, &self.categories].into_iter().flatten().map(PathBuf::as_path));
+        crate::output::check_output_file(&self.out, "--out", &inputs, self.force)?;
+        if let Some(json) = &self.json {
+            if json == &self.out {
+                return Err(usage("--json", "names the same file as --out"));
+            }
+            crate::output::check_output_file(json, "--json", &inputs, self.force)?;
+        }
+        Ok(())
+    }
+
+    fn grid_shape(&self) -> Result<(u32, u32), RunError> {
+        self.grid
+            .split_once('x')
+            .and_then(|(r, c)| Some((r.trim().parse().ok()?, c.trim().parse().ok()?)))
+            .ok_or_else(|| usage("--grid", format!("must look like 4x4 (rows x columns, whole numbers), got `{}`", self.grid)))
+    }
 }
 
 #[derive(Serialize)]
@@ -118,6 +177,7 @@ fn panoptic(args: &SegmentArgs, limits: &ImageLimits) -> Result<Segmentation, Ru
 
 /// Runs the command; returns the segmentation it drew.
 pub fn run(args: &SegmentArgs) -> Result<Segmentation, RunError> {
+    args.validate()?;
     let limits = ImageLimits { max_pixels: args.max_pixels, knob: "--max-pixels", ..Default::default() };
     let img = read_rgb(&args.image, &limits).map_err(seg_err)?;
     let seg = match args.method {
@@ -129,11 +189,7 @@ pub fn run(args: &SegmentArgs) -> Result<Segmentation, RunError> {
                 .map_err(seg_err)?
         }
         Method::Grid => {
-            let (r, c) = args
-                .grid
-                .split_once('x')
-                .and_then(|(r, c)| Some((r.parse().ok()?, c.parse().ok()?)))
-                .ok_or_else(|| usage("--grid", format!("must look like 4x4, got `{}`", args.grid)))?;
+            let (r, c) = args.grid_shape()?;
             grid_patches(img.width(), img.height(), r, c).map_err(seg_err)?
         }
         Method::Panoptic => panoptic(args, &limits)?,

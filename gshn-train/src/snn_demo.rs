@@ -111,9 +111,53 @@ impl Task {
     }
 }
 
+/// The most bytes one step's input spikes `[T, batch, max(inputs, hidden)]` (f32) may take.
+pub const MAX_STEP_BYTES: usize = 1 << 30;
+
+impl SnnDemoConfig {
+    /// Checks every field against the bounds of its twin in the GSHN config (steps as
+    /// `train.steps`, time steps as `model.snn.time_steps`, widths as `model.d_model`) and
+    /// refuses a step whose spikes would exceed [`MAX_STEP_BYTES`]; errors name the field.
+    pub fn validate(&self) -> Result<(), crate::GshnError> {
+        use crate::model::config::limits::{MAX_TIME_STEPS, MAX_WIDTH};
+        let bad = |field: &str, reason: String| crate::GshnError::InvalidConfig { field: field.into(), reason };
+        if !(1..=100_000_000).contains(&self.steps) {
+            return Err(bad("steps", format!("{} must lie in 1..=1e8", self.steps)));
+        }
+        if !(1..=MAX_TIME_STEPS).contains(&self.time_steps) {
+            return Err(bad("time_steps", format!("{} must lie in 1..={MAX_TIME_STEPS}", self.time_steps)));
+        }
+        for (field, n, lo) in [("batch", self.batch, 1), ("inputs", self.inputs, 1), ("hidden", self.hidden, 1), ("classes", self.classes, 2)] {
+            if !(lo..=MAX_WIDTH).contains(&n) {
+                return Err(bad(field, format!("{n} must lie in {lo}..={MAX_WIDTH}")));
+            }
+        }
+        if !(self.noise.is_finite() && (0.0..=10.0).contains(&self.noise)) {
+            return Err(bad("noise", format!("{} must lie in [0, 10]", self.noise)));
+        }
+        if !(self.lr.is_finite() && self.lr > 0.0 && self.lr <= 1e6) {
+            return Err(bad("lr", format!("{} must lie in (0, 1e6]", self.lr)));
+        }
+        let bytes = self.time_steps * self.batch * self.inputs.max(self.hidden) * 4;
+        if bytes > MAX_STEP_BYTES {
+            return Err(bad(
+                "time_steps",
+                format!(
+                    "T = {} × batch {} × width {} needs {bytes} bytes of spikes per step, over the limit of {MAX_STEP_BYTES}",
+                    self.time_steps,
+                    self.batch,
+                    self.inputs.max(self.hidden)
+                ),
+            ));
+        }
+        self.neuron.validate().map_err(crate::GshnError::from)
+    }
+}
+
 /// Trains and evaluates the demo on `device` (an autodiff device), printing progress through
-/// `log` every 25 steps.
+/// `log` every 25 steps. The config is validated first ([`SnnDemoConfig::validate`]).
 pub fn run(cfg: &SnnDemoConfig, device: &Device, mut log: impl FnMut(&str)) -> Result<SnnDemoReport, crate::GshnError> {
+    cfg.validate()?;
     device.seed(cfg.seed);
     let root = SeedRng::new(cfg.seed);
     let mut data_rng = root.fork("data");

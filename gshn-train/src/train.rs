@@ -79,15 +79,14 @@ impl Data {
                 }
             };
             match model.attach_features_with_progress(split, FEATURE_BATCH, device, &progress)? {
-                Some(s) => {
-                    total.hits += s.hits;
-                    total.computed += s.computed;
-                    total.seconds += s.seconds;
-                }
+                Some(s) => total.merge(s),
                 None => return Ok(()),
             }
         }
         say(format!("  frozen backbone features: {} from the cache, {} computed ({:.1} s)", total.hits, total.computed, total.seconds));
+        if let Some(why) = &total.first_rejection {
+            say(format!("  refused {} damaged or stale cache entries and computed them again (first: {why})", total.rejected));
+        }
         Ok(())
     }
 }
@@ -148,7 +147,59 @@ pub fn load_data(cfg: &ExperimentConfig) -> Result<Data, RunError> {
         return unfit("model.loss.entailment > 0 but the training split has no entailment hypotheses (ShapeWorld: set data.hypotheses, e.g. 3)".into());
     }
     let vocab = Vocab::build(train.texts());
+    if matches!(cfg.model.text.encoder, crate::model::config::TextEncoderChoice::Scratch) {
+        let (words, width) = (vocab.len(), cfg.model.text.width);
+        let bytes = words as u128 * width as u128 * 4;
+        if words > MAX_VOCAB || bytes > MAX_EMBEDDING_BYTES {
+            return unfit(format!(
+                "the training texts of {} hold {words} distinct words; the scratch text encoder learns one embedding row per word ({words} × model.text.width {width} × 4 bytes = {:.1} GiB), over the limits of {MAX_VOCAB} words and {} GiB. Use fewer training images (data.train_images), a smaller model.text.width, or model.text.encoder = \"minilm-l6\" (a fixed word-piece vocabulary)",
+                data_description(cfg),
+                bytes as f64 / (1u64 << 30) as f64,
+                MAX_EMBEDDING_BYTES >> 30
+            ));
+        }
+    }
     Ok(Data { train, val, test, vocab, answers })
+}
+
+/// The most distinct words the scratch text encoder embeds.
+pub const MAX_VOCAB: usize = 1_000_000;
+/// The largest scratch word-embedding table, in bytes.
+pub const MAX_EMBEDDING_BYTES: u128 = 4 << 30;
+
+/// The data of `cfg` in its own terms: the folder read, or the ShapeWorld draw.
+pub fn data_description(cfg: &ExperimentConfig) -> String {
+    match (&cfg.data.source, &cfg.data.dir) {
+        (DataSource::Shapeworld, _) => {
+            format!("ShapeWorld (data seed {}, {} training images of {} px)", cfg.data_seed(), cfg.data.train_images, cfg.data.image_size)
+        }
+        (source, Some(dir)) => format!("{} ({:?} data, data.dir)", dir.display(), source),
+        (source, None) => format!("{source:?} data"),
+    }
+}
+
+/// Why a checkpoint's vocabulary `saved` does not fit the data's `now` (`None`: it does),
+/// in the data's terms: how many words each has, which are new and which are gone.
+pub fn vocab_mismatch(saved: &Vocab, now: &Vocab, cfg: &ExperimentConfig) -> Option<String> {
+    if saved == now {
+        return None;
+    }
+    let a: std::collections::BTreeSet<&String> = saved.words.iter().collect();
+    let b: std::collections::BTreeSet<&String> = now.words.iter().collect();
+    let sample = |v: Vec<&&String>| v.iter().take(5).map(|w| format!("`{w}`")).collect::<Vec<_>>().join(", ");
+    let new: Vec<&&String> = b.difference(&a).collect();
+    let gone: Vec<&&String> = a.difference(&b).collect();
+    let what = if new.is_empty() && gone.is_empty() {
+        "the same words in another order".to_string()
+    } else {
+        format!("{} words new ({}), {} gone ({})", new.len(), sample(new.clone()), gone.len(), sample(gone.clone()))
+    };
+    Some(format!(
+        "the checkpoint's vocabulary has {} words, built from the training texts it was trained on; the training texts of {} give {}: {what}. The vocabulary is the data's, so the data changed since the checkpoint was trained — point the config at the data it was trained on",
+        saved.len(),
+        data_description(cfg),
+        now.len()
+    ))
 }
 
 /// The images of training step `step` (1-based): epoch `e` visits a permutation of the
@@ -342,7 +393,8 @@ pub fn run(cfg: &ExperimentConfig, device: &Device, opts: &RunOptions) -> Result
         FolderState::Run { config, checkpoint, note } => {
             let same = run_folder::continues(&config, cfg);
             if !opts.resume || !same {
-                return Err(RunError::Occupied { dir: out.clone(), different: !same });
+                let changed = if same { vec![] } else { run_folder::changed_fields(&config, cfg) };
+                return Err(RunError::Occupied { dir: out.clone(), different: !same, changed });
             }
             if let Some(n) = note {
                 say(n);
@@ -353,11 +405,7 @@ pub fn run(cfg: &ExperimentConfig, device: &Device, opts: &RunOptions) -> Result
             Some(checkpoint)
         }
     };
-    fs::create_dir_all(out).map_err(io_at(out))?;
-    let _lock = RunLock::acquire(out, &say)?;
-    let p = out.join("config.toml");
-    checkpoint::write_atomic(&p, cfg.to_toml().as_bytes()).map_err(io_at(&p))?;
-
+    // The data is read before the folder is made: a data error leaves nothing behind.
     let t0 = Instant::now();
     say(format!("preparing data: {:?}, segments {:?}, graph {:?}", cfg.data.source, cfg.data.segments.source, cfg.model.tokens.graph));
     let mut data = load_data(cfg)?;
@@ -372,6 +420,10 @@ pub fn run(cfg: &ExperimentConfig, device: &Device, opts: &RunOptions) -> Result
         t0.elapsed().as_secs_f64()
     ));
     let batcher = data.batcher(cfg)?;
+    fs::create_dir_all(out).map_err(io_at(out))?;
+    let _lock = RunLock::acquire(out, &say)?;
+    let p = out.join("config.toml");
+    checkpoint::write_checked(&p, cfg.to_toml().as_bytes()).map_err(io_at(&p))?;
 
     device.seed(cfg.seed);
     let model_cfg = cfg.model.clone().with_vocab_size(data.vocab.len()).with_answers(data.answers.len().max(1));
@@ -385,8 +437,8 @@ pub fn run(cfg: &ExperimentConfig, device: &Device, opts: &RunOptions) -> Result
     let mut last_good: Option<PathBuf> = None;
     if let Some(Some(dir)) = existing {
         let loaded = checkpoint::load(&dir, device)?;
-        if loaded.vocab != data.vocab {
-            return Err(DataError::Unfit("the checkpoint's vocabulary differs from the data's; the data changed since the run began".into()).into());
+        if let Some(why) = vocab_mismatch(&loaded.vocab, &data.vocab, cfg) {
+            return Err(DataError::Unfit(format!("{}: {why}", loaded.dir.join("vocab.json").display())).into());
         }
         model = loaded.model;
         optim = checkpoint::load_optimizer(&loaded.dir, optim)?;
@@ -519,6 +571,14 @@ pub fn run(cfg: &ExperimentConfig, device: &Device, opts: &RunOptions) -> Result
             acc_n = 0;
         }
         if save_now {
+            // A checkpoint is written only of a model whose weights are finite and whose losses
+            // since the last row were finite, so that the advice of a later divergence points
+            // at a checkpoint from before it.
+            if let Some(a) = &acc {
+                if let Some(bad) = to_vec(a.clone())?.into_iter().find(|v| !v.is_finite()) {
+                    return Err(non_finite(step, bad, last_good));
+                }
+            }
             if !all_finite(&model) {
                 return Err(non_finite(step, f32::NAN, last_good));
             }
@@ -529,7 +589,7 @@ pub fn run(cfg: &ExperimentConfig, device: &Device, opts: &RunOptions) -> Result
     say(format!("evaluating on {} test images", data.test.len()));
     let test = evaluate(&model, &data.test, &batcher, &cfg.eval.energy, cfg.eval.batch_size, device, Some(&data.train))?;
     let p = out.join("eval.json");
-    checkpoint::write_atomic(&p, serde_json::to_string_pretty(&test).expect("a report serialises").as_bytes()).map_err(io_at(&p))?;
+    checkpoint::write_checked(&p, serde_json::to_string_pretty(&test).expect("a report serialises").as_bytes()).map_err(io_at(&p))?;
     Ok(RunResult { model, step, test: Some(test), log, data, batcher })
 }
 

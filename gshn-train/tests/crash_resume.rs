@@ -38,7 +38,7 @@ report_images = 0
 
 fn train(cfg: &Path, out: &Path) -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_gshn"));
-    c.args(["train", "--config", cfg.to_str().unwrap(), "--out", out.to_str().unwrap(), "--resume"]).stdout(Stdio::null()).stderr(Stdio::piped());
+    c.args(["train", "--config", cfg.to_str().unwrap(), "--out", out.to_str().unwrap(), "--resume-or-start"]).stdout(Stdio::null()).stderr(Stdio::piped());
     c
 }
 

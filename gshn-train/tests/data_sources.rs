@@ -167,6 +167,11 @@ fn easy_vqa_loads_questions_by_type_and_says_how_to_fetch_it() {
     stl.train.stl_steps = 5;
     let err = gshn_train::train::load_data(&stl).err().unwrap().to_string();
     assert!(err.contains("stl_steps = 0"), "{err}");
+    // An answer listed twice is refused by name.
+    std::fs::write(root.join("answers.txt"), "circle\nred\nblue\nyes\nno\nred\n").unwrap();
+    let err = easy_vqa::load_splits(&c).unwrap_err().to_string();
+    assert!(err.contains("duplicate answer `red`") && err.contains("answers.txt"), "{err}");
+    std::fs::write(root.join("answers.txt"), "circle\nred\nblue\nyes\nno\nrectangle\n").unwrap();
     // A damaged download and a missing one.
     std::fs::remove_file(root.join("train/images/3.png")).unwrap();
     let err = easy_vqa::load_splits(&c).unwrap_err().to_string();

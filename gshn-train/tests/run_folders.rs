@@ -160,6 +160,12 @@ fn one_process_per_folder_and_stale_locks_are_taken_over() {
     let msg = err.to_string();
     assert!(msg.contains(&format!("process {}", std::process::id())) && msg.contains("gshn train --other"), "{msg}");
     assert_eq!(snapshot(&dir), before);
+    // A holder whose pid now belongs to another process (this one, started at another time):
+    // stale, taken over; the run continues and releases the lock.
+    let reused = lock.replace("\"command\"", "\"start\":1,\"command\"");
+    std::fs::write(dir.join("run.lock"), &reused).unwrap();
+    let r = run(&cfg, &device, &RunOptions { stop_after: Some(2), ..opts(&dir, true) }).unwrap();
+    assert!(r.step >= 2 && !dir.join("run.lock").exists(), "step {}", r.step);
     // A holder that is gone: the lock is stale and taken over; the run continues.
     std::fs::write(dir.join("run.lock"), lock.replace(&format!("\"pid\":{}", std::process::id()), "\"pid\":4000000000")).unwrap();
     let r = run(&cfg, &device, &opts(&dir, true)).unwrap();

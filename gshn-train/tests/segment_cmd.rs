@@ -64,7 +64,8 @@ fn panoptic_method_reads_the_real_sample() {
     ]);
     let seg = run(&a).unwrap();
     assert_eq!(seg.len(), 18);
-    let no_json = args(&[dir.join("input_images/000000142238.jpg").to_str().unwrap(), "--method", "panoptic", "--out", out.to_str().unwrap()]);
+    let no_json =
+        args(&[dir.join("input_images/000000142238.jpg").to_str().unwrap(), "--method", "panoptic", "--out", tmp("panoptic-2.png").to_str().unwrap()]);
     assert!(run(&no_json).unwrap_err().to_string().contains("--panoptic-png"));
 }
 

@@ -33,6 +33,9 @@ struct CaptionFile {
 
 #[derive(Deserialize)]
 struct CaptionAnnotation {
+    /// COCO gives every caption an id; files without one are accepted.
+    #[serde(default)]
+    id: Option<u64>,
     image_id: u64,
     caption: String,
 }
@@ -118,6 +121,8 @@ pub fn load(dir: &Path, cfg: &ExperimentConfig) -> Result<Dataset, RunError> {
         find_one(&ann_dir, "captions").ok_or_else(|| DataError::Missing { what: "captions_*.json".into(), path: ann_dir.clone(), hint: String::new() })?;
     let text = std::fs::read_to_string(&captions_path).map_err(io_at(&captions_path))?;
     let captions: CaptionFile = serde_json::from_str(&text).map_err(|e| DataError::Malformed { path: captions_path.clone(), reason: e.to_string() })?;
+    gshn_seg::paths::check_unique("image", captions.images.iter().map(|i| i.id), &captions_path).map_err(malformed(&captions_path))?;
+    gshn_seg::paths::check_unique("caption", captions.annotations.iter().filter_map(|a| a.id), &captions_path).map_err(malformed(&captions_path))?;
     let instances_path = find_one(&ann_dir, "instances");
     let instances = match &instances_path {
         Some(p) => Some(read_instances(p).map_err(malformed(p))?),

@@ -156,6 +156,9 @@ pub fn load_splits(cfg: &ExperimentConfig) -> Result<(Dataset, Dataset, Dataset,
     if answers.len() < 2 {
         return Err(DataError::Malformed { path: answers_path, reason: "fewer than two answers".into() }.into());
     }
+    if let Some(a) = gshn_seg::paths::first_duplicate(answers.iter().map(String::as_str)) {
+        return Err(DataError::Malformed { path: answers_path, reason: format!("duplicate answer `{a}`: each answer must be listed once") }.into());
+    }
     let d = &cfg.data;
     let train_all = load_split(&root, "train", &answers, d.train_images + d.val_images, cfg)?;
     let test = load_split(&root, "test", &answers, d.test_images, cfg)?;
