@@ -587,6 +587,12 @@ impl ExperimentConfig {
         if !(tr.weight_decay >= 0.0 && tr.weight_decay.is_finite()) {
             return Err(invalid("train.weight_decay", format!("{} must be non-negative and finite", tr.weight_decay)));
         }
+        if tr.lr * tr.weight_decay as f64 >= 1.0 {
+            return Err(invalid(
+                "train.weight_decay",
+                format!("{} × train.lr {} ≥ 1: AdamW's decoupled decay (w ← w − lr·λ·w) would flip or zero every weight each step", tr.weight_decay, tr.lr),
+            ));
+        }
         if tr.log_every == 0 || tr.eval_every == 0 || tr.checkpoint_every == 0 {
             return Err(invalid("train.log_every", "log_every, eval_every and checkpoint_every must be at least 1"));
         }

@@ -10,18 +10,9 @@ use gshn_train::device::{apply_runtime, pick_device};
 use gshn_train::eval::evaluate;
 use gshn_train::experiment::{DeviceChoice, ExperimentConfig};
 use gshn_train::report::{example_pictures, write_report, ReportInput};
-use gshn_train::segment_cmd::{self, SegmentArgs};
+use gshn_train::segment_cmd::{self, whole, SegmentArgs};
 use gshn_train::snn_demo::{self, SnnDemoConfig};
 use gshn_train::train::{load_data, run, RunOptions};
-
-/// A count given on the command line: a whole number ≥ 0, with a message naming what is wrong
-/// (clap adds the flag).
-fn whole<T: std::str::FromStr>(s: &str) -> Result<T, String> {
-    if s.trim_start().starts_with('-') {
-        return Err(format!("`{s}` is negative; this flag takes a whole number ≥ 0"));
-    }
-    s.trim().parse().map_err(|_| format!("`{s}` is not a whole number (or is too large)"))
-}
 
 /// A library field error as the flag it came from (`time_steps` → `--time-steps`).
 fn as_flag(e: gshn_train::GshnError) -> anyhow::Error {

@@ -25,6 +25,15 @@ fn seg_err(e: gshn_seg::SegError) -> RunError {
     GshnError::from(e).into()
 }
 
+/// A count given on the command line: a whole number ≥ 0, with a message naming what is wrong
+/// (clap adds the flag).
+pub fn whole<T: std::str::FromStr>(s: &str) -> Result<T, String> {
+    if s.trim_start().starts_with('-') {
+        return Err(format!("`{s}` is negative; this flag takes a whole number ≥ 0"));
+    }
+    s.trim().parse().map_err(|_| format!("`{s}` is not a whole number (or is too large)"))
+}
+
 /// Which tokenizer `gshn segment` runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Method {
@@ -62,10 +71,10 @@ pub struct SegmentArgs {
     #[arg(long)]
     pub sigma: Option<f64>,
     /// Felzenszwalb minimum segment size.
-    #[arg(long, default_value_t = 50)]
+    #[arg(long, default_value_t = 50, value_parser = whole::<usize>)]
     pub min_size: usize,
     /// SLIC number of segments.
-    #[arg(long, default_value_t = 100)]
+    #[arg(long, default_value_t = 100, value_parser = whole::<usize>)]
     pub n_segments: usize,
     /// SLIC compactness.
     #[arg(long, default_value_t = 10.0)]
@@ -84,7 +93,7 @@ pub struct SegmentArgs {
     pub categories: Option<PathBuf>,
     /// Largest accepted image (and panoptic PNG) in pixels, width × height; a larger one is
     /// refused before decoding. Felzenszwalb holds about 130 bytes per pixel, SLIC about 40.
-    #[arg(long, default_value_t = gshn_seg::image_io::DEFAULT_MAX_PIXELS)]
+    #[arg(long, default_value_t = gshn_seg::image_io::DEFAULT_MAX_PIXELS, value_parser = whole::<u64>)]
     pub max_pixels: u64,
     /// Overwrite --out and --json if they exist (an input is never overwritten).
     #[arg(long)]

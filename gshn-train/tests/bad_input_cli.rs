@@ -285,6 +285,10 @@ fn damaged_files_and_unclear_requests_get_errors_a_user_can_act_on() {
         refused(&["train", "--config", "tiny.toml", "--out", "other", "--set", set], &root, &[field, "32-bit"]);
     }
 
+    // Values within f32 that still cannot train: named with the reason, not met as a NaN loss.
+    refused(&["train", "--config", "tiny.toml", "--out", "other", "--set", "model.fusion.r=3.4e38"], &root, &["model.fusion.r", "1e4"]);
+    refused(&["train", "--config", "tiny.toml", "--out", "other", "--set", "train.weight_decay=1e11"], &root, &["train.weight_decay", "train.lr"]);
+    assert!(!root.join("other").exists());
     // A checkpoint file of random bytes (same length) is refused by name, by eval and resume.
     let before = snapshot(&run);
     let model = latest.join("model.bpk");

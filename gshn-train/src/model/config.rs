@@ -798,7 +798,7 @@ impl GshnConfig {
         }
         layers("snn.layers", s.layers)?;
         s.neuron.validate().map_err(|e| invalid(format!("snn.neuron.{}", s.neuron.name()), e.to_string()))?;
-        finite("fusion.r", self.fusion.r, true, "finite")?;
+        finite("fusion.r", self.fusion.r, self.fusion.r.abs() <= 1e4, "in [-1e4, 1e4] (a branch weight; the normalised branches have unit scale)")?;
         if self.fusion.mode == FusionMode::Convex && !(self.fusion.r > 0.0 && self.fusion.r < 1.0) {
             return Err(invalid("fusion.r", format!("{} — a convex weight starts strictly between 0 and 1", self.fusion.r)));
         }
