@@ -143,7 +143,7 @@ fn a_diverging_variant_is_recorded_and_the_grid_goes_on() {
     let dir = scratch("diverge");
     // "diverges" comes first: the grid must still run "ok" after it. `CKPT` is replaced below.
     let body = "base = \"base.toml\"\nseeds = [0]\nset = [\"train.steps=4\", \"train.stl_steps=0\", \"train.checkpoint_every=CKPT\", \"train.log_every=1\", \"train.eval_every=4\", \"train.warmup=0\"]\nreference = \"ok\"\n\
-                [[variant]]\nname = \"diverges\"\nset = [\"train.lr=1e6\", \"train.grad_clip=1e30\"]\n[[variant]]\nname = \"ok\"\n";
+                [[variant]]\nname = \"diverges\"\nset = [\"train.lr=1e6\", \"train.grad_clip=1e30\", \"train.weight_decay=0\"]\n[[variant]]\nname = \"ok\"\n";
     let path = write_ablation(&dir, &body.replace("CKPT", "4"));
     let ab = Ablation::load(&path, &[]).unwrap();
     let device = Device::flex().autodiff();
@@ -185,7 +185,7 @@ fn a_diverging_variant_is_recorded_and_the_grid_goes_on() {
     let out = dir.join("out2");
     ablate(&Ablation::load(&path, &[]).unwrap(), &out, &device, false, None).unwrap();
     assert!(out.join("runs/diverges/data-0-seed-0/checkpoints/latest").is_file(), "it diverged after a checkpoint");
-    let retry = Ablation::load(&path, &["train.lr=1e5".into()]).unwrap();
+    let retry = Ablation::load(&path, &["train.lr=1e5".into(), "train.weight_decay=0".into()]).unwrap();
     std::fs::remove_file(out.join("table.md")).unwrap();
     let rows = ablate(&retry, &out, &device, false, None).unwrap();
     assert_eq!((rows.len(), diverged_runs(&retry, &out).unwrap().len()), (1, 1));

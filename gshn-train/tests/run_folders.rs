@@ -219,7 +219,7 @@ fn the_command_printed_after_a_divergence_works() {
     let _rng = RNG.lock().unwrap_or_else(|e| e.into_inner());
     let device = Device::flex().autodiff();
     let dir = scratch("nan-advice");
-    let cfg = tiny(&["train.lr=1e6", "train.grad_clip=1e30", "train.checkpoint_every=1", "train.log_every=1", "train.warmup=0"]);
+    let cfg = tiny(&["train.lr=1e6", "train.grad_clip=1e30", "train.weight_decay=0", "train.checkpoint_every=1", "train.log_every=1", "train.warmup=0"]);
     let err = run(&cfg, &device, &opts(&dir, false)).err().unwrap();
     let advice = match &err {
         RunError::NonFinite { advice, checkpoint: Some(_), .. } => advice.clone(),
