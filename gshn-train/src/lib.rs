@@ -80,6 +80,8 @@ pub mod snn_demo;
 pub mod stats;
 #[cfg(feature = "cli")]
 pub mod train;
+#[cfg(feature = "cli")]
+pub mod transfer;
 
 pub use batch::{Dataset, Example, GshnBatch, GshnBatcher, Prepared, QaItem};
 pub use error::{GshnError, Result};

@@ -7,12 +7,11 @@ use burn::tensor::Device;
 use clap::{Parser, Subcommand};
 use gshn_snn::stats::EnergyModel;
 use gshn_train::device::{apply_runtime, pick_device};
-use gshn_train::eval::evaluate;
 use gshn_train::experiment::{DeviceChoice, ExperimentConfig};
 use gshn_train::report::{example_pictures, write_report, ReportInput};
 use gshn_train::segment_cmd::{self, whole, SegmentArgs};
 use gshn_train::snn_demo::{self, SnnDemoConfig};
-use gshn_train::train::{load_data, run, RunOptions};
+use gshn_train::train::{run, RunOptions};
 
 /// A library field error as the flag it came from (`time_steps` → `--time-steps`).
 fn as_flag(e: gshn_train::GshnError) -> anyhow::Error {
@@ -111,11 +110,21 @@ enum Command {
         #[arg(long)]
         force: bool,
     },
-    /// Evaluate a checkpoint on its config's test split and write a report.
+    /// Evaluate a checkpoint on its config's test split, or on other data sets (`--set data.…`,
+    /// `--dataset FILE`, one transfer-table row each), and write a report.
     Eval {
         /// A run folder, its checkpoints/ folder, or one checkpoints/step-NNNNNN folder.
         #[arg(long)]
         checkpoint: PathBuf,
+        /// Override a data or evaluation field of the checkpoint's config (repeatable), e.g.
+        /// `--set data.seed=7` for another ShapeWorld draw or `--set data.source=coco --set
+        /// data.dir=DIR`; with --dataset, applied to every data set.
+        #[arg(long = "set", value_name = "KEY=VALUE")]
+        set: Vec<String>,
+        /// A data-set file (TOML: optional `name`, `[data]`, `[eval]`), repeatable: the
+        /// checkpoint is scored on its own test split and on each, one table row each.
+        #[arg(long, value_name = "FILE")]
+        dataset: Vec<PathBuf>,
         /// Device: auto, flex or wgpu.
         #[arg(long)]
         device: Option<String>,
@@ -284,40 +293,85 @@ fn main() -> anyhow::Result<()> {
                 eprintln!("wrote {}, {}, {} and the plots", out.join("runs.csv").display(), out.join("curves.csv").display(), out.join("table.md").display());
             }
         }
-        Command::Eval { checkpoint, device, report, force } => {
+        Command::Eval { checkpoint, set, dataset, device, report, force } => {
             use gshn_train::checkpoint;
+            use gshn_train::output::{check_folder, claim_folder, OutputKind};
+            use gshn_train::transfer::{self, EvalSet, TransferRow};
             let choice = device.as_deref().map(parse_device).transpose()?;
+            let sets = dataset.iter().map(|p| EvalSet::load(p)).collect::<Result<Vec<_>, _>>()?;
             let dir = checkpoint::resolve(&checkpoint)?;
             let saved = ExperimentConfig::load(&dir.join("config.toml"), &[])?;
+            // Every override is checked before anything runs.
+            let mut plans = vec![(EvalSet { name: "own test split".into(), overrides: set.clone() }, transfer::config_for(&saved, &set)?)];
+            for s in &sets {
+                let overrides = [s.overrides.clone(), set.clone()].concat();
+                let cfg = transfer::config_for(&saved, &overrides).map_err(|e| anyhow::anyhow!("{}: {e}", s.name))?;
+                anyhow::ensure!(plans.iter().all(|(p, _)| p.name != s.name), "--dataset: two data sets are named `{}`; give one a `name`", s.name);
+                plans.push((EvalSet { overrides, ..s.clone() }, cfg));
+            }
             let (dev, dev_name) = device_for(&ExperimentConfig { device: choice.unwrap_or(saved.device), ..saved.clone() })?;
             let run_dir = dir.parent().and_then(|p| p.parent()).map(PathBuf::from).unwrap_or_default();
-            let report_dir = report.clone().unwrap_or_else(|| run_dir.join("report-eval"));
-            gshn_train::output::check_folder(&report_dir, gshn_train::output::OutputKind::Report, "--report", force)?;
+            let report_dir = report.clone().unwrap_or_else(|| run_dir.join(if sets.is_empty() { "report-eval" } else { "report-transfer" }));
+            check_folder(&report_dir, OutputKind::Report, "--report", force)?;
             let loaded = checkpoint::load(&dir, &dev)?;
             if loaded.verified == checkpoint::Verified::Unchecked {
                 eprintln!("note: {} predates checkpoint checksums (no {}); its files could not be verified", loaded.dir.display(), checkpoint::SUMS);
             }
-            let cfg = loaded.config.clone();
             eprintln!("evaluating {} (step {}) on {dev_name}", loaded.dir.display(), loaded.state.step);
-            let mut data = load_data(&cfg)?;
-            if let Some(why) = gshn_train::train::vocab_mismatch(&loaded.vocab, &data.vocab, &cfg) {
-                anyhow::bail!("{}: {why}", loaded.dir.join("vocab.json").display());
-            }
-            data.attach_features(&loaded.model, &dev, &|s| eprintln!("{s}"))?;
-            let batcher = data.batcher(&cfg)?.with_frozen_text(&loaded.model, &dev);
-            let test = evaluate(&loaded.model, &data.test, &batcher, &cfg.eval.energy, cfg.eval.batch_size, &dev, Some(&data.train))?;
-            let log = gshn_train::train::read_log(&run_dir).unwrap_or_default();
-            let pictures = (cfg.eval.report_images > 0)
-                .then(|| example_pictures(&loaded.model, &data.test, &batcher, &loaded.state.answers, cfg.eval.report_images, &dev))
-                .transpose()?;
+            let say = |s: String| eprintln!("{s}");
             let command = std::env::args().collect::<Vec<_>>().join(" ");
-            gshn_train::output::claim_folder(&report_dir, gshn_train::output::OutputKind::Report, "--report", force)?;
-            write_report(&report_dir, &ReportInput { config: &cfg, log: &log, test: &test, command: &command, device: &dev_name }, pictures.as_ref())?;
-            let eval_json = report_dir.join("eval.json");
-            checkpoint::write_checked(&eval_json, serde_json::to_string_pretty(&test)?.as_bytes())
-                .with_context(|| format!("cannot write {}", eval_json.display()))?;
-            println!("{}", test.markdown());
-            eprintln!("report: {}", report_dir.join("report.md").display());
+            let mut rows = Vec::new();
+            for (k, (s, cfg)) in plans.into_iter().enumerate() {
+                if !sets.is_empty() {
+                    eprintln!("[{}/{}] {}: {}", k + 1, sets.len() + 1, s.name, gshn_train::train::data_description(&cfg));
+                }
+                let own = cfg.data == loaded.config.data;
+                let scored = transfer::score(&loaded, &cfg, own, &dev, &say)?;
+                if scored.fit.unknown_words > 0 {
+                    eprintln!(
+                        "note: {} of the {} words of the test texts ({:.1} %) are not in the checkpoint's vocabulary and are read as [UNK]",
+                        scored.fit.unknown_words,
+                        scored.fit.words,
+                        100.0 * scored.fit.unknown_share()
+                    );
+                }
+                if sets.is_empty() {
+                    // One data set: the full report, as after training.
+                    let log = gshn_train::train::read_log(&run_dir).unwrap_or_default();
+                    let pictures = (cfg.eval.report_images > 0)
+                        .then(|| example_pictures(&loaded.model, &scored.data.test, &scored.batcher, &loaded.state.answers, cfg.eval.report_images, &dev))
+                        .transpose()?;
+                    claim_folder(&report_dir, OutputKind::Report, "--report", force)?;
+                    write_report(
+                        &report_dir,
+                        &ReportInput { config: &cfg, log: &log, test: &scored.report, command: &command, device: &dev_name },
+                        pictures.as_ref(),
+                    )?;
+                    let eval_json = report_dir.join("eval.json");
+                    checkpoint::write_checked(&eval_json, serde_json::to_string_pretty(&scored.report)?.as_bytes())
+                        .with_context(|| format!("cannot write {}", eval_json.display()))?;
+                    println!("{}", scored.report.markdown());
+                    eprintln!("report: {}", report_dir.join("report.md").display());
+                    return Ok(());
+                }
+                rows.push(TransferRow { set: s, fit: scored.fit, report: scored.report });
+            }
+            let table = transfer::table(&rows);
+            claim_folder(&report_dir, OutputKind::Report, "--report", force)?;
+            let md = format!(
+                "# Transfer: {}
+
+`{command}`, on {dev_name}
+
+{table}",
+                loaded.dir.display()
+            );
+            for (file, bytes) in [("transfer.md", md.into_bytes()), ("transfer.json", serde_json::to_string_pretty(&rows)?.into_bytes())] {
+                let p = report_dir.join(file);
+                checkpoint::write_checked(&p, &bytes).with_context(|| format!("cannot write {}", p.display()))?;
+            }
+            println!("{table}");
+            eprintln!("wrote {} and {}", report_dir.join("transfer.md").display(), report_dir.join("transfer.json").display());
         }
         Command::Bench(BenchCommand::Train { config, set, steps, device, json, force }) => {
             let max = gshn_train::bench_train::MAX_STEPS;

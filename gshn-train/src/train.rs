@@ -94,8 +94,10 @@ impl Data {
 /// Images per batch when a frozen backbone's feature maps are computed.
 pub const FEATURE_BATCH: usize = 32;
 
-/// Generates or loads the data of `cfg` and cuts it into tokens.
-pub fn load_data(cfg: &ExperimentConfig) -> Result<Data, RunError> {
+/// Generates or loads the data of `cfg` and cuts it into tokens: the three splits, the VQA
+/// answers and the vocabulary of the training texts. No check that the data can train `cfg`
+/// ([`load_data`] adds them): evaluation reads data this way.
+pub fn read_data(cfg: &ExperimentConfig) -> Result<Data, RunError> {
     let d = &cfg.data;
     let (train, val, test, answers) = match d.source {
         DataSource::Shapeworld => {
@@ -122,12 +124,26 @@ pub fn load_data(cfg: &ExperimentConfig) -> Result<Data, RunError> {
         DataSource::SnliVe => crate::data::albef::load_ve_splits(cfg)?,
         DataSource::Nlvr2 => crate::data::albef::load_nlvr_splits(cfg)?,
     };
-    let unfit = |m: String| -> Result<Data, RunError> { Err(DataError::Unfit(m).into()) };
+    if test.len() < 2 {
+        return Err(DataError::Unfit(format!("the test split has {} images; at least 2 are needed (data.test_images)", test.len())).into());
+    }
+    let vocab = Vocab::build(train.texts());
+    Ok(Data { train, val, test, vocab, answers })
+}
+
+/// [`read_data`], then the checks that the data can train `cfg` (a full batch, captions for
+/// STL, something to learn for each loss term, a vocabulary the scratch text encoder can hold).
+pub fn load_data(cfg: &ExperimentConfig) -> Result<Data, RunError> {
+    let data = read_data(cfg)?;
+    check_trainable(cfg, &data)?;
+    Ok(data)
+}
+
+fn check_trainable(cfg: &ExperimentConfig, data: &Data) -> Result<(), RunError> {
+    let (train, vocab) = (&data.train, &data.vocab);
+    let unfit = |m: String| -> Result<(), RunError> { Err(DataError::Unfit(m).into()) };
     if train.len() < cfg.train.batch_size {
         return unfit(format!("{} training images cannot fill a batch of {} (lower train.batch_size)", train.len(), cfg.train.batch_size));
-    }
-    if test.len() < 2 {
-        return unfit(format!("the test split has {} images; at least 2 are needed (data.test_images)", test.len()));
     }
     if !train.has_captions() && cfg.train.stl_steps > 0 {
         return unfit("Spiked Text Learning contrasts caption words with segments, and this data has no captions: set train.stl_steps = 0".into());
@@ -146,7 +162,6 @@ pub fn load_data(cfg: &ExperimentConfig) -> Result<Data, RunError> {
     if cfg.model.loss.entailment > 0.0 && !train.has_hypotheses() {
         return unfit("model.loss.entailment > 0 but the training split has no entailment hypotheses (ShapeWorld: set data.hypotheses, e.g. 3)".into());
     }
-    let vocab = Vocab::build(train.texts());
     if matches!(cfg.model.text.encoder, crate::model::config::TextEncoderChoice::Scratch) {
         let (words, width) = (vocab.len(), cfg.model.text.width);
         let bytes = words as u128 * width as u128 * 4;
@@ -159,7 +174,7 @@ pub fn load_data(cfg: &ExperimentConfig) -> Result<Data, RunError> {
             ));
         }
     }
-    Ok(Data { train, val, test, vocab, answers })
+    Ok(())
 }
 
 /// The most distinct words the scratch text encoder embeds.
