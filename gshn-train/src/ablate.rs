@@ -521,13 +521,13 @@ pub fn write_outputs(ab: &Ablation, rows: &[RunRow], diverged: &[DivergedRun], o
             y_label: label.to_string(),
             bars: bars(ab, rows, m),
         };
-        plot::save(&out.join(m), |c| chart.draw(c))?;
+        plot::save(&out.join(m), &chart)?;
     }
     let curves: [(&str, &str, Pick); 2] =
         [("curve_t2i_r10", "validation text→image R@10", |c| c.val_t2i_r10), ("curve_vqa", "validation VQA accuracy", |c| c.val_vqa)];
     for (file, label, pick) in curves {
         if let Some(chart) = learning_curve(ab, rows, label, pick) {
-            plot::save(&out.join(file), |c| chart.draw(c))?;
+            plot::save(&out.join(file), &chart)?;
         }
     }
     Ok(())
@@ -672,18 +672,21 @@ fn learning_curve(ab: &Ablation, rows: &[RunRow], label: &str, pick: Pick) -> Op
             let runs: Vec<&RunRow> = rows.iter().filter(|r| r.variant == v.name).collect();
             let mut steps: Vec<usize> = runs.first().map(|r| r.curve.iter().filter(|c| pick(c).is_some()).map(|c| c.step).collect()).unwrap_or_default();
             steps.retain(|s| runs.iter().all(|r| r.curve.iter().any(|c| c.step == *s && pick(c).is_some())));
-            let points = steps
+            let summaries: Vec<(f64, crate::stats::Summary)> = steps
                 .iter()
                 .map(|&s| {
                     let vals: Vec<f64> = runs.iter().filter_map(|r| r.curve.iter().find(|c| c.step == s).and_then(pick)).collect();
-                    (s as f64, vals.iter().sum::<f64>() / vals.len() as f64)
+                    (s as f64, crate::stats::summarise(&vals))
                 })
                 .collect();
-            Series { name: v.name.clone(), points }
+            let points = summaries.iter().map(|(x, m)| (*x, m.mean)).collect();
+            // The 95 % CI over the variant's runs as a band (none with a single run).
+            let band = summaries.iter().filter(|(_, m)| m.ci95.is_finite()).map(|(x, m)| (*x, m.mean - m.ci95, m.mean + m.ci95)).collect();
+            Series { name: v.name.clone(), points, band }
         })
         .collect();
     series.iter().any(|s| s.points.len() >= 2).then(|| LineChart {
-        title: format!("{label} during training (mean over {} runs per variant)", ab.runs_per_variant()),
+        title: format!("{label} during training (mean, 95% CI band over {} runs per variant)", ab.runs_per_variant()),
         x_label: "step".into(),
         y_label: label.into(),
         series,

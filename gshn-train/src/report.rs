@@ -16,12 +16,14 @@ use crate::data::shapeworld_ve::LABELS;
 use crate::eval::{argmax_rows, to_vec, EvalReport};
 use crate::experiment::ExperimentConfig;
 use crate::model::Gshn;
-use crate::plot::{self, Anchor, Bar, BarChart, Canvas, LineChart, PngCanvas, Series};
+use crate::plot::{self, Bar, BarChart, LineChart, Series};
 use crate::run_error::{io_at, DataError, RunError};
 use crate::train::{hms, LogRow};
 
 /// Pixels per side of an example picture.
 const PANEL: u32 = 256;
+/// Characters per line of a panel's text (DejaVu Sans at 12 px averages under 7 px a character).
+const LINE_CHARS: usize = (PANEL / 7) as usize;
 
 /// Draws test images `0..k` with segment colours and boundaries, the graph's edges (yellow)
 /// and the first task the model learns that the data carries: the image's first question
@@ -74,49 +76,50 @@ pub fn example_pictures(model: &Gshn, data: &Dataset, batcher: &GshnBatcher, ans
         }
     }
     let text_h = 60;
-    let mut sheet = PngCanvas::new(k as u32 * (PANEL + 8) + 8, PANEL + text_h + 16);
+    let mut sheet = RgbImage::from_pixel(k as u32 * (PANEL + 8) + 8, PANEL + text_h + 16, Rgb([255, 255, 255]));
     for (slot, &i) in idx.iter().enumerate() {
         let style = OverlayStyle { alpha: 0.35, ids: false, ..Default::default() };
         let pic = overlay(&data[i].image, &data[i].segmentation, &style, None).map_err(crate::GshnError::from)?;
         let mut pic = resize(&pic, PANEL, PANEL, FilterType::Nearest);
         let t = &data[i].tokens;
         let centre = |n: usize| (t.geometry[n * 7 + 4] as f64 * PANEL as f64, t.geometry[n * 7 + 5] as f64 * PANEL as f64);
-        {
-            let mut c = PngCanvas(std::mem::take(&mut pic));
-            for (&s, &d) in t.edges.src.iter().zip(&t.edges.dst) {
-                c.line(centre(s), centre(d), [255, 220, 0], 1.0);
-            }
-            for (n, &a) in attention[i].iter().enumerate() {
-                let r = 2.0 + 14.0 * (a as f64).sqrt();
-                let (x, y) = centre(n);
-                disc(&mut c.0, x, y, r, [220, 20, 60]);
-            }
-            pic = c.0;
+        for (&s, &d) in t.edges.src.iter().zip(&t.edges.dst) {
+            plot::draw_line(&mut pic, centre(s), centre(d), [255, 220, 0], 1);
+        }
+        for (n, &a) in attention[i].iter().enumerate() {
+            let r = 2.0 + 14.0 * (a as f64).sqrt();
+            let (x, y) = centre(n);
+            disc(&mut pic, x, y, r, [220, 20, 60]);
         }
         let x0 = 8 + slot as u32 * (PANEL + 8);
-        image::imageops::replace(&mut sheet.0, &pic, x0 as i64, 8);
+        image::imageops::replace(&mut sheet, &pic, x0 as i64, 8);
         let mut y = PANEL as f64 + 20.0;
         if let Some((text, predicted, truth)) = &shown[i] {
-            for line in wrap(text, (PANEL / 8) as usize).into_iter().take(3) {
-                sheet.text(x0 as f64, y, &line, [0, 0, 0], Anchor::Start);
+            for line in wrap(text, LINE_CHARS).into_iter().take(3) {
+                write(&mut sheet, x0, y, &line, [0, 0, 0]);
                 y += 11.0;
             }
             let colour = if predicted == truth { [0, 130, 0] } else { [200, 0, 0] };
             let answer = format!("model: {predicted}  truth: {truth}");
-            if answer.chars().count() <= (PANEL / 8) as usize {
-                sheet.text(x0 as f64, y, &answer, colour, Anchor::Start);
+            if answer.chars().count() <= LINE_CHARS {
+                write(&mut sheet, x0, y, &answer, colour);
             } else {
-                sheet.text(x0 as f64, y, &format!("model: {predicted}"), colour, Anchor::Start);
-                sheet.text(x0 as f64, y + 11.0, &format!("truth: {truth}"), colour, Anchor::Start);
+                write(&mut sheet, x0, y, &format!("model: {predicted}"), colour);
+                write(&mut sheet, x0, y + 11.0, &format!("truth: {truth}"), colour);
             }
         } else {
-            for line in data[i].captions.first().map(|c| wrap(c, (PANEL / 8) as usize)).unwrap_or_default().into_iter().take(4) {
-                sheet.text(x0 as f64, y, &line, [0, 0, 0], Anchor::Start);
+            for line in data[i].captions.first().map(|c| wrap(c, LINE_CHARS)).unwrap_or_default().into_iter().take(4) {
+                write(&mut sheet, x0, y, &line, [0, 0, 0]);
                 y += 11.0;
             }
         }
     }
-    Ok(sheet.0)
+    Ok(sheet)
+}
+
+/// One line of the sheet's text, vertically centred on `y`.
+fn write(sheet: &mut RgbImage, x: u32, y: f64, text: &str, colour: [u8; 3]) {
+    plot::draw_text(sheet, x as i32, (y - 6.0).round() as i32, text, colour, 12);
 }
 
 fn disc(img: &mut RgbImage, x: f64, y: f64, r: f64, colour: [u8; 3]) {
@@ -170,45 +173,45 @@ pub fn write_report(dir: &Path, input: &ReportInput, examples: Option<&RgbImage>
     let pts = |f: &dyn Fn(&LogRow) -> Option<f64>, stage: Option<&str>| -> Vec<(f64, f64)> {
         log.iter().filter(|r| stage.is_none_or(|s| r.stage == s)).filter_map(|r| f(r).map(|v| (r.step as f64, v))).collect()
     };
-    let mut loss = vec![Series { name: "total".into(), points: pts(&|r| Some(r.loss), None) }];
+    let mut loss = vec![Series::line("total", pts(&|r| Some(r.loss), None))];
     if log.iter().any(|r| r.stage == "main") {
-        loss.push(Series { name: "CLIP".into(), points: pts(&|r| Some(r.clip), Some("main")) });
+        loss.push(Series::line("CLIP", pts(&|r| Some(r.clip), Some("main"))));
     }
     if log.iter().any(|r| r.vqa > 0.0) {
-        loss.push(Series { name: "VQA".into(), points: pts(&|r| Some(r.vqa), Some("main")) });
+        loss.push(Series::line("VQA", pts(&|r| Some(r.vqa), Some("main"))));
     }
     if log.iter().any(|r| r.entailment > 0.0) {
-        loss.push(Series { name: "VE".into(), points: pts(&|r| Some(r.entailment), Some("main")) });
+        loss.push(Series::line("VE", pts(&|r| Some(r.entailment), Some("main"))));
     }
     if log.iter().any(|r| r.nlvr > 0.0) {
-        loss.push(Series { name: "NLVR".into(), points: pts(&|r| Some(r.nlvr), Some("main")) });
+        loss.push(Series::line("NLVR", pts(&|r| Some(r.nlvr), Some("main"))));
     }
     if log.iter().any(|r| r.node > 0.0) {
-        loss.push(Series { name: "node InfoNCE".into(), points: pts(&|r| Some(r.node), Some("main")) });
+        loss.push(Series::line("node InfoNCE", pts(&|r| Some(r.node), Some("main"))));
     }
     if log.iter().any(|r| r.stage == "stl") {
-        loss.push(Series { name: "STL".into(), points: pts(&|r| Some(r.stl), Some("stl")) });
+        loss.push(Series::line("STL", pts(&|r| Some(r.stl), Some("stl"))));
     }
     let chart = LineChart { title: "training loss".into(), x_label: "step".into(), y_label: "loss".into(), series: loss, y_range: None };
-    plot::save(&dir.join("loss"), |c| chart.draw(c))?;
+    plot::save(&dir.join("loss"), &chart)?;
     let mut curves = vec![
-        Series { name: "i->t R@1".into(), points: pts(&|r| r.val_i2t_r1, None) },
-        Series { name: "t->i R@1".into(), points: pts(&|r| r.val_t2i_r1, None) },
-        Series { name: "t->i R@5".into(), points: pts(&|r| r.val_t2i_r5, None) },
-        Series { name: "t->i R@10".into(), points: pts(&|r| r.val_t2i_r10, None) },
+        Series::line("i→t R@1", pts(&|r| r.val_i2t_r1, None)),
+        Series::line("t→i R@1", pts(&|r| r.val_t2i_r1, None)),
+        Series::line("t→i R@5", pts(&|r| r.val_t2i_r5, None)),
+        Series::line("t→i R@10", pts(&|r| r.val_t2i_r10, None)),
     ];
     if log.iter().any(|r| r.val_vqa.is_some()) {
-        curves.push(Series { name: "VQA acc".into(), points: pts(&|r| r.val_vqa, None) });
+        curves.push(Series::line("VQA acc", pts(&|r| r.val_vqa, None)));
     }
     if log.iter().any(|r| r.val_entailment.is_some()) {
-        curves.push(Series { name: "VE acc".into(), points: pts(&|r| r.val_entailment, None) });
+        curves.push(Series::line("VE acc", pts(&|r| r.val_entailment, None)));
     }
     if log.iter().any(|r| r.val_nlvr.is_some()) {
-        curves.push(Series { name: "NLVR acc".into(), points: pts(&|r| r.val_nlvr, None) });
+        curves.push(Series::line("NLVR acc", pts(&|r| r.val_nlvr, None)));
     }
     let chart =
         LineChart { title: "validation".into(), x_label: "step".into(), y_label: "recall / accuracy".into(), series: curves, y_range: Some((0.0, 1.0)) };
-    plot::save(&dir.join("validation"), |c| chart.draw(c))?;
+    plot::save(&dir.join("validation"), &chart)?;
     let has_spikes = !test.layers.is_empty();
     if has_spikes {
         let chart = BarChart {
@@ -216,7 +219,7 @@ pub fn write_report(dir: &Path, input: &ReportInput, examples: Option<&RgbImage>
             y_label: "spikes / neuron / step".into(),
             bars: test.layers.iter().map(|l| Bar { label: l.name.clone(), value: l.firing_rate(), error: None }).collect(),
         };
-        plot::save(&dir.join("firing_rates"), |c| chart.draw(c))?;
+        plot::save(&dir.join("firing_rates"), &chart)?;
     }
     if let Some(pic) = examples {
         plot::save_png(pic, &dir.join("examples.png"))?;

@@ -44,7 +44,7 @@ fn a_library_user_gets_no_runner_dependencies() {
 
     let all = tree(&dir, &["-e", "normal", "--prefix", "none", "--format", "{p}"]);
     let names: Vec<&str> = all.lines().filter_map(|l| l.split_whitespace().next()).collect();
-    for banned in ["clap", "font8x8", "csv", "serde_path_to_error", "anyhow", "wgpu", "burn-wgpu", "burn-cubecl"] {
+    for banned in ["clap", "plotters", "csv", "serde_path_to_error", "anyhow", "wgpu", "burn-wgpu", "burn-cubecl"] {
         assert!(!names.contains(&banned), "{banned} is in the library's dependency tree:\n{all}");
     }
     assert!(names.contains(&"gshn-train") && names.contains(&"burn-flex"), "{all}");
