@@ -4,8 +4,6 @@
 //! statistics (firing rate per layer, SOPs, estimated energy) and the learned fusion weight
 //! `r`.
 
-use std::collections::BTreeMap;
-
 use burn::module::Module;
 use burn::tensor::{Device, Tensor};
 use gshn_snn::stats::{EnergyModel, LayerStats};
@@ -13,33 +11,13 @@ use serde::{Deserialize, Serialize};
 
 use crate::batch::{Dataset, GshnBatcher, QaItem};
 use crate::energy::{image_ops, snn_ops, text_ops, total_pj, twin_of, LayerOps, Measured};
-use crate::metrics::{claim_aware, pairwise_accuracy, retrieval, ClaimAwareMetrics, RetrievalMetrics};
 use crate::model::{Branches, Gshn};
 use crate::run_error::{DataError, RunError};
 use crate::task::entailment::EntailmentMetrics;
 use crate::task::nlvr::NlvrMetrics;
+use crate::task::retrieval::{claim_aware, pairwise_accuracy, retrieval, ClaimAwareMetrics, RetrievalMetrics};
 
-/// VQA accuracy.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct VqaMetrics {
-    /// Questions asked.
-    pub questions: usize,
-    /// Fraction answered right.
-    pub accuracy: f64,
-    /// Per question type: (accuracy, questions).
-    pub per_type: BTreeMap<String, (f64, usize)>,
-}
-
-/// What answering without looking achieves (from the training split's answers), per question
-/// type and overall (`all`): the type's most frequent answer (answer prior), and the most
-/// frequent answer to the same question text, else the type's (question only).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
-pub struct VqaBaselines {
-    /// Answer-prior accuracy per type and `all`.
-    pub prior: BTreeMap<String, f64>,
-    /// Question-only accuracy per type and `all`.
-    pub question_only: BTreeMap<String, f64>,
-}
+pub use crate::task::vqa::{VqaBaselines, VqaMetrics};
 
 /// What the energy model counts: every layer of the image side, the text encoder, and the
 /// equal-width non-spiking twin (docs: [`crate::energy`]).
@@ -286,32 +264,9 @@ pub(crate) fn argmax_rows(logits: Tensor<2>) -> Result<Vec<usize>, RunError> {
 
 /// The answer-prior and question-only baselines on `data`'s questions, from `train`'s answers.
 pub fn vqa_baselines(train: &Dataset, data: &Dataset) -> Option<VqaBaselines> {
-    let mut by_type: BTreeMap<&str, BTreeMap<usize, usize>> = BTreeMap::new();
-    let mut by_text: BTreeMap<&str, BTreeMap<usize, usize>> = BTreeMap::new();
-    for q in train.items.iter().flat_map(|p| &p.questions) {
-        *by_type.entry(&q.kind).or_default().entry(q.answer).or_default() += 1;
-        *by_text.entry(&q.text).or_default().entry(q.answer).or_default() += 1;
-    }
-    let top = |m: &BTreeMap<usize, usize>| m.iter().max_by_key(|(a, n)| (**n, std::cmp::Reverse(**a))).map(|(a, _)| *a);
-    let questions = all_questions(data);
-    if questions.is_empty() || by_type.is_empty() {
-        return None;
-    }
-    let mut tally: BTreeMap<String, (usize, usize, usize)> = BTreeMap::new(); // prior right, question right, count
-    for (_, q) in &questions {
-        let prior = by_type.get(q.kind.as_str()).and_then(top);
-        let question = by_text.get(q.text.as_str()).and_then(top).or(prior);
-        for key in [q.kind.as_str(), "all"] {
-            let e = tally.entry(key.to_string()).or_default();
-            e.0 += (prior == Some(q.answer)) as usize;
-            e.1 += (question == Some(q.answer)) as usize;
-            e.2 += 1;
-        }
-    }
-    Some(VqaBaselines {
-        prior: tally.iter().map(|(k, v)| (k.clone(), v.0 as f64 / v.2 as f64)).collect(),
-        question_only: tally.iter().map(|(k, v)| (k.clone(), v.1 as f64 / v.2 as f64)).collect(),
-    })
+    let train: Vec<&QaItem> = train.items.iter().flat_map(|p| &p.questions).collect();
+    let questions: Vec<&QaItem> = all_questions(data).into_iter().map(|(_, q)| q).collect();
+    VqaBaselines::new(&train, &questions)
 }
 
 /// For each caption of `data` (in image order), the images of `data` it is true of, when
@@ -469,16 +424,7 @@ pub fn evaluate(
         }
         Some(pairwise_accuracy(&pairs))
     };
-    let vqa = (!questions.is_empty()).then(|| {
-        let mut per_type: BTreeMap<String, (f64, usize)> = BTreeMap::new();
-        for ((_, q), &ok) in questions.iter().zip(&vqa_right) {
-            let e = per_type.entry(q.kind.clone()).or_default();
-            e.0 += ok as u8 as f64;
-            e.1 += 1;
-        }
-        per_type.values_mut().for_each(|e| e.0 /= e.1 as f64);
-        VqaMetrics { questions: questions.len(), accuracy: vqa_right.iter().filter(|&&b| b).count() as f64 / questions.len() as f64, per_type }
-    });
+    let vqa = VqaMetrics::new(&questions.iter().map(|(_, q)| *q).collect::<Vec<_>>(), &vqa_right);
     let entailment = (!hypotheses.is_empty()).then(|| {
         let items: Vec<&QaItem> = hypotheses.iter().map(|(_, q)| *q).collect();
         let train_items: Option<Vec<&QaItem>> = train.map(|t| t.items.iter().flat_map(|p| &p.hypotheses).collect());

@@ -46,7 +46,8 @@ pub mod data;
 pub mod energy;
 pub mod error;
 pub mod loss;
-pub mod metrics;
+/// Retrieval metrics, now in [`task::retrieval`] (this path is kept for existing imports).
+pub use task::retrieval as metrics;
 pub mod model;
 pub mod task;
 

@@ -19,7 +19,8 @@ pub mod spiking_graph;
 pub mod text;
 pub mod text_cache;
 pub mod tokens;
-pub mod vqa;
+/// The VQA head, now in [`crate::task::vqa`] (this path is kept for existing imports).
+pub use crate::task::vqa;
 pub mod weights;
 pub mod wordpiece;
 

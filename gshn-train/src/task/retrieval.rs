@@ -1,5 +1,7 @@
-//! Evaluation metrics: image–text retrieval with several captions per image, hard-negative
-//! discrimination, and answer accuracy.
+//! Image–text retrieval as a task: its metrics — recall@K both ways with several captions per
+//! image ([`retrieval`]), claim-aware recall and its ceilings ([`claim_aware`]), hard-negative
+//! discrimination ([`pairwise_accuracy`]). Its loss is CLIP's symmetric InfoNCE
+//! ([`crate::loss::clip_loss`], `Gshn::losses`' `clip` term).
 
 use serde::{Deserialize, Serialize};
 
