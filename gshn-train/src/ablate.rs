@@ -101,7 +101,7 @@ pub struct Ablation {
 }
 
 /// The metrics of a run, by name, in table order.
-pub const METRICS: [(&str, &str); 17] = [
+pub const METRICS: [(&str, &str); 18] = [
     ("t2i_r1", "text→image R@1"),
     ("t2i_r5", "text→image R@5"),
     ("t2i_r10", "text→image R@10"),
@@ -118,6 +118,7 @@ pub const METRICS: [(&str, &str); 17] = [
     ("sops", "SOPs / image"),
     ("energy_nj", "energy / image (nJ)"),
     ("r", "r (mean)"),
+    ("plif_tau", "PLIF τ (learned, mean over layers)"),
     ("train_s", "training time (s)"),
 ];
 
@@ -143,6 +144,7 @@ pub fn metric(e: &EvalReport, train_s: f64, name: &str) -> Option<f64> {
         // written before energy was counted).
         "energy_nj" => (e.energy_pj_per_image > 0.0).then_some(e.energy_pj_per_image / 1000.0),
         "r" => (!e.r.is_empty()).then(|| e.r.iter().map(|&v| v as f64).sum::<f64>() / e.r.len() as f64),
+        "plif_tau" => (!e.plif_tau.is_empty()).then(|| e.plif_tau.iter().sum::<f64>() / e.plif_tau.len() as f64),
         "train_s" => Some(train_s),
         _ => None,
     }

@@ -84,6 +84,9 @@ pub struct EvalReport {
     pub energy: EnergyReport,
     /// The fusion weight(s) `r`.
     pub r: Vec<f32>,
+    /// The learned time constant τ of each PLIF spiking layer (empty for other neurons).
+    #[serde(default)]
+    pub plif_tau: Vec<f64>,
     /// CLIP's logit scale.
     pub logit_scale: f64,
 }
@@ -200,6 +203,10 @@ impl EvalReport {
             s += &format!("| text encoder energy / {} | {:.1} nJ | |\n", self.text_unit(), e.text_pj / 1000.0);
         }
         s += &format!("| r | {} | |\n| logit scale | {:.2} | |\n", self.r_text(), self.logit_scale);
+        if !self.plif_tau.is_empty() {
+            let taus: Vec<String> = self.plif_tau.iter().map(|t| format!("{t:.3}")).collect();
+            s += &format!("| PLIF τ per spiking layer (learned) | {} | |\n", taus.join(" / "));
+        }
         s
     }
 
@@ -499,6 +506,7 @@ pub fn evaluate(
         energy_preset: preset,
         energy,
         r: if model.branches() == Branches::Hybrid { model.r_values() } else { vec![] },
+        plif_tau: model.plif_tau(),
         logit_scale: model.logit_scale.value(),
     })
 }

@@ -390,3 +390,20 @@ fn the_cnn_backbone_pools_as_avg_pool_2d_does() {
         assert!(diff < 1e-5, "stride {stride}, side {side}: max difference {diff}");
     }
 }
+
+#[test]
+fn plif_layers_report_their_learned_time_constant() {
+    use gshn_snn::neuron::{NeuronConfig, PlifConfig};
+    let _rng = RNG.lock().unwrap_or_else(|e| e.into_inner());
+    let device = Device::flex();
+    let vocab = Vocab::build(["a red circle"]);
+    let mut cfg = small_config(&vocab);
+    assert!(cfg.clone().init(&device).unwrap().plif_tau().is_empty(), "LIF layers have no learned τ");
+    cfg.snn.neuron = NeuronConfig::Plif(PlifConfig::new().with_init_tau(3.0));
+    let model = cfg.clone().init(&device).unwrap();
+    let taus = model.plif_tau();
+    assert_eq!(taus.len(), cfg.snn.layers);
+    assert!(taus.iter().all(|t| (t - 3.0).abs() < 1e-5), "{taus:?}");
+    cfg.fusion.branches = Branches::GatOnly;
+    assert!(cfg.init(&device).unwrap().plif_tau().is_empty(), "no spiking branch, no τ");
+}

@@ -418,6 +418,19 @@ impl Gshn {
         Ok(Some(stats))
     }
 
+    /// The learned time constant τ = 1/sigmoid(w) of each spiking graph layer whose neuron is
+    /// PLIF, in layer order (empty for other neurons or without a spiking branch).
+    pub fn plif_tau(&self) -> Vec<f64> {
+        let layers = self.snn.as_ref().map_or(&[][..], |b| &b.layers[..]);
+        layers
+            .iter()
+            .filter_map(|l| match &l.neuron {
+                gshn_snn::neuron::Neuron::Plif(p) => Some(p.tau()),
+                _ => None,
+            })
+            .collect()
+    }
+
     /// The current fusion weight(s) `r`.
     pub fn r_values(&self) -> Vec<f32> {
         self.fusion.values()
