@@ -77,22 +77,6 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
     crate::model::weights::hex(&Sha256::digest(bytes))
 }
 
-/// The SHA-256 (hex) of the file at `path`, read in blocks.
-pub fn file_sha256(path: &Path) -> std::io::Result<String> {
-    use std::io::Read;
-    let mut f = fs::File::open(path)?;
-    let mut h = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = f.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        h.update(&buf[..n]);
-    }
-    Ok(crate::model::weights::hex(&h.finalize()))
-}
-
 /// The checksum file beside `path`: `path` with `.sha256` appended.
 pub fn sidecar(path: &Path) -> PathBuf {
     let mut name = path.file_name().unwrap_or_default().to_os_string();
@@ -129,7 +113,7 @@ pub const SUMS: &str = "SHA256SUMS";
 fn write_sums(dir: &Path) -> std::io::Result<()> {
     let mut text = String::new();
     for f in FILES {
-        text.push_str(&format!("{}  {f}\n", file_sha256(&dir.join(f))?));
+        text.push_str(&format!("{}  {f}\n", crate::model::weights::sha256_file(&dir.join(f))?));
     }
     fs::write(dir.join(SUMS), text)
 }
@@ -157,7 +141,7 @@ pub fn verify(dir: &Path) -> Result<Verified, CheckpointError> {
             .find_map(|l| l.split_once("  ").filter(|(_, name)| *name == f).map(|(h, _)| h.trim()))
             .ok_or_else(|| damaged(&sums, format!("has no checksum for {f}")))?;
         let p = dir.join(f);
-        let got = file_sha256(&p).map_err(|e| damaged(&p, e))?;
+        let got = crate::model::weights::sha256_file(&p).map_err(|e| damaged(&p, e))?;
         if got != want {
             return Err(damaged(&p, format!("does not match its checksum in {} (changed or damaged after gshn wrote it)", sums.display())));
         }

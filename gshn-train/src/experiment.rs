@@ -508,11 +508,16 @@ impl ExperimentConfig {
         toml::to_string(self).expect("an experiment config always serialises")
     }
 
+    /// The resolved config as a TOML value (every field), for walking or comparing fields.
+    pub fn to_value(&self) -> toml::Value {
+        toml::Value::try_from(self).expect("an experiment config always serialises")
+    }
+
     /// Checks every field for an impossible value, upper bounds included.
     pub fn validate(&self) -> Result<(), ConfigError> {
         check_folder_name(&self.name).map_err(|reason| invalid("name", reason))?;
         let mut narrow = Vec::new();
-        f32_unrepresentable(&toml::Value::try_from(self).expect("an experiment config always serialises"), "", &mut narrow);
+        f32_unrepresentable(&self.to_value(), "", &mut narrow);
         if let Some((field, x)) = narrow.first() {
             return Err(invalid(field, format!("{x:e} cannot be held by the model's 32-bit floats (magnitudes from 1.2e-38 to 3.4e38, or 0)")));
         }

@@ -129,9 +129,8 @@ pub fn continues(saved: &ExperimentConfig, next: &ExperimentConfig) -> bool {
 
 /// The fields that keep `next` from continuing `saved`, each `field: saved → next`.
 pub fn changed_fields(saved: &ExperimentConfig, next: &ExperimentConfig) -> Vec<String> {
-    let as_toml = |c: &ExperimentConfig| toml::Value::try_from(c).expect("an experiment config always serialises");
     let mut out = Vec::new();
-    crate::experiment::differences(&as_toml(&resumable_as(saved, next)), &as_toml(next), "", &mut out);
+    crate::experiment::differences(&resumable_as(saved, next).to_value(), &next.to_value(), "", &mut out);
     out
 }
 

@@ -119,8 +119,8 @@ impl SnnDemoConfig {
     /// `train.steps`, time steps as `model.snn.time_steps`, widths as `model.d_model`) and
     /// refuses a step whose spikes would exceed [`MAX_STEP_BYTES`]; errors name the field.
     pub fn validate(&self) -> Result<(), crate::GshnError> {
+        use crate::error::invalid as bad;
         use crate::model::config::limits::{MAX_TIME_STEPS, MAX_WIDTH};
-        let bad = |field: &str, reason: String| crate::GshnError::InvalidConfig { field: field.into(), reason };
         if !(1..=100_000_000).contains(&self.steps) {
             return Err(bad("steps", format!("{} must lie in 1..=1e8", self.steps)));
         }

@@ -84,9 +84,8 @@ pub fn config_for(saved: &ExperimentConfig, overrides: &[String]) -> Result<Expe
     }
     all.extend(overrides.iter().cloned());
     let cfg = ExperimentConfig::from_toml(&saved.to_toml(), "the checkpoint's config", &all)?;
-    let as_toml = |c: &ExperimentConfig| toml::Value::try_from(c).expect("an experiment config always serialises");
     let mut changed = Vec::new();
-    crate::experiment::differences(&as_toml(saved), &as_toml(&cfg), "", &mut changed);
+    crate::experiment::differences(&saved.to_value(), &cfg.to_value(), "", &mut changed);
     for c in &changed {
         let field = c.split(':').next().unwrap_or(c);
         let allowed = (field.starts_with("data.") || field.starts_with("eval.") || field == "device") && field != "data.image_size";
