@@ -2,38 +2,13 @@
 //! or the file in its message, and leaves an existing run folder exactly as it was (every
 //! file hashed before and after).
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
-const TINY: &str = r#"
-name = "tiny"
-seed = 1
-device = "flex"
-[data]
-train_images = 32
-val_images = 8
-test_images = 16
-[model]
-d_model = 16
-embed_dim = 16
-[model.text]
-width = 16
-layers = 1
-[model.tokens]
-cnn_channels = 8
-[train]
-steps = 6
-stl_steps = 2
-batch_size = 16
-warmup = 2
-log_every = 2
-eval_every = 100
-checkpoint_every = 3
-[eval]
-report_images = 0
-"#;
+use common::CLI_TINY as TINY;
 
 fn snapshot(dir: &Path) -> BTreeMap<PathBuf, u64> {
     let mut out = BTreeMap::new();
@@ -55,8 +30,7 @@ fn snapshot(dir: &Path) -> BTreeMap<PathBuf, u64> {
 }
 
 fn gshn(args: &[&str], cwd: &Path) -> (bool, String) {
-    let o = Command::new(env!("CARGO_BIN_EXE_gshn")).args(args).current_dir(cwd).output().unwrap();
-    (o.status.success(), String::from_utf8_lossy(&o.stderr).into_owned())
+    gshn_env(args, cwd, &[])
 }
 
 #[test]
@@ -141,15 +115,14 @@ fn every_bad_input_is_refused_by_name_and_changes_nothing() {
 }
 
 fn scratch(name: &str) -> PathBuf {
-    let root = std::env::temp_dir().join(format!("gshn-bad-cli-{name}-{}", std::process::id()));
-    std::fs::remove_dir_all(&root).ok();
+    let root = common::scratch("bad-cli", name);
     std::fs::create_dir_all(&root).unwrap();
     root
 }
 
 /// Runs `gshn` with extra environment variables.
 fn gshn_env(args: &[&str], cwd: &Path, env: &[(&str, &str)]) -> (bool, String) {
-    let o = Command::new(env!("CARGO_BIN_EXE_gshn")).args(args).envs(env.iter().copied()).current_dir(cwd).output().unwrap();
+    let o = common::gshn_cli(args, cwd, env);
     (o.status.success(), String::from_utf8_lossy(&o.stderr).into_owned())
 }
 

@@ -2,45 +2,19 @@
 //! another draw and on a COCO-style folder exported by `gshn data shapeworld`, one table row
 //! each; what cannot change, or does not fit, is refused by name.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+mod common;
 
-const TINY: &str = r#"
-name = "tiny"
-seed = 1
-device = "flex"
-[data]
-train_images = 32
-val_images = 8
-test_images = 16
-[model]
-d_model = 16
-embed_dim = 16
-[model.text]
-width = 16
-layers = 1
-[model.tokens]
-cnn_channels = 8
-[train]
-steps = 6
-stl_steps = 2
-batch_size = 16
-warmup = 2
-log_every = 2
-eval_every = 100
-checkpoint_every = 3
-[eval]
-report_images = 0
-"#;
+use std::path::{Path, PathBuf};
+
+use common::CLI_TINY as TINY;
 
 fn gshn(args: &[&str], cwd: &Path) -> (bool, String, String) {
-    let o = Command::new(env!("CARGO_BIN_EXE_gshn")).args(args).current_dir(cwd).output().unwrap();
+    let o = common::gshn_cli(args, cwd, &[]);
     (o.status.success(), String::from_utf8_lossy(&o.stdout).into_owned(), String::from_utf8_lossy(&o.stderr).into_owned())
 }
 
 fn scratch() -> PathBuf {
-    let root = std::env::temp_dir().join(format!("gshn-transfer-cli-{}", std::process::id()));
-    std::fs::remove_dir_all(&root).ok();
+    let root = common::scratch("transfer", "cli");
     std::fs::create_dir_all(&root).unwrap();
     root
 }
