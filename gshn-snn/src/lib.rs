@@ -10,6 +10,9 @@
 //!   exactly 0/1 forward, the analytic derivative backward, on every backend.
 //! * [`encoder`]: direct, rate (seeded Bernoulli) and latency (linear, log) codes.
 //! * [`layer`]: multi-step spiking linear layer and time-folding helpers.
+//! * [`network`]: a feed-forward stack of synapses and neurons.
+//! * [`nir`]: NIR export and import (HDF5 `.nir` files), to and from snnTorch, SpikingJelly,
+//!   Norse and neuromorphic hardware.
 //! * [`stats`]: firing rates, synaptic operations and energy estimates.
 //! * [`fused`]: the whole multi-step run of a neuron as one autodiff op with a hand-written
 //!   backward, on flex (feature `fused-flex`) and WGPU/CubeCL (`fused-wgpu`); used by default
@@ -36,7 +39,9 @@ pub mod encoder;
 pub mod error;
 pub mod fused;
 pub mod layer;
+pub mod network;
 pub mod neuron;
+pub mod nir;
 pub mod rng;
 pub mod stats;
 pub mod surrogate;
