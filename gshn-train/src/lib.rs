@@ -64,6 +64,8 @@ pub mod eval;
 #[cfg(feature = "cli")]
 pub mod experiment;
 #[cfg(feature = "cli")]
+pub mod nir_cmd;
+#[cfg(feature = "cli")]
 pub mod output;
 #[cfg(feature = "cli")]
 pub mod plot;

@@ -141,6 +141,52 @@ enum Command {
     /// Measure the training step on a device.
     #[command(subcommand)]
     Bench(BenchCommand),
+    /// Spiking networks in and out of NIR (snnTorch, SpikingJelly, Norse, neuromorphic hardware).
+    #[command(subcommand)]
+    Snn(SnnCommand),
+}
+
+#[derive(Subcommand)]
+enum SnnCommand {
+    /// Write a checkpoint's spiking branch as a NIR file (per node: each node its own
+    /// neighbourhood; docs/snn.md, "NIR").
+    Export {
+        /// A run folder, its checkpoints/ folder, or one checkpoints/step-NNNNNN folder.
+        #[arg(long)]
+        checkpoint: PathBuf,
+        /// The NIR file to write (a new file).
+        #[arg(long)]
+        out: PathBuf,
+        /// The simulation step NIR's time constants are expressed in, seconds.
+        #[arg(long, default_value_t = gshn_snn::nir::DEFAULT_DT)]
+        dt: f64,
+        /// Write neurons NIR cannot express exactly (subtract or no reset, delayed reset),
+        /// noting each, instead of refusing.
+        #[arg(long)]
+        allow_lossy: bool,
+        /// Overwrite --out if it exists.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Read a NIR file (from snnTorch, SpikingJelly, Norse, … or `gshn snn export`), build it
+    /// with gshn-snn on a device, and run it on a seeded input: the chain and firing rates.
+    #[command(allow_negative_numbers = true)]
+    Import {
+        /// The NIR file.
+        file: PathBuf,
+        /// The simulation step the file's time constants are read at, seconds.
+        #[arg(long, default_value_t = gshn_snn::nir::DEFAULT_DT)]
+        dt: f64,
+        /// Time steps to run (1 to 4096).
+        #[arg(long, default_value_t = 16, value_parser = whole::<usize>)]
+        steps: usize,
+        /// The input's seed.
+        #[arg(long, default_value_t = 0, value_parser = whole::<u64>)]
+        seed: u64,
+        /// Device: auto, flex or wgpu.
+        #[arg(long, default_value = "flex")]
+        device: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -390,6 +436,16 @@ fn main() -> anyhow::Result<()> {
                 std::fs::write(&p, serde_json::to_string_pretty(&report)?).with_context(|| format!("cannot write {}", p.display()))?;
             }
             println!("{}", report.markdown());
+        }
+        Command::Snn(SnnCommand::Export { checkpoint, out, dt, allow_lossy, force }) => {
+            let options = gshn_snn::nir::ExportOptions { dt, allow_lossy };
+            print!("{}", gshn_train::nir_cmd::export_checkpoint(&checkpoint, &out, &options, force)?);
+        }
+        Command::Snn(SnnCommand::Import { file, dt, steps, seed, device }) => {
+            anyhow::ensure!((1..=4096).contains(&steps), "--steps: {steps} must lie in 1..=4096");
+            let (dev, dev_name) = pick_device(parse_device(&device)?)?;
+            eprintln!("gshn snn import: {} on {dev_name}", file.display());
+            print!("{}", gshn_train::nir_cmd::import_file(&file, dt, steps, seed, &dev)?);
         }
         Command::Segment(args) => {
             let seg = segment_cmd::run(&args)?;

@@ -407,3 +407,71 @@ fn plif_layers_report_their_learned_time_constant() {
     cfg.fusion.branches = Branches::GatOnly;
     assert!(cfg.init(&device).unwrap().plif_tau().is_empty(), "no spiking branch, no τ");
 }
+
+/// The spiking branch's per-node NIR form (`model::snn_export`) is the branch on a graph
+/// without edges: the same spikes in every layer and the same `E_SNN`, for every norm that
+/// exports (the affine ones folded into the synapses); LayerNorm is refused by name.
+#[test]
+fn the_per_node_network_is_the_spiking_branch_on_a_graph_without_edges() {
+    use burn::module::Param;
+    use burn::tensor::Distribution;
+    use gshn_snn::network::Stage;
+    use gshn_train::model::config::SpikeNorm;
+    use gshn_train::model::snn_export::per_node_network;
+    use gshn_train::model::spiking_graph::FoldedEdges;
+    let _rng = RNG.lock().unwrap_or_else(|e| e.into_inner());
+    let device = Device::flex();
+    let vocab = Vocab::build(["a red circle"]);
+    let (n, t) = (7, 6);
+    for norm in [SpikeNorm::None, SpikeNorm::Gain, SpikeNorm::ThresholdBn, SpikeNorm::LayerNorm] {
+        let mut cfg = small_config(&vocab);
+        cfg.snn.norm = norm;
+        cfg.snn.time_steps = t;
+        let d = cfg.d_model;
+        let mut branch = cfg.init(&device).unwrap().snn.unwrap();
+        // Trained-looking norms: gains, biases and running statistics away from their start.
+        let draw = |shape: [usize; 2], lo: f64, hi: f64| Tensor::<2>::random(shape, Distribution::Uniform(lo, hi), &device);
+        for layer in branch.layers.iter_mut() {
+            if let Some(g) = &mut layer.gain {
+                *g = Param::from_tensor(Tensor::cat(vec![draw([1, d], 0.5, 3.0), draw([1, d], -0.3, 0.3)], 0));
+            }
+            if let Some(bn) = &mut layer.bn {
+                bn.gamma = Param::from_tensor(draw([1, d], 0.5, 2.0).reshape([d]));
+                bn.beta = Param::from_tensor(draw([1, d], -0.2, 0.2).reshape([d]));
+                bn.running_mean = burn::module::RunningState::new(draw([1, d], -0.1, 0.1).reshape([d]));
+                bn.running_var = burn::module::RunningState::new(draw([1, d], 0.01, 0.05).reshape([d]));
+            }
+        }
+        let exported = per_node_network(&branch);
+        if norm == SpikeNorm::LayerNorm {
+            let err = exported.unwrap_err().to_string();
+            assert!(err.contains("model.snn.norm") && err.contains("layer-norm") && err.contains("\"gain\""), "{err}");
+            continue;
+        }
+        let (net, _) = exported.unwrap();
+        let v = draw([n, d], -1.0, 3.0);
+        let edges = FoldedEdges::new(&gshn_graph::EdgeList::new(n, []).unwrap(), t, &device);
+        let out = branch.forward(v.clone(), &edges, Tensor::ones([n, 1], &device)).unwrap();
+        let x = v.unsqueeze_dim::<3>(0).repeat_dim(0, t);
+        let trace = net.forward_trace(x).unwrap();
+        let neurons: Vec<&Tensor<3>> = net.stages.iter().zip(&trace).filter(|(s, _)| matches!(s, Stage::Neuron(_))).map(|(_, o)| o).collect();
+        assert_eq!(neurons.len(), out.spikes.len());
+        let (mut differ, mut total, mut fired) = (0, 0, 0.0);
+        for (ours, theirs) in neurons.iter().zip(&out.spikes) {
+            let (a, b) = (values(ours), values(theirs));
+            differ += a.iter().zip(&b).filter(|(x, y)| x != y).count();
+            total += a.len();
+            fired += b.iter().sum::<f32>();
+        }
+        assert!(fired > 0.02 * total as f32, "{norm:?}: the branch barely fires ({fired} of {total})");
+        let e_nir = values(&trace.last().unwrap().clone().mean_dim(0).reshape([n, d]));
+        let e_snn = values(&out.nodes);
+        let worst = e_nir.iter().zip(&e_snn).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+        eprintln!("{norm:?}: {differ} of {total} spikes differ, |ΔE_SNN| ≤ {worst:e}");
+        if norm == SpikeNorm::None {
+            assert_eq!(differ, 0, "{norm:?}: nothing is folded, so the spikes are the branch's bit for bit");
+        }
+        assert!(differ * 1000 <= total, "{norm:?}: {differ} of {total} spikes differ");
+        assert!(worst <= 1e-4 || differ > 0, "{norm:?}: E_SNN differs by {worst}");
+    }
+}

@@ -1,4 +1,8 @@
-//! A short run of the spiking demo learns, and repeats bit for bit with the same seed.
+//! The spiking commands: a short run of the spiking demo learns, and repeats bit for bit with
+//! the same seed; `gshn snn export` writes a trained model's spiking branch as NIR (or says
+//! which setting prevents it) and `gshn snn import` runs a NIR file on a device.
+
+mod common;
 
 use burn::tensor::Device;
 use gshn_train::snn_demo::{run, SnnDemoConfig};
@@ -14,4 +18,44 @@ fn short_spiking_run_learns_and_is_deterministic() {
     assert!(rate > 0.0 && rate < 1.0, "fc1 firing rate {rate}");
     let b = run(&cfg, &device, |_| {}).unwrap();
     assert_eq!((a.loss_last, a.test_accuracy), (b.loss_last, b.test_accuracy), "same seed, same run");
+}
+
+#[test]
+fn a_trained_spiking_branch_goes_to_nir_and_back_through_the_command_line() {
+    let root = common::scratch("snn_cli", "nir");
+    std::fs::create_dir_all(&root).unwrap();
+    let run = |args: &[&str]| {
+        let o = common::gshn_cli(args, &root, &[]);
+        (o.status.success(), String::from_utf8_lossy(&o.stdout).into_owned(), String::from_utf8_lossy(&o.stderr).into_owned())
+    };
+    let gain = format!("{}\n[model.snn]\nnorm = \"gain\"\ntime_steps = 3\n", common::CLI_TINY);
+    std::fs::write(root.join("gain.toml"), gain).unwrap();
+    std::fs::write(root.join("ln.toml"), common::CLI_TINY).unwrap();
+    for (config, out) in [("gain.toml", "gain"), ("ln.toml", "ln")] {
+        let (ok, _, err) = run(&["train", "--config", config, "--out", out]);
+        assert!(ok, "{err}");
+    }
+
+    let (ok, out, err) = run(&["snn", "export", "--checkpoint", "gain", "--out", "branch.nir"]);
+    assert!(ok, "{err}");
+    for want in ["| input | Input | shape [16] |", "| lif_1 | LIF |", "| affine_2 | Affine |", "T = 3 steps", "average it over T"] {
+        assert!(out.contains(want), "{want}:\n{out}");
+    }
+    // Exists now: refused without --force, naming the flag.
+    let (ok, _, err) = run(&["snn", "export", "--checkpoint", "gain", "--out", "branch.nir"]);
+    assert!(!ok && err.contains("--out") && err.contains("--force"), "{err}");
+
+    let (ok, out, err) = run(&["snn", "import", "branch.nir", "--steps", "8"]);
+    assert!(ok, "{err}");
+    assert!(out.contains("| 1 | lif_1 | LIF") && out.contains("firing rate"), "{out}");
+
+    // LayerNorm has no NIR form: refused, naming the setting and what to train with.
+    let (ok, _, err) = run(&["snn", "export", "--checkpoint", "ln", "--out", "ln.nir"]);
+    assert!(!ok && err.contains("model.snn.norm = \"layer-norm\"") && err.contains("\"gain\""), "{err}");
+    assert!(!root.join("ln.nir").exists(), "nothing is written when the export is refused");
+
+    // A file that is not NIR: named.
+    std::fs::write(root.join("junk.nir"), b"not hdf5").unwrap();
+    let (ok, _, err) = run(&["snn", "import", "junk.nir"]);
+    assert!(!ok && err.contains("junk.nir") && !err.contains("panicked"), "{err}");
 }

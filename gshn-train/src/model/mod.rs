@@ -15,6 +15,7 @@ pub mod fusion;
 pub mod gat_branch;
 pub mod gshn;
 pub mod minilm;
+pub mod snn_export;
 pub mod spiking_graph;
 pub mod text;
 pub mod text_cache;
