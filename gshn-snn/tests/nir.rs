@@ -316,6 +316,15 @@ fn shapes_that_do_not_chain_are_named() {
     let mut g = fixture_graph();
     node_mut(&mut g, "output").op = NirNode::Output { shape: vec![7] };
     assert!(err_of(&g).contains("`output`"), "{}", err_of(&g));
+
+    // Shapes whose size overflows, or a weight whose values do not fill its shape.
+    let mut g = fixture_graph();
+    node_mut(&mut g, "input").op = NirNode::Input { shape: vec![1 << 40, 1 << 40] };
+    assert!(err_of(&g).contains("`input`") && err_of(&g).contains("more than"), "{}", err_of(&g));
+    let mut g = fixture_graph();
+    let NirNode::Affine { weight, .. } = &mut node_mut(&mut g, "affine_0").op else { panic!() };
+    weight.data.truncate(5);
+    assert!(err_of(&g).contains("`affine_0`") && err_of(&g).contains("holds 5 values"), "{}", err_of(&g));
 }
 
 #[test]

@@ -137,7 +137,7 @@ pub fn import(graph: &NirGraph, options: &ImportOptions, device: &Device) -> Res
     };
     let NirNode::Input { shape } = &node(&order[0]).op else { unreachable!("chain() starts at the Input") };
     let mut shape = shape.clone();
-    let d_input: usize = shape.iter().product();
+    let d_input = numel(&order[0], &shape)?;
     if d_input == 0 {
         return Err(NirError::Shape { node: order[0].clone(), reason: format!("the input shape {shape:?} has no elements") });
     }
@@ -146,7 +146,7 @@ pub fn import(graph: &NirGraph, options: &ImportOptions, device: &Device) -> Res
     let mut notes = Vec::new();
     for name in &order[1..] {
         let n = node(name);
-        let width: usize = shape.iter().product();
+        let width = numel(name, &shape)?;
         match &n.op {
             NirNode::Affine { weight, bias } => {
                 stages.push(Stage::Linear(linear(name, weight, Some(bias), width, device)?));
@@ -166,7 +166,7 @@ pub fn import(graph: &NirGraph, options: &ImportOptions, device: &Device) -> Res
                 continue;
             }
             NirNode::Output { shape: out } => {
-                let n_out: usize = out.iter().product();
+                let n_out = numel(name, out)?;
                 if !out.is_empty() && n_out != width {
                     return Err(NirError::Shape {
                         node: name.clone(),
@@ -182,6 +182,15 @@ pub fn import(graph: &NirGraph, options: &ImportOptions, device: &Device) -> Res
     }
     let network = SpikingNetwork::new(d_input, stages).map_err(|source| NirError::Neuron { node: order[0].clone(), source })?;
     Ok(Import { network, node_names: names, notes })
+}
+
+/// The number of values per step of `shape`, refusing shapes beyond [`super::file::MAX_ELEMENTS`].
+fn numel(node: &str, shape: &[usize]) -> Result<usize> {
+    shape
+        .iter()
+        .try_fold(1usize, |n, &d| n.checked_mul(d))
+        .filter(|&n| n as u64 <= super::file::MAX_ELEMENTS)
+        .ok_or_else(|| NirError::Shape { node: node.into(), reason: format!("shape {shape:?} holds more than {} values per step", super::file::MAX_ELEMENTS) })
 }
 
 fn why_not(kind: &str) -> &'static str {
@@ -205,7 +214,7 @@ fn flatten(node: &str, shape: &[usize], start: i64, end: i64) -> Result<Vec<usiz
     }
     let (s, e) = (s as usize, e as usize);
     let mut out = shape[..s].to_vec();
-    out.push(shape[s..=e].iter().product());
+    out.push(numel(node, &shape[s..=e])?);
     out.extend_from_slice(&shape[e + 1..]);
     Ok(out)
 }
@@ -215,6 +224,9 @@ fn linear(name: &str, weight: &NirArray, bias: Option<&NirArray>, width: usize, 
     let &[d_out, d_in] = weight.shape.as_slice() else {
         return Err(field("weight", format!("shape {:?} is not [out, in]", weight.shape)));
     };
+    if d_out.checked_mul(d_in) != Some(weight.numel()) {
+        return Err(field("weight", format!("holds {} values for shape [{d_out}, {d_in}]", weight.numel())));
+    }
     if d_in != width {
         return Err(NirError::Shape {
             node: name.into(),
