@@ -101,7 +101,7 @@ pub struct Ablation {
 }
 
 /// The metrics of a run, by name, in table order.
-pub const METRICS: [(&str, &str); 18] = [
+pub const METRICS: [(&str, &str); 19] = [
     ("t2i_r1", "text→image R@1"),
     ("t2i_r5", "text→image R@5"),
     ("t2i_r10", "text→image R@10"),
@@ -115,8 +115,9 @@ pub const METRICS: [(&str, &str); 18] = [
     ("nlvr_text_only", "NLVR² text-only probe accuracy"),
     ("nlvr_single_image", "NLVR² single-image probe accuracy"),
     ("firing_rate", "mean firing rate"),
-    ("sops", "SOPs / image"),
-    ("energy_nj", "energy / image (nJ)"),
+    ("sops", "spike-driven SOPs / image"),
+    ("energy_nj", "compute energy / image (nJ)"),
+    ("energy_mem_nj", "compute + memory energy / image (nJ)"),
     ("r", "r (mean)"),
     ("plif_tau", "PLIF τ (learned, mean over layers)"),
     ("train_s", "training time (s)"),
@@ -143,6 +144,8 @@ pub fn metric(e: &EvalReport, train_s: f64, name: &str) -> Option<f64> {
         // The whole image side, so defined without a spiking branch too (0 only in reports
         // written before energy was counted).
         "energy_nj" => (e.energy_pj_per_image > 0.0).then_some(e.energy_pj_per_image / 1000.0),
+        // Reports written before the memory term have none.
+        "energy_mem_nj" => (e.energy.image_mem_pj > 0.0).then(|| (e.energy.image_pj + e.energy.image_mem_pj) / 1000.0),
         "r" => (!e.r.is_empty()).then(|| e.r.iter().map(|&v| v as f64).sum::<f64>() / e.r.len() as f64),
         "plif_tau" => (!e.plif_tau.is_empty()).then(|| e.plif_tau.iter().sum::<f64>() / e.plif_tau.len() as f64),
         "train_s" => Some(train_s),

@@ -1,5 +1,7 @@
 //! Operation counts of the whole model, per layer, and their energy (Horowitz, ISSCC 2014,
-//! 45 nm: a multiply-accumulate 4.6 pJ, an accumulate 0.9 pJ in fp32; memory traffic ignored).
+//! 45 nm: a multiply-accumulate 4.6 pJ, an accumulate 0.9 pJ in fp32), with a memory-access
+//! term beside it (one 32-bit access per operation's operand, a read and a write of each
+//! spiking neuron's membrane per step, [`MEM_ACCESS_PJ`] each).
 //!
 //! Counted per image, from the configuration and what a batch measured (nodes, edges, spikes):
 //!
@@ -15,8 +17,21 @@
 //! * an input that is the same at every step (direct encoding) is counted once, not T times;
 //! * the text encoder separately, per caption.
 //!
+//! Of a layer's ACs, the **SOPs** (`sops`) are the spike-driven ones — an input spike times
+//! its fan-out; the rest are additions (edge aggregation, the mean over T, residuals).
+//!
 //! The equal-width non-spiking twin (ReLU for the neurons, T = 1) is counted with the same
-//! rules, so that the spiking branch's energy stands beside what it replaces.
+//! rules, so that the spiking branch's energy stands beside what it replaces — and where the
+//! twin itself was run (its ReLU outputs measured, [`Measured::nonzero`]), a zero output costs
+//! its successor nothing, as a silent neuron costs the spiking layer after it nothing. The
+//! twin counted beside a spiking model was not run: its later layers are charged dense, an
+//! upper bound.
+//!
+//! Memory (`mem`, 32-bit accesses): one per operation (the weight of a synaptic operation, the
+//! operand of any other), plus a read and a write of each spiking neuron's membrane at each
+//! step — the T-fold state traffic that compute-only counts leave out. At [`MEM_ACCESS_PJ`]
+//! per access (an 8 KB SRAM, Horowitz 2014: 10 pJ per 64-bit read), it is reported beside the
+//! compute figure, not folded into it.
 
 use serde::{Deserialize, Serialize};
 
@@ -25,6 +40,10 @@ use crate::model::efficientnet;
 use crate::model::minilm::MiniLmConfig;
 use gshn_snn::stats::EnergyModel;
 
+/// Energy of one 32-bit memory access, pJ: an 8 KB SRAM at 45 nm (Horowitz, ISSCC 2014:
+/// 10 pJ per 64-bit read).
+pub const MEM_ACCESS_PJ: f64 = 5.0;
+
 /// The operations of one layer, per image (or per caption for the text encoder).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LayerOps {
@@ -32,18 +51,36 @@ pub struct LayerOps {
     pub name: String,
     /// Multiply-accumulates.
     pub macs: f64,
-    /// Accumulates (spike-driven synaptic operations, additions).
+    /// Accumulates (spike-driven synaptic operations and additions).
     pub acs: f64,
+    /// Of the accumulates, the spike-driven synaptic operations (input spikes × fan-out).
+    #[serde(default)]
+    pub sops: f64,
+    /// 32-bit memory accesses: one per operation, and a membrane read and write per spiking
+    /// neuron and step.
+    #[serde(default)]
+    pub mem: f64,
 }
 
 impl LayerOps {
     fn new(name: impl Into<String>, macs: f64, acs: f64) -> Self {
-        Self { name: name.into(), macs, acs }
+        Self { name: name.into(), macs, acs, sops: 0.0, mem: macs + acs }
     }
 
-    /// Energy in pJ under `model`.
+    /// A spiking layer: `sops` of its `acs` are spike-driven, and `neuron_steps` membranes are
+    /// read and written.
+    fn spiking(name: impl Into<String>, macs: f64, acs: f64, sops: f64, neuron_steps: f64) -> Self {
+        Self { sops, mem: macs + acs + 2.0 * neuron_steps, ..Self::new(name, macs, acs) }
+    }
+
+    /// Compute energy in pJ under `model`.
     pub fn energy_pj(&self, model: &EnergyModel) -> f64 {
         model.energy_pj(self.macs, self.acs)
+    }
+
+    /// Memory-access energy in pJ ([`MEM_ACCESS_PJ`] per access).
+    pub fn memory_pj(&self) -> f64 {
+        self.mem * MEM_ACCESS_PJ
     }
 }
 
@@ -63,6 +100,10 @@ pub struct Measured {
     /// Spikes per image of the spiking branch's input, summed over T (rate and latency
     /// encodings; 0 otherwise).
     pub input_spikes: f64,
+    /// Nonzero outputs per image of each layer of the branch, summed over T, where the model
+    /// was run (a spiking layer's spikes; a ReLU twin's positive outputs). Empty for a twin
+    /// that was not run (it is then counted dense).
+    pub nonzero: Vec<f64>,
 }
 
 /// Counts of every layer of the image side, per image.
@@ -138,29 +179,40 @@ pub fn snn_ops(cfg: &GshnConfig, m: &Measured) -> Vec<LayerOps> {
         Encoding::Learned => out.push(LayerOps::new("snn encoding", t * n * d, t * n * d)),
         Encoding::Direct => {}
     }
+    // The twin's layer after `l` reads `nonzero[l]` nonzero values: the rest skip their MACs.
+    let fed = |l: usize| if twin { m.nonzero.get(l).map(|&k| k * d) } else { None };
     for l in 0..s.layers {
-        let (mut macs, acs);
+        let (mut macs, acs, mut sops);
+        sops = 0.0;
         if l == 0 && constant {
             // The same input at every step: the linear map, the aggregation and the norm once.
             macs = n * d * d + norm(1.0);
             acs = ep * d;
         } else if l == 0 && matches!(s.encoding, Encoding::Rate | Encoding::Latency) {
             macs = norm(t);
-            acs = m.input_spikes * d + t * ep * d;
+            sops = m.input_spikes * d;
+            acs = sops + t * ep * d;
         } else if l == 0 || twin {
-            macs = t * n * d * d + norm(t);
+            macs = (if l == 0 { None } else { fed(l - 1) }).unwrap_or(t * n * d * d) + norm(t);
             acs = t * ep * d;
         } else {
             // Fed spikes: an accumulate per input spike and synapse.
             macs = norm(t);
-            acs = m.spikes.get(l - 1).copied().unwrap_or(0.0) * d + t * ep * d;
+            sops = m.spikes.get(l - 1).copied().unwrap_or(0.0) * d;
+            acs = sops + t * ep * d;
         }
-        if !twin {
+        if twin {
+            out.push(LayerOps::new(format!("relu twin layer {}", l + 1), macs, acs));
+        } else {
             macs += t * n * d; // the neuron updates
+            out.push(LayerOps::spiking(format!("snn layer {}", l + 1), macs, acs, sops, t * n * d));
         }
-        out.push(LayerOps::new(if twin { format!("relu twin layer {}", l + 1) } else { format!("snn layer {}", l + 1) }, macs, acs));
     }
-    out.push(LayerOps::new(if twin { "relu twin readout" } else { "snn readout" }, n * d * d, t * n * d));
+    if twin {
+        out.push(LayerOps::new("relu twin readout", fed(s.layers - 1).unwrap_or(n * d * d), t * n * d));
+    } else {
+        out.push(LayerOps::new("snn readout", n * d * d, t * n * d));
+    }
     out
 }
 
@@ -217,9 +269,14 @@ pub fn text_ops(cfg: &GshnConfig, len: f64) -> Vec<LayerOps> {
     out
 }
 
-/// Total energy in pJ of `ops` under `model`.
+/// Total compute energy in pJ of `ops` under `model`.
 pub fn total_pj(ops: &[LayerOps], model: &EnergyModel) -> f64 {
     ops.iter().map(|o| o.energy_pj(model)).sum()
+}
+
+/// Total memory-access energy in pJ of `ops`.
+pub fn total_memory_pj(ops: &[LayerOps]) -> f64 {
+    ops.iter().map(LayerOps::memory_pj).sum()
 }
 
 /// The model's non-spiking twin: the same config with ReLU for the neurons and T = 1.
@@ -260,7 +317,7 @@ mod tests {
         cfg.gat.heads = 2;
         cfg.snn.layers = 2;
         cfg.snn.time_steps = 3;
-        let m = Measured { image_side: 8, cells: 16, nodes: 2.0, edges: 2.0, spikes: vec![5.0, 7.0], input_spikes: 0.0 };
+        let m = Measured { image_side: 8, cells: 16, nodes: 2.0, edges: 2.0, spikes: vec![5.0, 7.0], input_spikes: 0.0, nonzero: vec![] };
         (cfg, m)
     }
 
@@ -298,6 +355,36 @@ mod tests {
         // Energy: MACs × 4.6 pJ + ACs × 0.9 pJ.
         let fp32 = EnergyModel::preset("45nm-fp32").unwrap();
         assert!((get("snn layer 2").energy_pj(&fp32) - (120.0 * 4.6 + 68.0 * 0.9)).abs() < 1e-9);
+    }
+
+    /// Where the twin was run, a zero ReLU output costs the layer after it nothing, as a
+    /// silent neuron costs the spiking layer after it nothing; the SOPs are the spike-driven
+    /// accumulates only; memory counts an access per operation and the membranes' traffic.
+    #[test]
+    fn the_twins_zero_inputs_are_free_and_sops_are_spike_driven_only() {
+        let (cfg, mut m) = tiny();
+        // Not run: dense (the upper bound above).
+        let dense = snn_ops(&twin_of(&cfg), &m);
+        // Run: layer 1 gave 3 nonzero outputs (of 2 nodes × 4), layer 2 gave 2.
+        m.nonzero = vec![3.0, 2.0];
+        let twin = snn_ops(&twin_of(&cfg), &m);
+        assert_eq!(twin[0].macs, dense[0].macs, "layer 1 reads the tokens, all nonzero");
+        // Layer 2: 3 nonzero inputs × 4 outputs = 12 instead of 2·4·4 = 32, plus LayerNorm 32.
+        assert_eq!((dense[1].macs, twin[1].macs), (64.0, 44.0));
+        // The readout: 2 nonzero inputs × 4 = 8 instead of 32.
+        assert_eq!((dense[2].macs, twin[2].macs), (32.0, 8.0));
+        // A spiking model's counts do not read `nonzero` (its spikes are `spikes`).
+        assert_eq!(snn_ops(&cfg, &m), snn_ops(&cfg, &Measured { nonzero: vec![], ..m.clone() }));
+
+        let snn = snn_ops(&cfg, &m);
+        // Layer 2: 68 ACs, of which 5 spikes × 4 synapses = 20 are SOPs; layer 1 (fed the
+        // tokens) has none; the readout's mean over T is additions, not SOPs.
+        assert_eq!((snn[1].acs, snn[1].sops), (68.0, 20.0));
+        assert_eq!((snn[0].sops, snn[2].sops), (0.0, 0.0));
+        // Memory: an access per operation, and each of 3·2·4 = 24 membranes read and written.
+        assert_eq!(snn[1].mem, 120.0 + 68.0 + 2.0 * 24.0);
+        assert_eq!(twin[1].mem, 44.0 + 16.0, "the twin has no membranes");
+        assert!((snn[1].memory_pj() - snn[1].mem * MEM_ACCESS_PJ).abs() < 1e-9);
     }
 
     #[test]

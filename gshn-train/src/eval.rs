@@ -10,7 +10,7 @@ use gshn_snn::stats::{EnergyModel, LayerStats};
 use serde::{Deserialize, Serialize};
 
 use crate::batch::{Dataset, GshnBatcher, QaItem};
-use crate::energy::{image_ops, snn_ops, text_ops, total_pj, twin_of, LayerOps, Measured};
+use crate::energy::{image_ops, snn_ops, text_ops, total_memory_pj, total_pj, twin_of, LayerOps, Measured, MEM_ACCESS_PJ};
 use crate::model::{Branches, Gshn};
 use crate::run_error::{DataError, RunError};
 use crate::task::entailment::EntailmentMetrics;
@@ -40,6 +40,22 @@ pub struct EnergyReport {
     pub twin_image_pj: f64,
     /// The text encoder per caption, or per question, hypothesis or statement (pJ).
     pub text_pj: f64,
+    /// Memory accesses of the whole image side per image (pJ, beside `image_pj`).
+    #[serde(default)]
+    pub image_mem_pj: f64,
+    /// Memory accesses of the spiking branch per image (pJ).
+    #[serde(default)]
+    pub snn_mem_pj: f64,
+    /// Memory accesses of the twin's branch per image (pJ).
+    #[serde(default)]
+    pub twin_snn_mem_pj: f64,
+    /// Memory accesses of the image side with the twin in place of the spiking branch (pJ).
+    #[serde(default)]
+    pub twin_image_mem_pj: f64,
+    /// Whether the twin's counts come from running it (its zero outputs free), rather than
+    /// dense counts beside a spiking model (an upper bound).
+    #[serde(default)]
+    pub twin_measured: bool,
 }
 
 /// Everything measured on one split.
@@ -73,8 +89,12 @@ pub struct EvalReport {
     pub layers: Vec<LayerStats>,
     /// Energy preset used.
     pub energy_preset: String,
-    /// Spike-driven accumulates per image (spiking branch).
+    /// Spike-driven accumulates per image (spiking branch): input spikes × fan-out. (Before
+    /// this field was split from `acs_per_image`, it counted every accumulate.)
     pub sops_per_image: f64,
+    /// Every accumulate per image (spiking branch): the SOPs, edge aggregation, the mean over T.
+    #[serde(default)]
+    pub acs_per_image: f64,
     /// Multiply-accumulates per image (spiking branch).
     pub macs_per_image: f64,
     /// Estimated energy of the whole image side per image (pJ).
@@ -182,23 +202,32 @@ impl EvalReport {
         }
         let e = &self.energy;
         if !self.layers.is_empty() {
-            s += &format!("| spiking branch: SOPs · MACs / image | {:.3e} · {:.3e} | |\n", self.sops_per_image, self.macs_per_image);
+            s += &format!(
+                "| spiking branch: SOPs (spike-driven) · all ACs · MACs / image | {:.3e} · {:.3e} · {:.3e} | |\n",
+                self.sops_per_image, self.acs_per_image, self.macs_per_image
+            );
             if e.twin_snn_pj > 0.0 {
+                let twin = if e.twin_measured { "ReLU twin" } else { "ReLU twin, dense (not run)" };
                 s += &format!(
-                    "| spiking branch energy / image ({}) | {:.1} nJ | ReLU twin {:.1} nJ ({:.2}×) |\n",
+                    "| spiking branch energy / image ({}): compute · + memory | {:.1} · {:.1} nJ | {twin} {:.1} · {:.1} nJ ({:.2}× · {:.2}×) |\n",
                     self.energy_preset,
                     e.snn_pj / 1000.0,
+                    (e.snn_pj + e.snn_mem_pj) / 1000.0,
                     e.twin_snn_pj / 1000.0,
-                    e.snn_pj / e.twin_snn_pj
+                    (e.twin_snn_pj + e.twin_snn_mem_pj) / 1000.0,
+                    e.snn_pj / e.twin_snn_pj,
+                    (e.snn_pj + e.snn_mem_pj) / (e.twin_snn_pj + e.twin_snn_mem_pj)
                 );
             }
         }
         if e.image_pj > 0.0 {
             s += &format!(
-                "| image side energy / image ({}) | {:.1} nJ | with the twin {:.1} nJ |\n",
+                "| image side energy / image ({}): compute · + memory | {:.1} · {:.1} nJ | with the twin {:.1} · {:.1} nJ |\n",
                 self.energy_preset,
                 e.image_pj / 1000.0,
-                e.twin_image_pj / 1000.0
+                (e.image_pj + e.image_mem_pj) / 1000.0,
+                e.twin_image_pj / 1000.0,
+                (e.twin_image_pj + e.twin_image_mem_pj) / 1000.0
             );
             s += &format!("| text encoder energy / {} | {:.1} nJ | |\n", self.text_unit(), e.text_pj / 1000.0);
         }
@@ -224,16 +253,32 @@ impl EvalReport {
     /// The per-layer operation table (Markdown).
     pub fn energy_markdown(&self) -> String {
         let model = EnergyModel::preset(&self.energy_preset).unwrap_or_else(EnergyModel::fp32_45nm);
-        let mut s = format!("Operations and energy per image ({}; MAC {} pJ, AC {} pJ; memory traffic not counted):\n\n| layer | MACs | ACs | energy (nJ) |\n|---|---|---|---|\n", self.energy_preset, model.e_mac_pj, model.e_ac_pj);
+        let mut s = format!(
+            "Operations and energy per image ({}; MAC {} pJ, AC {} pJ; memory {MEM_ACCESS_PJ} pJ per 32-bit access: one per operation, a membrane read and write per spiking neuron and step):\n\n| layer | MACs | ACs | of which SOPs | memory accesses | compute (nJ) | memory (nJ) |\n|---|---|---|---|---|---|---|\n",
+            self.energy_preset, model.e_mac_pj, model.e_ac_pj
+        );
         let rows = |s: &mut String, ops: &[LayerOps]| {
             for o in ops {
-                *s += &format!("| {} | {:.3e} | {:.3e} | {:.2} |\n", o.name, o.macs, o.acs, o.energy_pj(&model) / 1000.0);
+                *s += &format!(
+                    "| {} | {:.3e} | {:.3e} | {:.3e} | {:.3e} | {:.2} | {:.2} |\n",
+                    o.name,
+                    o.macs,
+                    o.acs,
+                    o.sops,
+                    o.mem,
+                    o.energy_pj(&model) / 1000.0,
+                    o.memory_pj() / 1000.0
+                );
             }
         };
         rows(&mut s, &self.energy.image_layers);
-        s += "| **the twin's branch** | | | |\n";
+        s += if self.energy.twin_measured {
+            "| **the twin's branch (run: zero outputs free)** | | | | | | |\n"
+        } else {
+            "| **the twin's branch (not run: dense, an upper bound)** | | | | | | |\n"
+        };
         rows(&mut s, &self.energy.twin_layers);
-        s += &format!("| **text encoder, per {}** | | | |\n", self.text_unit());
+        s += &format!("| **text encoder, per {}** | | | | | | |\n", self.text_unit());
         rows(&mut s, &self.energy.text_layers);
         s
     }
@@ -312,6 +357,8 @@ pub fn evaluate(
     let mut neg_source = Vec::new();
     let mut layers: Vec<LayerStats> = Vec::new();
     let mut input_spikes = 0.0;
+    // Nonzero outputs of each branch layer (spikes; a ReLU twin's positive values).
+    let mut nonzero: Vec<f64> = Vec::new();
     // A task is scored where the data carries it and the model learns it (its loss weight
     // is > 0): an untrained head's numbers would read as results.
     let w = &model.config.loss;
@@ -335,6 +382,10 @@ pub fn evaluate(
         // spikes of the layer before; each input feeds d_model synapses.
         if !out.spikes.is_empty() {
             let spikes: Vec<Tensor<3>> = out.spikes.iter().map(|s| batch.real_rows(s.clone(), 1)).collect();
+            nonzero.resize(spikes.len(), 0.0);
+            for (acc, s) in nonzero.iter_mut().zip(&spikes) {
+                *acc += s.clone().not_equal_elem(0.0).float().sum().into_scalar::<f32>() as f64;
+            }
             let input = batch.real_rows(out.snn_input.clone().expect("a spiking branch has an input"), 1);
             if spiking_input {
                 input_spikes += input.clone().sum().into_scalar::<f32>() as f64;
@@ -451,11 +502,16 @@ pub fn evaluate(
         edges: data.items.iter().map(|p| p.tokens.edges.len()).sum::<usize>() as f64 / n as f64,
         spikes: layers.iter().map(|l| l.spikes / n as f64).collect(),
         input_spikes: input_spikes / n as f64,
+        nonzero: nonzero.iter().map(|k| k / n as f64).collect(),
     };
     let image_layers = image_ops(cfg, &measured);
     let twin = twin_of(cfg);
     let snn_layers: Vec<LayerOps> = if cfg.fusion.branches == Branches::GatOnly { vec![] } else { snn_ops(cfg, &measured) };
-    let twin_layers: Vec<LayerOps> = if cfg.fusion.branches == Branches::GatOnly { vec![] } else { snn_ops(&twin, &measured) };
+    // The twin beside a spiking model was not run: counted dense (an upper bound). A twin
+    // model's own counts skip its measured zero outputs.
+    let twin_measured =
+        if cfg.snn.activation == crate::model::config::Activation::Relu { measured.clone() } else { Measured { nonzero: vec![], ..measured.clone() } };
+    let twin_layers: Vec<LayerOps> = if cfg.fusion.branches == Branches::GatOnly { vec![] } else { snn_ops(&twin, &twin_measured) };
     // The text encoder is counted per text it reads: per caption, or per question where the
     // split has no captions (easy-VQA).
     let text_len = |texts: &mut dyn Iterator<Item = &str>| {
@@ -480,8 +536,14 @@ pub fn evaluate(
     let text_layers = text_ops(cfg, caption_len);
     let image_pj = total_pj(&image_layers, &energy_model);
     let (snn_pj, twin_snn_pj) = (total_pj(&snn_layers, &energy_model), total_pj(&twin_layers, &energy_model));
+    let (image_mem_pj, snn_mem_pj, twin_snn_mem_pj) = (total_memory_pj(&image_layers), total_memory_pj(&snn_layers), total_memory_pj(&twin_layers));
     let energy = EnergyReport {
         twin_image_pj: image_pj - snn_pj + twin_snn_pj,
+        image_mem_pj,
+        snn_mem_pj,
+        twin_snn_mem_pj,
+        twin_image_mem_pj: image_mem_pj - snn_mem_pj + twin_snn_mem_pj,
+        twin_measured: cfg.snn.activation == crate::model::config::Activation::Relu,
         image_pj,
         snn_pj,
         twin_snn_pj,
@@ -499,7 +561,8 @@ pub fn evaluate(
         vqa_baselines: train.and_then(|t| vqa_baselines(t, data)),
         entailment,
         nlvr,
-        sops_per_image: snn_layers.iter().map(|o| o.acs).sum(),
+        sops_per_image: snn_layers.iter().map(|o| o.sops).sum(),
+        acs_per_image: snn_layers.iter().map(|o| o.acs).sum(),
         macs_per_image: snn_layers.iter().map(|o| o.macs).sum(),
         energy_pj_per_image: energy.image_pj,
         layers,

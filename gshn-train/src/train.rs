@@ -444,8 +444,7 @@ pub fn run(cfg: &ExperimentConfig, device: &Device, opts: &RunOptions) -> Result
     let model_cfg = cfg.model.clone().with_vocab_size(data.vocab.len()).with_answers(data.answers.len().max(1));
     let mut model = model_cfg.init(device)?;
     let tc = &cfg.train;
-    let mut optim: ModuleOptimizer =
-        AdamWConfig::new().with_weight_decay(tc.weight_decay).with_grad_clipping(Some(GradientClippingConfig::Norm(tc.grad_clip))).init();
+    let mut optim: ModuleOptimizer = optimizer(tc);
     let mut step = 0;
     let mut elapsed_before = 0.0;
     let mut log = Vec::new();
@@ -505,6 +504,9 @@ pub fn run(cfg: &ExperimentConfig, device: &Device, opts: &RunOptions) -> Result
         step += 1;
         session_steps += 1;
         let (stl, stage_step, stage_len) = stage_of(tc, step);
+        if tc.stl_steps > 0 && step == tc.stl_steps + 1 {
+            (model, optim) = enter_main_stage(model, tc, device);
+        }
         let lr = learning_rate(tc, stage_step, stage_len);
         let idx = batch_indices(cfg.seed, data.train.len(), tc.batch_size, step);
         let mut pick = SeedRng::new(cfg.seed).fork("step").fork(&step.to_string());
@@ -622,6 +624,15 @@ pub fn train_step(model: Gshn, optim: &mut ModuleOptimizer, batch: &GshnBatch, w
     let parts = losses.stacked();
     let grads = GradientsParams::from_grads(losses.total.backward(), &model);
     Ok((optim.step(lr, model, grads), parts))
+}
+
+/// The state the main stage starts from after the STL stage: the state a run without STL
+/// starts its main stage from — the CLIP logit scale at its initial value (STL trains that
+/// shared scale) and fresh AdamW moments (STL's would otherwise carry over) — with every
+/// weight STL trained kept.
+pub fn enter_main_stage(mut model: Gshn, tc: &TrainConfig, device: &Device) -> (Gshn, ModuleOptimizer) {
+    model.logit_scale = crate::loss::LogitScale::new(crate::loss::LOGIT_SCALE_INIT, device);
+    (model, optimizer(tc))
 }
 
 /// The AdamW optimiser of `tc` (weight decay, gradient-norm clipping).

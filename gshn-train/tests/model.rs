@@ -428,6 +428,7 @@ fn the_per_node_network_is_the_spiking_branch_on_a_graph_without_edges() {
         cfg.snn.norm = norm;
         cfg.snn.time_steps = t;
         let d = cfg.d_model;
+        device.seed(11); // the weights and the draws below, whatever ran before
         let mut branch = cfg.init(&device).unwrap().snn.unwrap();
         // Trained-looking norms: gains, biases and running statistics away from their start.
         let draw = |shape: [usize; 2], lo: f64, hi: f64| Tensor::<2>::random(shape, Distribution::Uniform(lo, hi), &device);
@@ -473,5 +474,110 @@ fn the_per_node_network_is_the_spiking_branch_on_a_graph_without_edges() {
         }
         assert!(differ * 1000 <= total, "{norm:?}: {differ} of {total} spikes differ");
         assert!(worst <= 1e-4 || differ > 0, "{norm:?}: E_SNN differs by {worst}");
+    }
+}
+
+/// Spiked-words STL with words whose neurons stay silent: they leave the mean (as padding
+/// does), so no gradient is scaled by `l2_normalize`'s 1/ε; every gradient stays finite and
+/// small, where the silent rows used to pass 1e12 back.
+#[test]
+fn silent_spiked_words_send_no_huge_gradient() {
+    const THRESHOLD: f64 = 1.0;
+    use gshn_snn::neuron::{LifConfig, NeuronBaseConfig, NeuronConfig};
+    use gshn_train::model::config::StlMode;
+    let _rng = RNG.lock().unwrap_or_else(|e| e.into_inner());
+    let device = Device::flex().autodiff();
+    let (data, vocab) = small_data(8, &GshnConfig::default());
+    let mut cfg = small_config(&vocab);
+    cfg.d_model = 16;
+    cfg.text.width = 16;
+    cfg.text.dropout = 0.0;
+    cfg.loss = cfg.loss.stl_only();
+    cfg.loss.stl_mode = StlMode::SpikedWords;
+    // The default threshold leaves some projected words silent over all T steps; before
+    // silent words left the mean, this batch's gradient norm was 5e10.
+    cfg.snn.neuron = NeuronConfig::Lif(LifConfig::new().with_base(NeuronBaseConfig::new().with_threshold(THRESHOLD)));
+    device.seed(5);
+    let model = cfg.init(&device).unwrap();
+    let batch = GshnBatcher::new(&cfg, vocab.clone()).batch(&data.refs(&(0..8).collect::<Vec<_>>()), &mut gshn_snn::rng::SeedRng::new(2), &device).unwrap();
+    let losses = model.losses(&batch).unwrap();
+    let stl: f32 = losses.stl.clone().unwrap().into_scalar();
+    assert!(stl.is_finite(), "STL loss {stl}");
+    let grads = all_grads(&model, &losses.total.backward());
+    let norm = grads.iter().map(|g| (*g as f64).powi(2)).sum::<f64>().sqrt();
+    assert!(grads.iter().all(|g| g.is_finite()) && norm < 1e3, "gradient norm {norm:e}");
+}
+
+/// STL trains the CLIP logit scale it shares with the main stage and fills AdamW's moments;
+/// the main stage starts from neither: the scale back at its initial value and fresh moments,
+/// as in a run without STL, with what STL taught the other weights kept.
+#[test]
+fn the_main_stage_starts_from_the_same_state_with_or_without_stl() {
+    use gshn_train::loss::LOGIT_SCALE_INIT;
+    use gshn_train::train::{enter_main_stage, optimizer, train_step};
+    let _rng = RNG.lock().unwrap_or_else(|e| e.into_inner());
+    let device = Device::flex().autodiff();
+    let (data, vocab) = small_data(8, &GshnConfig::default());
+    let mut cfg = small_config(&vocab);
+    cfg.d_model = 16;
+    cfg.text.width = 16;
+    cfg.text.dropout = 0.0;
+    let tc = TrainConfig::default();
+    device.seed(7);
+    let mut model = cfg.init(&device).unwrap();
+    let fresh = optimizer(&tc);
+    let mut optim = optimizer(&tc);
+    let batch = GshnBatcher::new(&cfg, vocab.clone()).batch(&data.refs(&(0..8).collect::<Vec<_>>()), &mut gshn_snn::rng::SeedRng::new(3), &device).unwrap();
+    let stl = cfg.loss.stl_only();
+    let init = model.logit_scale.value();
+    assert!((init - LOGIT_SCALE_INIT.exp()).abs() < 1e-3);
+    let words_before = values(&model.stl_words.weight.val());
+    for _ in 0..3 {
+        (model, _) = train_step(model, &mut optim, &batch, Some(&stl), 1e-2).unwrap();
+    }
+    assert_ne!(model.logit_scale.value(), init, "STL moves the shared logit scale");
+    assert!(!optim.to_record().is_empty(), "STL fills the optimiser's moments");
+    let words_after = values(&model.stl_words.weight.val());
+    let (model, optim) = enter_main_stage(model, &tc, &device);
+    assert_eq!(model.logit_scale.value(), init, "the main stage starts from the initial scale");
+    assert_eq!(optim.to_record().len(), fresh.to_record().len(), "and from fresh moments");
+    assert!(optim.to_record().is_empty());
+    assert_eq!(values(&model.stl_words.weight.val()), words_after, "what STL learned is kept");
+    assert_ne!(words_before, words_after);
+}
+
+/// What a spike count becomes after each norm. Two nodes each averaging 4 in-neighbours and
+/// themselves: one neighbour of node 8 spiked, three of node 9's, so their currents are
+/// `w/5` and `3w/5` (zero bias). LayerNorm per (step, node) is scale-invariant: it gives both
+/// nodes the same current, erasing the count — what rate coding carries. Threshold-dependent
+/// BatchNorm (running statistics at evaluation) and the learned gain are affine per channel
+/// and keep the two apart, in order. (docs/results.md says which norm each grid used.)
+#[test]
+fn per_step_layer_norm_erases_spike_counts_and_threshold_bn_keeps_them() {
+    use gshn_train::model::config::{Activation, SpikeNorm};
+    use gshn_train::model::spiking_graph::{FoldedEdges, LayerInput, SpikingGraphConvConfig};
+    let device = Device::flex();
+    let edges = gshn_graph::EdgeList::new(10, [(0, 8), (1, 8), (2, 8), (3, 8), (4, 9), (5, 9), (6, 9), (7, 9)]).unwrap();
+    let folded = FoldedEdges::new(&edges, 1, &device);
+    let mut x = vec![0.0f32; 10 * 4];
+    for node in [0, 4, 5, 6] {
+        x[node * 4..node * 4 + 4].fill(1.0);
+    }
+    let x = Tensor::<3>::from_data(burn::tensor::TensorData::new(x, [1, 10, 4]), &device);
+    for (norm, keeps) in [(SpikeNorm::LayerNorm, false), (SpikeNorm::ThresholdBn, true), (SpikeNorm::Gain, true), (SpikeNorm::None, true)] {
+        let mut layer = SpikingGraphConvConfig::new(4, 8).with_norm(norm).with_activation(Activation::Relu).init(&device).unwrap();
+        layer.linear.bias = None;
+        let out = layer.forward(LayerInput::Steps(x.clone()), &folded, Tensor::ones([10, 1], &device)).unwrap();
+        let current = values(&out.membrane);
+        let (c8, c9) = (&current[8 * 8..9 * 8], &current[9 * 8..10 * 8]);
+        let gap = c8.iter().zip(c9).map(|(a, b)| (a - b).abs()).fold(0.0f32, f32::max);
+        if keeps {
+            assert!(gap > 1e-2, "{norm:?} erased the spike count: {c8:?} vs {c9:?}");
+            // Three spikes drive three times what one does.
+            let ratio = c9.iter().zip(c8).filter(|(_, a)| a.abs() > 1e-3).map(|(b, a)| b / a).fold(0.0f32, f32::max);
+            assert!((ratio - 3.0).abs() < 1e-3 || norm == SpikeNorm::Gain, "{norm:?}: ratio {ratio}");
+        } else {
+            assert!(gap < 1e-3, "{norm:?} was expected to map both counts to one current: {c8:?} vs {c9:?}");
+        }
     }
 }

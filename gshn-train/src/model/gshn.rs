@@ -279,6 +279,7 @@ impl Gshn {
         let [bt, l, w] = words.dims();
         let e = self.config.embed_dim;
         let mut wf = self.stl_words.forward(words.reshape([bt * l, w]));
+        let mut word_mask = pad.bool_not();
         if let Some(neuron) = &self.stl_neuron {
             // Spiked words: the projected word features through spiking neurons over T steps
             // (the same input each step), read out as firing rates.
@@ -288,10 +289,15 @@ impl Gshn {
                 Ok(s) => s.mean_dim(0).reshape([bt * l, e]),
                 Err(_) => unreachable!("the STL neuron runs on a [T, N, e] input"),
             };
+            // A word whose neurons never fired has no direction: it leaves its caption's mean,
+            // as padding does, instead of sending a gradient scaled by 1/ε (1e12) back through
+            // `l2_normalize` at the zero vector.
+            let fired = wf.clone().detach().abs().sum_dim(1).reshape([bt, l]).greater_elem(0.0);
+            word_mask = word_mask.bool_and(fired);
         }
         let wf = l2_normalize(wf).reshape([bt, l, e]);
         let sf = self.stl_segment_features(batch, out);
-        token_segment_similarity(wf, pad.bool_not(), sf, batch.mask.clone()).mul(self.logit_scale.scale().unsqueeze_dim(0))
+        token_segment_similarity(wf, word_mask, sf, batch.mask.clone()).mul(self.logit_scale.scale().unsqueeze_dim(0))
     }
 
     /// The spiking segment features `E_SNN` (the fused nodes without a spiking branch)
