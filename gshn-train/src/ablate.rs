@@ -355,6 +355,11 @@ pub fn ablate(ab: &Ablation, out: &Path, device: &Device, progress: bool, shard:
                 let aside = stale_name(&dir);
                 std::fs::rename(&dir, &aside).map_err(io_at(&dir))?;
                 status = format!("rerunning: the run there had another config (moved to {})", aside.display());
+            } else if let Some(why) = other_code(&dir) {
+                // Runs of different code are never compared as if they were one experiment.
+                let aside = stale_name(&dir);
+                std::fs::rename(&dir, &aside).map_err(io_at(&dir))?;
+                status = format!("rerunning: the run there {why} (moved to {})", aside.display());
             } else if diverged_path.is_file() && !diverged_with(&dir, cfg) {
                 // New optimiser settings (e.g. a lower learning rate): resume the diverged run
                 // from its last good checkpoint.
@@ -425,6 +430,18 @@ pub fn ablate(ab: &Ablation, out: &Path, device: &Device, progress: bool, shard:
     Ok(rows)
 }
 
+/// Why the run in `dir` was made by other code than this build (`None`: by this build only),
+/// naming the commits.
+pub fn other_code(dir: &Path) -> Option<String> {
+    match crate::train::read_provenance(dir) {
+        None => Some(format!("records no commit (made before runs recorded one; this build is {})", crate::train::COMMIT)),
+        Some(p) => {
+            let other = p.other_commits();
+            (!other.is_empty()).then(|| format!("was made by commit {} and this build is {}", other.join(", "), crate::train::COMMIT))
+        }
+    }
+}
+
 /// Every run of the grid in order: each variant × data seed × seed, with its config.
 fn jobs(ab: &Ablation) -> Vec<(&Variant, ExperimentConfig)> {
     ab.variants
@@ -477,7 +494,7 @@ fn finished(out: &Path, variant: &Variant, cfg: &ExperimentConfig) -> Result<Opt
         return Ok(None);
     }
     match run_folder::inspect(&dir)? {
-        FolderState::Run { config, .. } if run_folder::continues(&config, cfg) => {}
+        FolderState::Run { config, .. } if run_folder::continues(&config, cfg) && other_code(&dir).is_none() => {}
         _ => return Ok(None),
     }
     let text = crate::checkpoint::read_checked(&eval_path)?;

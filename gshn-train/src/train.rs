@@ -439,6 +439,7 @@ pub fn run(cfg: &ExperimentConfig, device: &Device, opts: &RunOptions) -> Result
     let _lock = RunLock::acquire(out, &say)?;
     let p = out.join("config.toml");
     checkpoint::write_checked(&p, cfg.to_toml().as_bytes()).map_err(io_at(&p))?;
+    record_provenance(out, cfg)?;
 
     device.seed(cfg.seed);
     let model_cfg = cfg.model.clone().with_vocab_size(data.vocab.len()).with_answers(data.answers.len().max(1));
@@ -624,6 +625,52 @@ pub fn train_step(model: Gshn, optim: &mut ModuleOptimizer, batch: &GshnBatch, w
     let parts = losses.stacked();
     let grads = GradientsParams::from_grads(losses.total.backward(), &model);
     Ok((optim.step(lr, model, grads), parts))
+}
+
+/// The git commit this build of gshn was made from (`unknown` outside a git checkout).
+pub const COMMIT: &str = env!("GSHN_COMMIT");
+
+/// The file in a run folder that says which code ran it: `provenance.json`, with the commit of
+/// every session (a resumed run has several) and the optimiser's full settings.
+pub const PROVENANCE: &str = "provenance.json";
+
+/// What made a run: the commit of each session, in order, and the optimiser.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Provenance {
+    /// The commit of each session that trained the run.
+    pub commits: Vec<String>,
+    /// The optimiser with every setting (AdamW's defaults included).
+    pub optimizer: String,
+}
+
+impl Provenance {
+    /// The commits that are not this build's, if any.
+    pub fn other_commits(&self) -> Vec<&str> {
+        self.commits.iter().map(String::as_str).filter(|c| *c != COMMIT).collect()
+    }
+}
+
+/// The optimiser of `tc`, every setting written out (Burn's `AdamWConfig` as JSON, defaults
+/// included), with the learning-rate schedule.
+pub fn optimizer_description(tc: &TrainConfig) -> String {
+    let adamw = AdamWConfig::new().with_weight_decay(tc.weight_decay).with_grad_clipping(Some(GradientClippingConfig::Norm(tc.grad_clip)));
+    format!("AdamW {}; lr {} with {} warm-up steps, then cosine decay to 0 within each stage", serde_json::to_string(&adamw).unwrap_or_default(), tc.lr, tc.warmup)
+}
+
+/// The provenance of the run in `dir` (`None` for runs made before it was recorded).
+pub fn read_provenance(dir: &Path) -> Option<Provenance> {
+    serde_json::from_str(&fs::read_to_string(dir.join(PROVENANCE)).ok()?).ok()
+}
+
+/// Adds this session's commit to the run folder's provenance.
+fn record_provenance(out: &Path, cfg: &ExperimentConfig) -> Result<(), RunError> {
+    let mut p = read_provenance(out).unwrap_or(Provenance { commits: vec![], optimizer: String::new() });
+    p.commits.push(COMMIT.to_string());
+    p.optimizer = optimizer_description(&cfg.train);
+    let path = out.join(PROVENANCE);
+    // Two strings and a list: serialising cannot fail.
+    let text = serde_json::to_string_pretty(&p).unwrap_or_default();
+    checkpoint::write_atomic(&path, text.as_bytes()).map_err(io_at(&path))
 }
 
 /// The state the main stage starts from after the STL stage: the state a run without STL

@@ -134,6 +134,24 @@ fn two_variants_two_seeds_resume_and_skip_finished_runs() {
     let again = ablate(&ab, &out, &device, false, None).unwrap();
     assert_eq!(stamp(&killed), before);
     assert_eq!(again.iter().map(|r| r.eval.clone()).collect::<Vec<_>>(), rows.iter().map(|r| r.eval.clone()).collect::<Vec<_>>());
+
+    // Every run records the code that made it and the optimiser's full settings; the
+    // reference run made by another commit is not reused: set aside (not deleted) and rerun,
+    // naming the commits.
+    use gshn_train::train::{read_provenance, COMMIT};
+    let reference = out.join("runs/hybrid/data-0-seed-0");
+    let prov = read_provenance(&reference).unwrap();
+    assert_eq!(prov.commits, vec![COMMIT.to_string()]);
+    assert!(prov.optimizer.contains("\"beta_1\":0.9") && prov.optimizer.contains("\"beta_2\":0.999") && prov.optimizer.contains("weight_decay"), "{}", prov.optimizer);
+    assert_eq!(read_provenance(&killed).unwrap().commits.len(), 2, "the resumed run's two sessions");
+    std::fs::write(reference.join("provenance.json"), r#"{"commits": ["0123abc"], "optimizer": "AdamW"}"#).unwrap();
+    let why = gshn_train::ablate::other_code(&reference).unwrap();
+    assert!(why.contains("0123abc") && why.contains(COMMIT), "{why}");
+    let before = stamp(&killed);
+    assert_eq!(ablate(&ab, &out, &device, false, None).unwrap().len(), 4);
+    assert!(read_provenance(&reference).unwrap().other_commits().is_empty(), "rerun by this build");
+    assert!(reference.with_file_name("data-0-seed-0.stale-1").join("eval.json").is_file(), "the old run is set aside");
+    assert_eq!(stamp(&killed), before, "runs of this build are still reused");
     std::fs::remove_dir_all(&dir).ok();
 }
 
