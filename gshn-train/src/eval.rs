@@ -142,7 +142,7 @@ impl EvalReport {
         if let Some(m) = &self.retrieval {
             let c = self.claim_retrieval.as_ref();
             let ceil = |v: Option<[f64; 3]>| v.map_or(String::new(), |v| format!(" | {:.3} | {:.3} | {:.3}", v[0], v[1], v[2]));
-            let head = if c.is_some() { " | ceiling R@1 | R@5 | R@10" } else { "" };
+            let head = if c.is_some() { " | truth-only ranker R@1 | R@5 | R@10" } else { "" };
             let rule = if c.is_some() { "|---|---|---" } else { "" };
             s += &format!("| direction | R@1 | R@5 | R@10 | mean rank | median rank{head} |\n|---|---|---|---|---|---{rule}|\n");
             s += &format!(
@@ -168,7 +168,11 @@ impl EvalReport {
                     "| image→text, claim-aware | {:.3} | {:.3} | {:.3} | | | 1 | 1 | 1 |\n| text→image, claim-aware | {:.3} | {:.3} | {:.3} | | | 1 | 1 | 1 |\n\n",
                     c.i2t_recall[0], c.i2t_recall[1], c.i2t_recall[2], c.t2i_recall[0], c.t2i_recall[1], c.t2i_recall[2]
                 );
-                s += &format!("Claim-aware: a caption counts as found at any image it is true of. Ceiling: standard recall of a model that ranks by truth alone. {:.1} % of the captions are true of their own image only.\n\n", 100.0 * c.unique_captions);
+                s += &format!(
+                    "Claim-aware: a caption counts as found at any image it is true of; its chance level (a random ranking) is R@1/5/10 {:.3}/{:.3}/{:.3} image→text and {:.3}/{:.3}/{:.3} text→image. Truth-only ranker: the standard recall of a model that ranks by truth alone, ties broken at random — a reference, not an upper bound. {:.1} % of the captions are true of their own image only.\n\n",
+                    c.i2t_chance[0], c.i2t_chance[1], c.i2t_chance[2], c.t2i_chance[0], c.t2i_chance[1], c.t2i_chance[2],
+                    100.0 * c.unique_captions
+                );
             } else {
                 s += "\n";
             }
@@ -182,7 +186,7 @@ impl EvalReport {
             let base = |k: &str| {
                 b.map_or("–".to_string(), |b| {
                     format!(
-                        "prior {:.3}, question-only {:.3}",
+                        "prior {:.3}, question-text lookup {:.3}",
                         b.prior.get(k).copied().unwrap_or(f64::NAN),
                         b.question_only.get(k).copied().unwrap_or(f64::NAN)
                     )
@@ -314,7 +318,8 @@ pub(crate) fn argmax_rows(logits: Tensor<2>) -> Result<Vec<usize>, RunError> {
     Ok(v.into_iter().map(|i| i as usize).collect())
 }
 
-/// The answer-prior and question-only baselines on `data`'s questions, from `train`'s answers.
+/// The answer-prior and question-text-lookup baselines on `data`'s questions, from `train`'s
+/// answers.
 pub fn vqa_baselines(train: &Dataset, data: &Dataset) -> Option<VqaBaselines> {
     let train: Vec<&QaItem> = train.items.iter().flat_map(|p| &p.questions).collect();
     let questions: Vec<&QaItem> = all_questions(data).into_iter().map(|(_, q)| q).collect();

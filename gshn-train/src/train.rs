@@ -654,7 +654,12 @@ impl Provenance {
 /// included), with the learning-rate schedule.
 pub fn optimizer_description(tc: &TrainConfig) -> String {
     let adamw = AdamWConfig::new().with_weight_decay(tc.weight_decay).with_grad_clipping(Some(GradientClippingConfig::Norm(tc.grad_clip)));
-    format!("AdamW {}; lr {} with {} warm-up steps, then cosine decay to 0 within each stage", serde_json::to_string(&adamw).unwrap_or_default(), tc.lr, tc.warmup)
+    format!(
+        "AdamW {}; lr {} with {} warm-up steps, then cosine decay to 0 within each stage",
+        serde_json::to_string(&adamw).unwrap_or_default(),
+        tc.lr,
+        tc.warmup
+    )
 }
 
 /// The provenance of the run in `dir` (`None` for runs made before it was recorded).

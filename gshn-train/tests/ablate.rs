@@ -142,7 +142,11 @@ fn two_variants_two_seeds_resume_and_skip_finished_runs() {
     let reference = out.join("runs/hybrid/data-0-seed-0");
     let prov = read_provenance(&reference).unwrap();
     assert_eq!(prov.commits, vec![COMMIT.to_string()]);
-    assert!(prov.optimizer.contains("\"beta_1\":0.9") && prov.optimizer.contains("\"beta_2\":0.999") && prov.optimizer.contains("weight_decay"), "{}", prov.optimizer);
+    assert!(
+        prov.optimizer.contains("\"beta_1\":0.9") && prov.optimizer.contains("\"beta_2\":0.999") && prov.optimizer.contains("weight_decay"),
+        "{}",
+        prov.optimizer
+    );
     assert_eq!(read_provenance(&killed).unwrap().commits.len(), 2, "the resumed run's two sessions");
     std::fs::write(reference.join("provenance.json"), r#"{"commits": ["0123abc"], "optimizer": "AdamW"}"#).unwrap();
     let why = gshn_train::ablate::other_code(&reference).unwrap();

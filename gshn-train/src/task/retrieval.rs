@@ -65,21 +65,32 @@ pub fn retrieval(sim: &[f32], n_images: usize, text_image: &[usize]) -> Retrieva
 
 /// Retrieval that knows which captions are true of which images (ShapeWorld's checkable
 /// claims): a caption counts as found when any of its top-K images is one it is true of, an
-/// image when any of its top-K captions is true of it. Beside it, the ceiling of standard
-/// recall for a model that ranks by truth alone (ties among the images a caption is true of
-/// broken at random), and how many captions single their image out.
+/// image when any of its top-K captions is true of it. Beside it, its chance level (a random
+/// ranking), the standard recall of a **truth-only ranker** (one that ranks by truth alone,
+/// ties among the images a caption is true of broken at random — a reference point, not an
+/// upper bound: a model can beat it by breaking those ties well), and how many captions
+/// single their image out.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ClaimAwareMetrics {
     /// Text → image claim-aware recall at 1, 5, 10.
     pub t2i_recall: [f64; 3],
     /// Image → text claim-aware recall at 1, 5, 10.
     pub i2t_recall: [f64; 3],
-    /// The ceiling of standard text → image recall at 1, 5, 10: the mean over captions of
-    /// `min(1, K / |images it is true of|)`.
+    /// Standard text → image recall at 1, 5, 10 of the truth-only ranker: the mean over
+    /// captions of `min(1, K / |images it is true of|)`. (Named `ceiling` in files; it is not
+    /// an upper bound.)
     pub t2i_ceiling: [f64; 3],
-    /// The ceiling of standard image → text recall at 1, 5, 10: per image, the chance that a
-    /// random order of the captions true of it puts one of its own in the top K.
+    /// Standard image → text recall at 1, 5, 10 of the truth-only ranker: per image, the chance
+    /// that a random order of the captions true of it puts one of its own in the top K.
     pub i2t_ceiling: [f64; 3],
+    /// Chance level of text → image claim-aware recall at 1, 5, 10: per caption, the chance
+    /// that K images drawn at random include one it is true of, averaged.
+    #[serde(default)]
+    pub t2i_chance: [f64; 3],
+    /// Chance level of image → text claim-aware recall at 1, 5, 10: per image, the chance that
+    /// K captions drawn at random include one true of it, averaged.
+    #[serde(default)]
+    pub i2t_chance: [f64; 3],
     /// Fraction of captions true of their own image only.
     pub unique_captions: f64,
 }
@@ -125,7 +136,9 @@ pub fn claim_aware(sim: &[f32], n_images: usize, text_image: &[usize], true_of: 
     let own: Vec<usize> = (0..n_images).map(|i| text_image.iter().filter(|&&a| a == i).count()).collect();
     let i2t_ceiling = ks.map(|k| (0..n_images).map(|i| hit_chance(captions_true_of[i].len(), own[i], k)).sum::<f64>() / n_images.max(1) as f64);
     let unique_captions = true_of.iter().filter(|s| s.len() == 1).count() as f64 / nt;
-    ClaimAwareMetrics { t2i_recall, i2t_recall, t2i_ceiling, i2t_ceiling, unique_captions }
+    let t2i_chance = ks.map(|k| true_of.iter().map(|s| hit_chance(n_images, s.len(), k)).sum::<f64>() / nt);
+    let i2t_chance = ks.map(|k| captions_true_of.iter().map(|c| hit_chance(n_texts, c.len(), k)).sum::<f64>() / n_images.max(1) as f64);
+    ClaimAwareMetrics { t2i_recall, i2t_recall, t2i_ceiling, i2t_ceiling, t2i_chance, i2t_chance, unique_captions }
 }
 
 /// Fraction of `(positive, negative)` score pairs where the true caption scores higher.
@@ -182,6 +195,12 @@ mod tests {
         // Image 2: captions true of it t1, t3, its own only t3 → 1/2 at K = 1.
         assert_eq!(m.i2t_ceiling[0], (1.0 + 1.0 + 0.5) / 3.0);
         assert_eq!(m.unique_captions, 0.75);
+        // Chance: a random image is true of t0, t2, t3 with 1/3 and of t1 with 2/3 at K = 1;
+        // at K = 5 ≥ 3 images every caption is found.
+        assert!((m.t2i_chance[0] - (1.0 / 3.0 * 3.0 + 2.0 / 3.0) / 4.0).abs() < 1e-12);
+        assert_eq!(m.t2i_chance[1], 1.0);
+        // A random caption (of 4) is true of image 0 with 2/4, image 1 with 1/4, image 2 with 2/4.
+        assert!((m.i2t_chance[0] - (0.5 + 0.25 + 0.5) / 3.0).abs() < 1e-12);
         assert!((hit_chance(10, 2, 3) - (1.0 - (8.0 * 7.0 * 6.0) / (10.0 * 9.0 * 8.0))).abs() < 1e-12);
     }
 }

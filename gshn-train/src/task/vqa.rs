@@ -1,7 +1,7 @@
 //! Visual question answering as a task: the head — question-conditioned attention over the
 //! fused node features, then an answer classifier (the paper evaluates VQA; the head's form is
 //! ours, docs/paper-map.md) — its metrics ([`VqaMetrics`]: accuracy overall and per question
-//! type) and their baselines ([`VqaBaselines`]: answer prior and question-only lookup from the
+//! type) and their baselines ([`VqaBaselines`]: answer prior and question-text lookup from the
 //! training split). The loss term is `Gshn::losses`' cross-entropy over one question per image.
 //!
 //! ```text
@@ -123,12 +123,13 @@ impl VqaMetrics {
 
 /// What answering without looking achieves (from the training split's answers), per question
 /// type and overall (`all`): the type's most frequent answer (answer prior), and the most
-/// frequent answer to the same question text, else the type's (question only).
+/// frequent answer to the same question text, else the type's (a question-text lookup table,
+/// not a trained question-only model; named `question_only` in files).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 pub struct VqaBaselines {
     /// Answer-prior accuracy per type and `all`.
     pub prior: BTreeMap<String, f64>,
-    /// Question-only accuracy per type and `all`.
+    /// Question-text lookup accuracy per type and `all`.
     pub question_only: BTreeMap<String, f64>,
 }
 
