@@ -11,6 +11,7 @@
 //! data_seeds = [0]                     # data (ShapeWorld scenes, splits); default [0]
 //! set = ["train.steps=300"]            # applied to every variant (sizes the grid)
 //! reference = "hybrid"                 # default: the first variant
+//! primary = "t2i_r10"                  # the one metric the grid's claim is about; default: the first plotted
 //! plot = ["t2i_r10", "vqa"]            # metrics drawn as bar charts
 //!
 //! [[variant]]
@@ -36,7 +37,7 @@ use crate::experiment::{ConfigError, ExperimentConfig};
 use crate::plot::{self, Bar, BarChart, LineChart, Series};
 use crate::run_error::{io_at, DataError, RunError};
 use crate::run_folder::{self, FolderState};
-use crate::stats::{compare, holm, summarise, Comparison};
+use crate::stats::{compare, holm, mde80, summarise, Comparison};
 use crate::train::{hms, run, RunOptions};
 
 /// One variant: a name and its overrides.
@@ -62,6 +63,8 @@ struct AblationFile {
     set: Vec<String>,
     #[serde(default)]
     reference: Option<String>,
+    #[serde(default)]
+    primary: Option<String>,
     #[serde(default = "default_plot")]
     plot: Vec<String>,
     #[serde(default)]
@@ -98,6 +101,9 @@ pub struct Ablation {
     pub reference: String,
     /// Metrics to plot.
     pub plot: Vec<String>,
+    /// The primary metric: the grid's claim; Holm over the variants on it alone. Every other
+    /// metric is secondary, corrected over all secondary metrics × variants.
+    pub primary: String,
 }
 
 /// The metrics of a run, by name, in table order.
@@ -232,7 +238,11 @@ impl Ablation {
                 return Err(parse_err(path, format!("unknown plot metric `{m}` (one of {})", METRICS.map(|m| m.0).join(", "))));
             }
         }
-        Ok(Self { seeds: file.seeds, data_seeds: file.data_seeds, variants: resolved, reference, plot: file.plot })
+        let primary = file.primary.or_else(|| file.plot.first().cloned()).unwrap_or_else(|| "t2i_r10".into());
+        if !METRICS.iter().any(|(k, _)| *k == primary) {
+            return Err(parse_err(path, format!("unknown primary metric `{primary}` (one of {})", METRICS.map(|m| m.0).join(", "))));
+        }
+        Ok(Self { seeds: file.seeds, data_seeds: file.data_seeds, variants: resolved, reference, plot: file.plot, primary })
     }
 }
 
@@ -588,46 +598,69 @@ fn fmt(v: f64) -> String {
 
 /// The Markdown table: per variant and metric, mean ± std [95 % CI], and the paired
 /// comparison with the reference over the shared (data seed, seed) pairs: the difference with
-/// its 95 % CI, the effect size `d_z` and the paired t-test's p-value after Holm's correction
-/// over every variant compared on that metric.
+/// its 95 % CI, the effect size `d_z` and the paired t-test's p-value after Holm's correction.
+/// The primary metric comes first, corrected over the variants alone, with the minimum
+/// detectable effect of each comparison; every other metric is secondary, its p-values
+/// corrected over all secondary metrics × variants together.
 pub fn table(ab: &Ablation, rows: &[RunRow]) -> String {
     let mut s = String::new();
+    let compared = ab.variants.len().saturating_sub(1);
+    let mut used: Vec<(&str, &str)> = METRICS.iter().copied().filter(|(k, _)| rows.iter().any(|r| metric(&r.eval, r.train_s, k).is_some())).collect();
+    // The primary first.
+    used.sort_by_key(|(k, _)| *k != ab.primary);
+    let secondary = used.iter().filter(|(k, _)| *k != ab.primary).count();
     let _ = writeln!(
         s,
         "Seeds {:?} × data seeds {:?}. Each cell: mean ± sample std, then the 95 % confidence interval of the mean (Student t). \
          Δ: the paired difference to `{}` over the same (data seed, seed) pairs with its 95 % CI; d: the effect size (Cohen's d_z, \
-         mean over the std of the differences); p: the paired t-test's two-sided p-value after Holm's correction over the {} variants \
-         compared on that metric. A difference the seeds resolve has p < 0.05; a variant whose interval contains 0 is not resolved \
+         mean over the std of the differences); p: the paired t-test's two-sided p-value after Holm's correction. \
+         **Primary metric: {}**, corrected over the {compared} variants compared; MDE: the difference a paired t-test at the \
+         Bonferroni level 0.05/{compared} finds with 80 % power, from the spread of the paired differences. Every other metric is \
+         **secondary**: its p-values are corrected over all {secondary} secondary metrics × {compared} variants together, and only \
+         then called resolved. A difference the seeds resolve has p < 0.05; a variant whose interval contains 0 is not resolved \
          from the reference, which is not the same as being equal to it.\n",
-        ab.seeds,
-        ab.data_seeds,
-        ab.reference,
-        ab.variants.len().saturating_sub(1)
+        ab.seeds, ab.data_seeds, ab.reference, ab.primary
     );
-    let used: Vec<(&str, &str)> = METRICS.iter().copied().filter(|(k, _)| rows.iter().any(|r| metric(&r.eval, r.train_s, k).is_some())).collect();
-    for (key_name, label) in used {
-        let _ = writeln!(
-            s,
-            "### {label}\n\n| variant | runs | mean ± std | 95 % CI | Δ vs {} [95 % CI] | d | p (Holm) |\n|---|---|---|---|---|---|---|",
-            ab.reference
-        );
-        let per = |name: &str| -> Vec<(u64, f64)> {
-            rows.iter().filter(|r| r.variant == name).filter_map(|r| metric(&r.eval, r.train_s, key_name).map(|v| (key(r), v))).collect()
-        };
-        let reference = per(&ab.reference);
-        let mut comparisons: Vec<Option<Comparison>> =
-            ab.variants.iter().map(|(v, _)| (v.name != ab.reference).then(|| compare(&per(&v.name), &reference))).collect();
-        let mut flat: Vec<Comparison> = comparisons.iter().flatten().copied().collect();
+    let per = |name: &str, key_name: &str| -> Vec<(u64, f64)> {
+        rows.iter().filter(|r| r.variant == name).filter_map(|r| metric(&r.eval, r.train_s, key_name).map(|v| (key(r), v))).collect()
+    };
+    // Every comparison, per metric; Holm within the primary, and across all secondaries.
+    let mut comparisons: Vec<Vec<Option<Comparison>>> = used
+        .iter()
+        .map(|(key_name, _)| {
+            let reference = per(&ab.reference, key_name);
+            ab.variants.iter().map(|(v, _)| (v.name != ab.reference).then(|| compare(&per(&v.name, key_name), &reference))).collect()
+        })
+        .collect();
+    for family in [true, false] {
+        let members: Vec<(usize, usize)> = comparisons
+            .iter()
+            .enumerate()
+            .filter(|(m, _)| (used[*m].0 == ab.primary) == family)
+            .flat_map(|(m, row)| row.iter().enumerate().filter(|(_, c)| c.is_some()).map(move |(v, _)| (m, v)))
+            .collect();
+        let mut flat: Vec<Comparison> = members.iter().map(|&(m, v)| comparisons[m][v].expect("a comparison")).collect();
         holm(&mut flat);
-        let mut adjusted = flat.into_iter();
-        for c in comparisons.iter_mut().flatten() {
-            *c = adjusted.next().expect("one adjusted p per comparison");
+        for (&(m, v), c) in members.iter().zip(flat) {
+            comparisons[m][v] = Some(c);
         }
-        for ((v, _), cmp) in ab.variants.iter().zip(&comparisons) {
-            let sm = summarise(&per(&v.name).iter().map(|x| x.1).collect::<Vec<_>>());
-            let (delta, d, p) = match cmp {
-                None => ("—".to_string(), "—".to_string(), "—".to_string()),
-                Some(c) if c.diff.n == 0 => ("–".into(), "–".into(), "–".into()),
+    }
+    for ((key_name, label), cmps) in used.iter().zip(&comparisons) {
+        let primary = *key_name == ab.primary;
+        let _ = if primary {
+            writeln!(
+                s,
+                "### Primary: {label}\n\n| variant | runs | mean ± std | 95 % CI | Δ vs {} [95 % CI] | d | p (Holm) | MDE (80 % power) |\n|---|---|---|---|---|---|---|---|",
+                ab.reference
+            )
+        } else {
+            writeln!(s, "### {label} (secondary)\n\n| variant | runs | mean ± std | 95 % CI | Δ vs {} [95 % CI] | d | p (Holm, all secondary) |\n|---|---|---|---|---|---|---|", ab.reference)
+        };
+        for ((v, _), cmp) in ab.variants.iter().zip(cmps) {
+            let sm = summarise(&per(&v.name, key_name).iter().map(|x| x.1).collect::<Vec<_>>());
+            let (delta, d, p, mde) = match cmp {
+                None => ("—".to_string(), "—".to_string(), "—".to_string(), "—".to_string()),
+                Some(c) if c.diff.n == 0 => ("–".into(), "–".into(), "–".into(), "–".into()),
                 Some(c) => {
                     let ci = if c.diff.ci95.is_finite() {
                         format!(" [{}, {}]", fmt(c.diff.mean - c.diff.ci95), fmt(c.diff.mean + c.diff.ci95))
@@ -642,11 +675,13 @@ pub fn table(ab: &Ablation, rows: &[RunRow]) -> String {
                     } else {
                         format!("{:.3}", c.p_holm)
                     };
-                    (format!("{:+.3}{ci}", c.diff.mean), d, p)
+                    let mde = mde80(&c.diff, 0.05 / compared.max(1) as f64);
+                    (format!("{:+.3}{ci}", c.diff.mean), d, p, if mde.is_finite() { fmt(mde) } else { "–".into() })
                 }
             };
             let ci = if sm.ci95.is_finite() { format!("[{}, {}]", fmt(sm.mean - sm.ci95), fmt(sm.mean + sm.ci95)) } else { "–".into() };
-            let _ = writeln!(s, "| {} | {} | {} ± {} | {ci} | {delta} | {d} | {p} |", v.name, sm.n, fmt(sm.mean), fmt(sm.std));
+            let row = format!("| {} | {} | {} ± {} | {ci} | {delta} | {d} | {p} |", v.name, sm.n, fmt(sm.mean), fmt(sm.std));
+            let _ = if primary { writeln!(s, "{row} {mde} |") } else { writeln!(s, "{row}") };
         }
         s += "\n";
     }

@@ -92,6 +92,19 @@ pub fn compare(a: &[(u64, f64)], b: &[(u64, f64)]) -> Comparison {
     Comparison { diff, effect, p, p_holm: p }
 }
 
+/// The minimum detectable effect of a paired comparison: the true mean difference a paired
+/// t-test at two-sided level `alpha` finds with 80 % power, given the spread of the paired
+/// differences, `(t_{1−α/2, n−1} + t_{0.8, n−1}) · s_d / √n` (NaN for fewer than two pairs).
+pub fn mde80(diff: &Summary, alpha: f64) -> f64 {
+    if diff.n < 2 || !diff.std.is_finite() {
+        return f64::NAN;
+    }
+    match StudentsT::new(0.0, 1.0, (diff.n - 1) as f64) {
+        Ok(d) => (d.inverse_cdf(1.0 - alpha / 2.0) + d.inverse_cdf(0.8)) * diff.std / (diff.n as f64).sqrt(),
+        Err(_) => f64::NAN,
+    }
+}
+
 /// Holm's step-down correction of the p-values of several comparisons (in place): sorted
 /// ascending, the k-th smallest of m is multiplied by `m − k` (k from 0), made monotone, and
 /// capped at 1. NaN p-values take no part.
@@ -109,6 +122,16 @@ pub fn holm(comparisons: &mut [Comparison]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn minimum_detectable_effect_by_hand() {
+        // Five paired differences with sd 0.02: (t_{0.975,4} 2.7764 + t_{0.8,4} 0.9410) · 0.02/√5.
+        let d = Summary { n: 5, mean: 0.0, std: 0.02, ci95: f64::NAN };
+        assert!((mde80(&d, 0.05) - (2.776_445 + 0.940_965) * 0.02 / 5f64.sqrt()).abs() < 1e-5);
+        // A stricter level needs a larger effect; one pair has none.
+        assert!(mde80(&d, 0.01) > mde80(&d, 0.05));
+        assert!(mde80(&Summary { n: 1, ..d }, 0.05).is_nan());
+    }
 
     #[test]
     fn t_test_p_values_and_holm_by_hand() {

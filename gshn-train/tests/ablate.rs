@@ -121,7 +121,12 @@ fn two_variants_two_seeds_resume_and_skip_finished_runs() {
     assert_eq!(curves.lines().count(), 1 + 4 * 2, "{curves}");
     let table = std::fs::read_to_string(out.join("table.md")).unwrap();
     assert!(
-        table.contains("### text→image R@10") && table.contains("Δ vs hybrid") && table.contains("p (Holm)") && table.contains("| gat-only | 2 |"),
+        table.find("### Primary: text→image R@10").is_some_and(|p| table.find("(secondary)").is_some_and(|q| p < q))
+            && table.contains("MDE (80 % power)")
+            && table.contains("### VQA accuracy (secondary)")
+            && table.contains("p (Holm, all secondary)")
+            && table.contains("Δ vs hybrid")
+            && table.contains("| gat-only | 2 |"),
         "{table}"
     );
     for f in ["t2i_r10.png", "t2i_r10.svg", "vqa.png", "vqa.svg", "curve_t2i_r10.svg", "curve_vqa.png"] {
@@ -232,6 +237,9 @@ fn grids_expand_and_bad_ablation_files_are_clear_errors() {
     assert!(e.contains("model.snn.time_steps"), "an old name says the new one: {e}");
     assert!(err("base = \"missing.toml\"\n[[variant]]\nname = \"x\"\n").contains("missing.toml"));
     assert!(err("base = \"base.toml\"\nplot = [\"accuracy\"]\n[[variant]]\nname = \"x\"\n").contains("unknown plot metric"));
+    assert!(err("base = \"base.toml\"\nprimary = \"accuracy\"\n[[variant]]\nname = \"x\"\n").contains("unknown primary metric `accuracy`"));
+    let p = write_ablation(&dir, "base = \"base.toml\"\nplot = [\"vqa\", \"t2i_r10\"]\n[[variant]]\nname = \"x\"\n");
+    assert_eq!(Ablation::load(&p, &[]).unwrap().primary, "vqa", "the primary defaults to the first plotted metric");
     assert!(err("base = \"base.toml\"\n[[variant]]\nname = \"x\"\n[[variant]]\nname = \"x\"\n").contains("two variants"));
     assert!(err("base = \"base.toml\"\nreference = \"y\"\n[[variant]]\nname = \"x\"\n").contains("reference variant `y`"));
     assert!(err("base = \"base.toml\"\nvariants = []\n").contains("variants"));

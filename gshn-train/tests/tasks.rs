@@ -52,7 +52,10 @@ fn scratch(name: &str) -> PathBuf {
 }
 
 /// Retrieval and VQA of the tiny default run, as the code before the task modules gave them
-/// (commit d9e6edc, the same config and seed): adding tasks must not move them.
+/// (commit d9e6edc, the same config and seed): adding tasks must not move them. Regenerated
+/// once since, on purpose: the main stage now starts from the initial logit scale and fresh
+/// AdamW moments after STL (`train::enter_main_stage`, issue 22); with that reset disabled
+/// the run still gives the values of d9e6edc (checked when the reset was added).
 #[test]
 fn retrieval_and_vqa_are_unchanged_by_the_new_tasks() {
     let _rng = RNG.lock().unwrap_or_else(|e| e.into_inner());
@@ -71,7 +74,7 @@ fn retrieval_and_vqa_are_unchanged_by_the_new_tasks() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
-const GOLDEN: [f64; 10] = [0.0625, 0.28125, 0.375, 0.05, 0.225, 0.41875, 17.09375, 13.8625, 0.22142857142857142, 0.5225225225225225];
+const GOLDEN: [f64; 10] = [0.03125, 0.25, 0.28125, 0.04375, 0.21875, 0.4125, 22.71875, 14.2125, 0.22142857142857142, 0.4594594594594595];
 
 #[test]
 fn visual_entailment_trains_and_reports_its_baselines() {
