@@ -280,14 +280,14 @@ impl GatConv {
     /// Whether attention dropout changes this forward: a nonzero rate, training mode, and a
     /// device that records gradients (as `Dropout::forward` decides).
     #[cfg(any(feature = "fused-flex", feature = "fused-wgpu"))]
-    fn dropout_active(&self, x: &Tensor<3>) -> bool {
+    fn dropout_active<const D: usize>(&self, x: &Tensor<D>) -> bool {
         self.dropout.prob > 0.0 && self.dropout.training.is_enabled() && x.device().is_autodiff()
     }
 
     /// Whether this forward runs the fused softmax + aggregation: `fused` on, a kernel for the
     /// backend in this build, and no attention dropout.
     #[allow(unused_variables)]
-    fn runs_fused(&self, xl: &Tensor<3>) -> bool {
+    fn runs_fused<const D: usize>(&self, xl: &Tensor<D>) -> bool {
         #[cfg(any(feature = "fused-flex", feature = "fused-wgpu"))]
         return self.fused && crate::fused::supports(xl) && !self.dropout_active(xl);
         #[cfg(not(any(feature = "fused-flex", feature = "fused-wgpu")))]
@@ -337,15 +337,28 @@ pub enum GatPath {
     EdgeList,
     /// Masked dense attention over `[B, H, N_max, N_max]` (GATConv without edge features).
     Dense,
-    /// Dense when it applies and the largest graph has at most [`DENSE_MAX_NODES`] nodes.
+    /// The fused edge list where this build has the fused op for the device (the fastest path
+    /// at every graph size measured, 4 to 100 nodes); otherwise dense when it applies and the
+    /// largest graph has at most [`DENSE_MAX_NODES`] nodes.
     Auto,
 }
 
-/// Largest graph for which [`GatPath::Auto`] picks the dense path (measured on flex, see
-/// `docs/performance.md`).
+/// Largest graph for which [`GatPath::Auto`] picks the dense path when the edge list would run
+/// unfused (`fused = false`, attention dropout, or no fused kernel for the backend): there the
+/// dense path is faster on small graphs. With the fused op the edge list is faster at every
+/// size (`compare-gat`, quiet machine, docs/performance.md).
 pub const DENSE_MAX_NODES: usize = 32;
 
 impl GatConv {
+    /// Whether [`GatPath::Auto`] runs the dense path for inputs like `x` (its device and
+    /// dtype) on graphs of at most `max_nodes` nodes: only where the edge list would run
+    /// unfused, the layer is a GATConv without edge features, and `max_nodes` ≤
+    /// [`DENSE_MAX_NODES`].
+    pub fn auto_picks_dense<const D: usize>(&self, x: &Tensor<D>, max_nodes: usize) -> bool {
+        let dense_ok = self.variant == GatVariant::V1 && self.lin_edge.is_none();
+        dense_ok && max_nodes <= DENSE_MAX_NODES && !self.runs_fused(x)
+    }
+
     /// Runs the layer over a batch of graphs along `path`; returns `[ΣN, width]`.
     pub fn forward_batch(&self, batch: &GraphBatch, path: GatPath) -> crate::Result<Tensor<2>> {
         let dense_ok = self.variant == GatVariant::V1 && self.lin_edge.is_none();
@@ -355,7 +368,7 @@ impl GatConv {
                 return Err(GraphError::InvalidParameter { name: "path", reason: "the dense path supports GATConv without edge features only".into() })
             }
             GatPath::Dense => true,
-            GatPath::Auto => dense_ok && batch.max_nodes() <= DENSE_MAX_NODES,
+            GatPath::Auto => self.auto_picks_dense(&batch.x, batch.max_nodes()),
         };
         if dense {
             let (out, _) = self.forward_dense(batch)?;

@@ -11,7 +11,7 @@ use anyhow::bail;
 use burn::tensor::Device;
 use clap::Parser;
 use gshn_bench::{gat_forward_backward, gat_graphs, gat_layer_with, median_time, set_threads, PeerArgs};
-use gshn_graph::{GatPath, DENSE_MAX_NODES};
+use gshn_graph::GatPath;
 
 #[derive(Parser)]
 #[command(about = "gshn-graph vs PyTorch Geometric: GATConv forward + backward")]
@@ -78,7 +78,9 @@ fn main() -> anyhow::Result<()> {
         let (edge, dense) = (t(&layer, GatPath::EdgeList), t(&layer, GatPath::Dense));
         let extra = if args.unfused { format!(" {:.1} |", t(&unfused_layer, GatPath::EdgeList)) } else { String::new() };
         let pyg = peer["pyg"][n.to_string()].as_f64().unwrap_or(f64::NAN);
-        let auto = if *n <= DENSE_MAX_NODES { "dense" } else { "edge list" };
+        // What `GatPath::Auto` runs for this layer on the autodiff device (fused op or not).
+        let x = batch.x.clone().require_grad();
+        let auto = if layer.auto_picks_dense(&x, *n) { "dense" } else { "edge list" };
         println!("| {n} | {edge:.1} |{extra} {dense:.1} | {pyg:.1} | {:.2} | {auto} |", pyg / edge.min(dense));
     }
     Ok(())

@@ -10,10 +10,17 @@
 use burn::module::Module;
 use burn::tensor::activation::elu;
 use burn::tensor::{Device, Tensor};
-use gshn_graph::{GatConv, GatPath, GatVariant, GraphBatch, DENSE_MAX_NODES};
+use gshn_graph::{GatConv, GatPath, GatVariant, GraphBatch};
 
 use super::config::GatBranchConfig;
 use crate::batch::{ImageBatch, SPARE_ROWS};
+
+/// Largest padded block (nodes per image) the branch runs dense under `GatPath::Auto`.
+/// Measured on the default run's training step (`gshn bench train --device flex`, 20 steps,
+/// three alternating runs, quiet machine): dense blocks 170 images/s (p50 0.369–0.376 s)
+/// against 135–147 images/s (0.425–0.471 s) for the fused edge list over the padded rows — the
+/// opposite of a lone layer (`compare-gat`), where the fused edge list wins at every size.
+pub const BRANCH_DENSE_MAX_NODES: usize = 32;
 
 /// The GAT branch.
 #[derive(Module, Debug)]
@@ -34,13 +41,15 @@ impl GatBranch {
     }
 
     /// Whether `path` runs dense on blocks of `m` nodes: `Dense`, or `Auto` for GATConv
-    /// layers on blocks of at most [`DENSE_MAX_NODES`].
+    /// layers on blocks of at most [`BRANCH_DENSE_MAX_NODES`]. (The branch keeps its own rule:
+    /// a lone layer is fastest on the fused edge list at every size, but the branch's padded
+    /// blocks train faster dense — see the constant.)
     pub fn dense_for(&self, path: GatPath, m: usize) -> bool {
         let v1 = self.layers.iter().all(|l| l.variant == GatVariant::V1);
         match path {
             GatPath::Dense => true,
             GatPath::EdgeList => false,
-            GatPath::Auto => v1 && m <= DENSE_MAX_NODES,
+            GatPath::Auto => v1 && m <= BRANCH_DENSE_MAX_NODES,
         }
     }
 
