@@ -209,7 +209,7 @@ pub fn snn_ops(cfg: &GshnConfig, m: &Measured) -> Vec<LayerOps> {
         }
     }
     if twin {
-        out.push(LayerOps::new("relu twin readout", fed(s.layers - 1).unwrap_or(n * d * d), t * n * d));
+        out.push(LayerOps::new("relu twin readout", fed(s.layers.saturating_sub(1)).unwrap_or(n * d * d), t * n * d));
     } else {
         out.push(LayerOps::new("snn readout", n * d * d, t * n * d));
     }

@@ -95,6 +95,14 @@ pub fn import_file(file: &Path, dt: f64, steps: usize, seed: u64, device: &Devic
     let graph = nir::read(file)?;
     let imported = nir::import(&graph, &ImportOptions { dt }, device)?;
     let net = &imported.network;
+    // Every stage's output is [steps, 1, width]: the widest bounds the run's memory.
+    let widest = net.stages.iter().filter_map(|st| st.widths().map(|(_, o)| o)).chain([net.d_input]).max().unwrap_or(net.d_input);
+    let values = steps.saturating_mul(widest);
+    if values > gshn_snn::nir::file::MAX_ELEMENTS as usize {
+        let reason =
+            format!("{steps} steps × {widest} features is {values} values per stage, more than {}; run fewer --steps", gshn_snn::nir::file::MAX_ELEMENTS);
+        return Err(NirError::Shape { node: "input".into(), reason }.into());
+    }
     let mut rng = SeedRng::new(seed);
     let x: Vec<f32> = (0..steps * net.d_input).map(|_| rng.next_f32()).collect();
     let x = Tensor::<3>::from_data(TensorData::new(x, [steps, 1, net.d_input]), device);

@@ -54,6 +54,16 @@ fn a_trained_spiking_branch_goes_to_nir_and_back_through_the_command_line() {
     assert!(!ok && err.contains("model.snn.norm = \"layer-norm\"") && err.contains("\"gain\""), "{err}");
     assert!(!root.join("ln.nir").exists(), "nothing is written when the export is refused");
 
+    // A graph too wide to run for that many steps: refused before anything is allocated.
+    use gshn_snn::nir::{NirGraph, NirNode, Node};
+    let wide = NirGraph::chain(vec![
+        ("input".into(), Node::new(NirNode::Input { shape: vec![1 << 20] })),
+        ("output".into(), Node::new(NirNode::Output { shape: vec![1 << 20] })),
+    ]);
+    gshn_snn::nir::write(root.join("wide.nir"), &wide).unwrap();
+    let (ok, _, err) = run(&["snn", "import", "wide.nir", "--steps", "4096"]);
+    assert!(!ok && err.contains("4096 steps × 1048576 features") && err.contains("--steps"), "{err}");
+
     // A file that is not NIR: named.
     std::fs::write(root.join("junk.nir"), b"not hdf5").unwrap();
     let (ok, _, err) = run(&["snn", "import", "junk.nir"]);
