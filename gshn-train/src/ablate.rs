@@ -361,12 +361,10 @@ pub fn ablate(ab: &Ablation, out: &Path, device: &Device, progress: bool, shard:
             "running".to_string()
         };
         if let FolderState::Run { config, .. } = run_folder::inspect(&dir)? {
-            if !run_folder::continues(&config, cfg) {
-                let aside = stale_name(&dir);
-                std::fs::rename(&dir, &aside).map_err(io_at(&dir))?;
-                status = format!("rerunning: the run there had another config (moved to {})", aside.display());
-            } else if let Some(why) = other_code(&dir) {
-                // Runs of different code are never compared as if they were one experiment.
+            // Runs of another config or of different code are never compared as if they
+            // were one experiment.
+            let stale = if run_folder::continues(&config, cfg) { other_code(&dir) } else { Some("had another config".to_string()) };
+            if let Some(why) = stale {
                 let aside = stale_name(&dir);
                 std::fs::rename(&dir, &aside).map_err(io_at(&dir))?;
                 status = format!("rerunning: the run there {why} (moved to {})", aside.display());

@@ -72,7 +72,7 @@ pub fn bench_train(cfg: &ExperimentConfig, device: &Device, device_name: &str, s
     for step in 1..=steps {
         let start = Instant::now();
         let (stl, stage_step, stage_len) = stage_of(tc, step.min(tc.total_steps()));
-        if tc.stl_steps > 0 && step == tc.stl_steps + 1 {
+        if crate::train::enters_main_stage(tc, step) {
             (model, optim) = crate::train::enter_main_stage(model, tc, device);
         }
         let idx = batch_indices(cfg.seed, data.train.len(), tc.batch_size, step);

@@ -100,9 +100,9 @@ pub struct Measured {
     /// Spikes per image of the spiking branch's input, summed over T (rate and latency
     /// encodings; 0 otherwise).
     pub input_spikes: f64,
-    /// Nonzero outputs per image of each layer of the branch, summed over T, where the model
-    /// was run (a spiking layer's spikes; a ReLU twin's positive outputs). Empty for a twin
-    /// that was not run (it is then counted dense).
+    /// Nonzero (positive) outputs per image of each layer of a ReLU twin's branch, where the
+    /// twin itself was run. Empty otherwise: a spiking model's are its `spikes`, and a twin
+    /// that was not run is counted dense.
     pub nonzero: Vec<f64>,
 }
 
@@ -182,8 +182,8 @@ pub fn snn_ops(cfg: &GshnConfig, m: &Measured) -> Vec<LayerOps> {
     // The twin's layer after `l` reads `nonzero[l]` nonzero values: the rest skip their MACs.
     let fed = |l: usize| if twin { m.nonzero.get(l).map(|&k| k * d) } else { None };
     for l in 0..s.layers {
-        let (mut macs, acs, mut sops);
-        sops = 0.0;
+        let mut sops = 0.0;
+        let (mut macs, acs);
         if l == 0 && constant {
             // The same input at every step: the linear map, the aggregation and the norm once.
             macs = n * d * d + norm(1.0);

@@ -362,7 +362,8 @@ pub fn evaluate(
     let mut neg_source = Vec::new();
     let mut layers: Vec<LayerStats> = Vec::new();
     let mut input_spikes = 0.0;
-    // Nonzero outputs of each branch layer (spikes; a ReLU twin's positive values).
+    // Nonzero outputs of each layer of a ReLU twin's branch (empty for a spiking model).
+    let twin_model = model.config.snn.activation == crate::model::config::Activation::Relu;
     let mut nonzero: Vec<f64> = Vec::new();
     // A task is scored where the data carries it and the model learns it (its loss weight
     // is > 0): an untrained head's numbers would read as results.
@@ -387,9 +388,13 @@ pub fn evaluate(
         // spikes of the layer before; each input feeds d_model synapses.
         if !out.spikes.is_empty() {
             let spikes: Vec<Tensor<3>> = out.spikes.iter().map(|s| batch.real_rows(s.clone(), 1)).collect();
-            nonzero.resize(spikes.len(), 0.0);
-            for (acc, s) in nonzero.iter_mut().zip(&spikes) {
-                *acc += s.clone().not_equal_elem(0.0).float().sum().into_scalar::<f32>() as f64;
+            // A ReLU twin's nonzero outputs (its successors' real work); a spiking layer's are its
+            // spikes, counted below.
+            if twin_model {
+                nonzero.resize(spikes.len(), 0.0);
+                for (acc, s) in nonzero.iter_mut().zip(&spikes) {
+                    *acc += s.clone().not_equal_elem(0.0).float().sum().into_scalar::<f32>() as f64;
+                }
             }
             let input = batch.real_rows(out.snn_input.clone().expect("a spiking branch has an input"), 1);
             if spiking_input {
@@ -512,11 +517,9 @@ pub fn evaluate(
     let image_layers = image_ops(cfg, &measured);
     let twin = twin_of(cfg);
     let snn_layers: Vec<LayerOps> = if cfg.fusion.branches == Branches::GatOnly { vec![] } else { snn_ops(cfg, &measured) };
-    // The twin beside a spiking model was not run: counted dense (an upper bound). A twin
-    // model's own counts skip its measured zero outputs.
-    let twin_measured =
-        if cfg.snn.activation == crate::model::config::Activation::Relu { measured.clone() } else { Measured { nonzero: vec![], ..measured.clone() } };
-    let twin_layers: Vec<LayerOps> = if cfg.fusion.branches == Branches::GatOnly { vec![] } else { snn_ops(&twin, &twin_measured) };
+    // The twin beside a spiking model was not run (`nonzero` is empty): counted dense, an upper
+    // bound. A twin model's own counts skip its measured zero outputs.
+    let twin_layers: Vec<LayerOps> = if cfg.fusion.branches == Branches::GatOnly { vec![] } else { snn_ops(&twin, &measured) };
     // The text encoder is counted per text it reads: per caption, or per question where the
     // split has no captions (easy-VQA).
     let text_len = |texts: &mut dyn Iterator<Item = &str>| {
@@ -548,7 +551,7 @@ pub fn evaluate(
         snn_mem_pj,
         twin_snn_mem_pj,
         twin_image_mem_pj: image_mem_pj - snn_mem_pj + twin_snn_mem_pj,
-        twin_measured: cfg.snn.activation == crate::model::config::Activation::Relu,
+        twin_measured: twin_model,
         image_pj,
         snn_pj,
         twin_snn_pj,

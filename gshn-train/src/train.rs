@@ -387,6 +387,12 @@ pub fn stage_of(cfg: &TrainConfig, step: usize) -> (bool, usize, usize) {
     }
 }
 
+/// Whether 1-based `step` is the first step of the main stage after an STL stage, where
+/// [`enter_main_stage`] resets the shared state.
+pub fn enters_main_stage(cfg: &TrainConfig, step: usize) -> bool {
+    cfg.stl_steps > 0 && step == cfg.stl_steps + 1
+}
+
 /// Trains per `cfg` into `opts.out`, then evaluates on the test split and writes
 /// `eval.json`. Resumes from the folder's last checkpoint with `opts.resume`.
 ///
@@ -505,7 +511,7 @@ pub fn run(cfg: &ExperimentConfig, device: &Device, opts: &RunOptions) -> Result
         step += 1;
         session_steps += 1;
         let (stl, stage_step, stage_len) = stage_of(tc, step);
-        if tc.stl_steps > 0 && step == tc.stl_steps + 1 {
+        if enters_main_stage(tc, step) {
             (model, optim) = enter_main_stage(model, tc, device);
         }
         let lr = learning_rate(tc, stage_step, stage_len);

@@ -29,6 +29,16 @@ fn small_config(vocab: &Vocab) -> GshnConfig {
     c
 }
 
+/// [`small_config`] at width 16 without text dropout: the config of the tests that take a
+/// training step and compare its numbers.
+fn narrow_config(vocab: &Vocab) -> GshnConfig {
+    let mut c = small_config(vocab);
+    c.d_model = 16;
+    c.text.width = 16;
+    c.text.dropout = 0.0;
+    c
+}
+
 fn small_data(n: usize, cfg: &GshnConfig) -> (Dataset, Vocab) {
     let data = shapeworld_dataset(&generate(&ShapeWorldConfig::default(), 5, Split::Train, n), &SegmentsConfig::default(), &cfg.tokens).unwrap();
     let vocab = Vocab::build(data.texts());
@@ -282,10 +292,7 @@ fn shape_buckets_change_no_loss_and_no_gradient() {
     let idx: Vec<usize> = (0..24).filter(|&i| data[i].tokens.n > 2).take(4).collect();
     let largest = idx.iter().map(|&i| data[i].tokens.n).max().unwrap();
     assert!(!largest.is_power_of_two(), "pick images that need padding ({largest} nodes)");
-    let mut cfg = small_config(&vocab);
-    cfg.d_model = 16;
-    cfg.text.width = 16;
-    cfg.text.dropout = 0.0;
+    let mut cfg = narrow_config(&vocab);
     cfg.loss.stl = 0.5;
     cfg.loss.node = 0.2;
     for (name, device) in devices {
@@ -336,10 +343,7 @@ fn flex_and_wgpu_train_the_same_steps() {
     let _rng = RNG.lock().unwrap_or_else(|e| e.into_inner());
     let Some(wgpu) = common_wgpu() else { return };
     let (data, vocab) = small_data(24, &GshnConfig::default());
-    let mut cfg = small_config(&vocab);
-    cfg.d_model = 16;
-    cfg.text.width = 16;
-    cfg.text.dropout = 0.0;
+    let cfg = narrow_config(&vocab);
     let flex = Device::flex().autodiff();
     flex.seed(5);
     let start = cfg.init(&flex).unwrap();
@@ -488,10 +492,7 @@ fn silent_spiked_words_send_no_huge_gradient() {
     let _rng = RNG.lock().unwrap_or_else(|e| e.into_inner());
     let device = Device::flex().autodiff();
     let (data, vocab) = small_data(8, &GshnConfig::default());
-    let mut cfg = small_config(&vocab);
-    cfg.d_model = 16;
-    cfg.text.width = 16;
-    cfg.text.dropout = 0.0;
+    let mut cfg = narrow_config(&vocab);
     cfg.loss = cfg.loss.stl_only();
     cfg.loss.stl_mode = StlMode::SpikedWords;
     // The default threshold leaves some projected words silent over all T steps; before
@@ -518,10 +519,7 @@ fn the_main_stage_starts_from_the_same_state_with_or_without_stl() {
     let _rng = RNG.lock().unwrap_or_else(|e| e.into_inner());
     let device = Device::flex().autodiff();
     let (data, vocab) = small_data(8, &GshnConfig::default());
-    let mut cfg = small_config(&vocab);
-    cfg.d_model = 16;
-    cfg.text.width = 16;
-    cfg.text.dropout = 0.0;
+    let cfg = narrow_config(&vocab);
     let tc = TrainConfig::default();
     device.seed(7);
     let mut model = cfg.init(&device).unwrap();

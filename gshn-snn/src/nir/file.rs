@@ -57,16 +57,6 @@ pub fn read_bytes(bytes: &[u8], path: &Path) -> Result<NirGraph> {
     }
 }
 
-/// The `/version` string of a NIR file, if it has one.
-pub fn read_version(path: impl AsRef<Path>) -> Result<Option<String>> {
-    let path = path.as_ref();
-    let file = File::open(path).map_err(|e| hdf5(path, e))?;
-    match file.dataset("version") {
-        Ok(ds) => Ok(read_dataset(&ds, path, "/version")?.as_str().map(str::to_string)),
-        Err(_) => Ok(None),
-    }
-}
-
 fn hdf5(path: &Path, e: hdf5_pure::Error) -> NirError {
     match e {
         hdf5_pure::Error::Io(source) => NirError::Io { path: path.into(), source },
