@@ -17,7 +17,8 @@ use crate::batch::{ImageBatch, SPARE_ROWS};
 
 /// Largest padded block (nodes per image) the branch runs dense under `GatPath::Auto`.
 /// Measured on the default run's training step (`gshn bench train --device flex`, 20 steps,
-/// three alternating runs, quiet machine): dense blocks 170 images/s (p50 0.369–0.376 s)
+/// three alternating runs, nothing else running, load average 1.3–1.6 from the benchmark's own
+/// two threads): dense blocks 170 images/s (p50 0.369–0.376 s)
 /// against 135–147 images/s (0.425–0.471 s) for the fused edge list over the padded rows — the
 /// opposite of a lone layer (`compare-gat`), where the fused edge list wins at every size.
 pub const BRANCH_DENSE_MAX_NODES: usize = 32;
