@@ -10,8 +10,8 @@
 use burn::tensor::{Device, Tensor};
 use gshn_bench::set_threads;
 use gshn_snn::rng::SeedRng;
-use gshn_train::experiment::ExperimentConfig;
-use gshn_train::train::{batch_indices, load_data};
+use gshn_train::cli::experiment::ExperimentConfig;
+use gshn_train::cli::train::{batch_indices, load_data};
 use std::time::Instant;
 
 fn time(name: &str, reps: usize, mut f: impl FnMut()) {

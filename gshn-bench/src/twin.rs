@@ -31,7 +31,7 @@ use std::io::{Read, Write};
 use std::path::Path;
 
 use burn::tensor::{Bool, Int, Tensor};
-use gshn_train::experiment::TrainConfig;
+use gshn_train::cli::experiment::TrainConfig;
 use gshn_train::model::config::{TextConfig, TokensConfig};
 use gshn_train::{GshnBatch, GshnConfig};
 

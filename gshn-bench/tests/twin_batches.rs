@@ -6,10 +6,11 @@
 use burn::tensor::{Bool, Device, Int, Tensor};
 use gshn_bench::twin::{batch_arrays, read_batches, twin_meta, write_batches, ArrayData, NamedArray, TwinFileError};
 use gshn_snn::rng::SeedRng;
-use gshn_train::batch::{Dataset, GshnBatch};
+use gshn_train::batch::GshnBatch;
+use gshn_train::cli::experiment::TrainConfig;
 use gshn_train::data::segments::{shapeworld_dataset, SegmentsConfig};
 use gshn_train::data::shapeworld::{generate, ShapeWorldConfig, Split};
-use gshn_train::experiment::TrainConfig;
+use gshn_train::dataset::Dataset;
 use gshn_train::model::config::{Backbone, Encoding, TextEncoderChoice};
 use gshn_train::model::{GshnConfig, Vocab};
 use gshn_train::GshnBatcher;

@@ -5,7 +5,9 @@
 //! The library (always built; Burn without a backend, the gshn crates, serde, thiserror):
 //! [`model`] (the nested [`GshnConfig`] and the [`Gshn`] module: segment tokens, the GAT and
 //! spiking graph branches, the fusion `V' = r·E_SNN + F_GAT`, the text encoder, the VQA head),
-//! [`batch`] (examples → device batches: [`GshnBatcher`]), [`loss`] (CLIP InfoNCE, Spiked
+//! [`dataset`] (examples, prepared examples, datasets: what loaders make and every task reads),
+//! [`batch`] (prepared examples → device batches: [`GshnBatcher`]), [`task`] (retrieval, VQA,
+//! entailment, NLVR²: heads, metrics and baselines), [`loss`] (CLIP InfoNCE, Spiked
 //! Text Learning, node-level InfoNCE, [`Losses`]), [`metrics`] (retrieval), [`data`]
 //! (ShapeWorld and segment sources). A training loop needs three calls:
 //!
@@ -33,16 +35,19 @@
 //! # Ok(()) }
 //! ```
 //!
-//! Behind the `cli` feature (on by default): [`experiment`] (TOML experiments with overrides),
-//! [`train`] (the two-stage runner with atomic [`checkpoint`]s and exact resume), [`eval`]
-//! (retrieval, hard negatives, VQA, firing rates, SOPs, energy), [`report`] and [`plot`],
-//! [`ablate`] and [`stats`] (seeded ablation grids with confidence intervals), the data
-//! loaders, and the `gshn` command line.
+//! Behind the `cli` feature (on by default), [`cli`]: [`cli::experiment`] (TOML experiments
+//! with overrides), [`cli::train`] (the two-stage runner with atomic [`cli::checkpoint`]s and
+//! exact resume), [`cli::eval`] (every task's metrics, firing rates, SOPs, energy),
+//! [`cli::report`] and [`cli::plot`], [`cli::ablate`] and [`cli::stats`] (seeded ablation grids
+//! with paired statistics), and the `gshn` command line. The library never depends on it.
 
 #![warn(missing_docs)]
 
 pub mod batch;
+#[cfg(feature = "cli")]
+pub mod cli;
 pub mod data;
+pub mod dataset;
 pub mod energy;
 pub mod error;
 pub mod loss;
@@ -51,42 +56,8 @@ pub use task::retrieval as metrics;
 pub mod model;
 pub mod task;
 
-#[cfg(feature = "cli")]
-pub mod ablate;
-#[cfg(feature = "cli")]
-pub mod bench_train;
-#[cfg(feature = "cli")]
-pub mod checkpoint;
-#[cfg(feature = "cli")]
-pub mod device;
-#[cfg(feature = "cli")]
-pub mod eval;
-#[cfg(feature = "cli")]
-pub mod experiment;
-#[cfg(feature = "cli")]
-pub mod nir_cmd;
-#[cfg(feature = "cli")]
-pub mod output;
-#[cfg(feature = "cli")]
-pub mod plot;
-#[cfg(feature = "cli")]
-pub mod report;
-#[cfg(feature = "cli")]
-pub mod run_error;
-#[cfg(feature = "cli")]
-pub mod run_folder;
-#[cfg(feature = "cli")]
-pub mod segment_cmd;
-#[cfg(feature = "cli")]
-pub mod snn_demo;
-#[cfg(feature = "cli")]
-pub mod stats;
-#[cfg(feature = "cli")]
-pub mod train;
-#[cfg(feature = "cli")]
-pub mod transfer;
-
-pub use batch::{Dataset, Example, GshnBatch, GshnBatcher, Prepared, QaItem};
+pub use batch::{GshnBatch, GshnBatcher};
+pub use dataset::{Dataset, Example, Prepared, QaItem};
 pub use error::{GshnError, Result};
 pub use loss::Losses;
 pub use model::{Gshn, GshnConfig};

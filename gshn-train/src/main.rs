@@ -6,12 +6,12 @@ use anyhow::Context;
 use burn::tensor::Device;
 use clap::{Parser, Subcommand};
 use gshn_snn::stats::EnergyModel;
-use gshn_train::device::{apply_runtime, pick_device};
-use gshn_train::experiment::{DeviceChoice, ExperimentConfig};
-use gshn_train::report::{example_pictures, write_report, ReportInput};
-use gshn_train::segment_cmd::{self, whole, SegmentArgs};
-use gshn_train::snn_demo::{self, SnnDemoConfig};
-use gshn_train::train::{run, RunOptions};
+use gshn_train::cli::device::{apply_runtime, pick_device};
+use gshn_train::cli::experiment::{DeviceChoice, ExperimentConfig};
+use gshn_train::cli::report::{example_pictures, write_report, ReportInput};
+use gshn_train::cli::segment_cmd::{self, whole, SegmentArgs};
+use gshn_train::cli::snn_demo::{self, SnnDemoConfig};
+use gshn_train::cli::train::{run, RunOptions};
 
 /// A library field error as the flag it came from (`time_steps` → `--time-steps`).
 fn as_flag(e: gshn_train::GshnError) -> anyhow::Error {
@@ -105,7 +105,7 @@ enum Command {
         /// that N processes or machines writing the same --out folder split the grid; the one
         /// that finishes last writes the tables.
         #[arg(long, value_name = "I/N", allow_hyphen_values = true)]
-        shard: Option<gshn_train::ablate::Shard>,
+        shard: Option<gshn_train::cli::ablate::Shard>,
         /// Write into --out even when it is a non-empty folder that gshn did not make.
         #[arg(long)]
         force: bool,
@@ -262,15 +262,15 @@ fn main() -> anyhow::Result<()> {
             println!("{}", snn_demo::render(&report, &energy));
         }
         Command::Data(DataCommand::Shapeworld { out, seed, train, val, test, image_size, holdout, force }) => {
+            use gshn_train::cli::experiment::{bad_flag, check_holdout, check_image_size, MAX_IMAGES};
             use gshn_train::data::export::write_split;
             use gshn_train::data::shapeworld::{generate, ShapeWorldConfig, Split};
-            use gshn_train::experiment::{bad_flag, check_holdout, check_image_size, MAX_IMAGES};
             check_image_size(image_size).map_err(|e| bad_flag("--image-size", e))?;
             for (flag, n) in [("--train", train), ("--val", val), ("--test", test)] {
                 anyhow::ensure!(n <= MAX_IMAGES, bad_flag(flag, format!("{n} exceeds {MAX_IMAGES} images")));
             }
             let pairs = check_holdout(&holdout).map_err(|e| bad_flag("--holdout", e))?;
-            gshn_train::output::claim_folder(&out, gshn_train::output::OutputKind::ShapeWorld, "--out", force)?;
+            gshn_train::cli::output::claim_folder(&out, gshn_train::cli::output::OutputKind::ShapeWorld, "--out", force)?;
             let cfg = ShapeWorldConfig { image_size, holdout: pairs, ..Default::default() };
             for (split, n) in [(Split::Train, train), (Split::Val, val), (Split::Test, test)] {
                 eprintln!("writing {} {} examples to {}", n, split.name(), out.join(split.name()).display());
@@ -283,7 +283,7 @@ fn main() -> anyhow::Result<()> {
                 cfg.device = parse_device(&d)?;
             }
             let out = out.unwrap_or_else(|| PathBuf::from("runs").join(&cfg.name));
-            if resume && gshn_train::run_folder::inspect(&out)? == gshn_train::run_folder::FolderState::Fresh {
+            if resume && gshn_train::cli::run_folder::inspect(&out)? == gshn_train::cli::run_folder::FolderState::Fresh {
                 anyhow::bail!(
                     "--resume: {} {}; there is no run to continue — drop --resume to start one there (--resume-or-start in job scripts that restart after a kill), or give the run folder with --out",
                     out.display(),
@@ -304,13 +304,13 @@ fn main() -> anyhow::Result<()> {
             println!("{}", test.markdown());
             eprintln!(
                 "done in {}: report {}, checkpoint {}",
-                gshn_train::train::hms(start.elapsed().as_secs_f64()),
+                gshn_train::cli::run_log::hms(start.elapsed().as_secs_f64()),
                 report_dir.join("report.md").display(),
                 out.join("checkpoints").display()
             );
         }
         Command::Ablate { config, out, set, device, shard, force } => {
-            use gshn_train::ablate::{ablate, Ablation};
+            use gshn_train::cli::ablate::{ablate, Ablation};
             let mut set = set;
             if let Some(d) = &device {
                 let choice = parse_device(d)?;
@@ -319,9 +319,9 @@ fn main() -> anyhow::Result<()> {
             let ab = Ablation::load(&config, &set)?;
             let stem = config.file_stem().and_then(|s| s.to_str()).unwrap_or("ablation").to_string();
             let out = out.unwrap_or_else(|| PathBuf::from("runs").join("ablations").join(stem));
-            gshn_train::output::check_folder(&out, gshn_train::output::OutputKind::Ablation, "--out", force)?;
+            gshn_train::cli::output::check_folder(&out, gshn_train::cli::output::OutputKind::Ablation, "--out", force)?;
             let (dev, dev_name) = device_for(&ab.variants[0].1)?;
-            gshn_train::output::claim_folder(&out, gshn_train::output::OutputKind::Ablation, "--out", force)?;
+            gshn_train::cli::output::claim_folder(&out, gshn_train::cli::output::OutputKind::Ablation, "--out", force)?;
             eprintln!(
                 "gshn ablate: {} variants × {} seeds × {} data seeds → {} on {dev_name}",
                 ab.variants.len(),
@@ -330,7 +330,7 @@ fn main() -> anyhow::Result<()> {
                 out.display()
             );
             let rows = ablate(&ab, &out, &dev, true, shard)?;
-            let diverged = gshn_train::ablate::diverged_runs(&ab, &out)?;
+            let diverged = gshn_train::cli::ablate::diverged_runs(&ab, &out)?;
             if !diverged.is_empty() {
                 eprintln!("{} run(s) diverged (listed in table.md; retried when a variant's optimiser settings change, e.g. a lower train.lr in its `set`, or delete the run's folder)", diverged.len());
             }
@@ -340,9 +340,9 @@ fn main() -> anyhow::Result<()> {
             }
         }
         Command::Eval { checkpoint, set, dataset, device, report, force } => {
-            use gshn_train::checkpoint;
-            use gshn_train::output::{check_folder, claim_folder, OutputKind};
-            use gshn_train::transfer::{self, EvalSet, TransferRow};
+            use gshn_train::cli::checkpoint;
+            use gshn_train::cli::output::{check_folder, claim_folder, OutputKind};
+            use gshn_train::cli::transfer::{self, EvalSet, TransferRow};
             let choice = device.as_deref().map(parse_device).transpose()?;
             let sets = dataset.iter().map(|p| EvalSet::load(p)).collect::<Result<Vec<_>, _>>()?;
             let dir = checkpoint::resolve(&checkpoint)?;
@@ -369,7 +369,7 @@ fn main() -> anyhow::Result<()> {
             let mut rows = Vec::new();
             for (k, (s, cfg)) in plans.into_iter().enumerate() {
                 if !sets.is_empty() {
-                    eprintln!("[{}/{}] {}: {}", k + 1, sets.len() + 1, s.name, gshn_train::train::data_description(&cfg));
+                    eprintln!("[{}/{}] {}: {}", k + 1, sets.len() + 1, s.name, gshn_train::cli::train::data_description(&cfg));
                 }
                 let own = cfg.data == loaded.config.data;
                 let scored = transfer::score(&loaded, &cfg, own, &dev, &say)?;
@@ -383,7 +383,7 @@ fn main() -> anyhow::Result<()> {
                 }
                 if sets.is_empty() {
                     // One data set: the full report, as after training.
-                    let log = gshn_train::train::read_log(&run_dir).unwrap_or_default();
+                    let log = gshn_train::cli::run_log::read_log(&run_dir).unwrap_or_default();
                     let pictures = (cfg.eval.report_images > 0)
                         .then(|| example_pictures(&loaded.model, &scored.data.test, &scored.batcher, &loaded.state.answers, cfg.eval.report_images, &dev))
                         .transpose()?;
@@ -420,10 +420,10 @@ fn main() -> anyhow::Result<()> {
             eprintln!("wrote {} and {}", report_dir.join("transfer.md").display(), report_dir.join("transfer.json").display());
         }
         Command::Bench(BenchCommand::Train { config, set, steps, device, json, force }) => {
-            let max = gshn_train::bench_train::MAX_STEPS;
+            let max = gshn_train::cli::bench_train::MAX_STEPS;
             anyhow::ensure!((1..=max).contains(&steps), "--steps: {steps} must lie in 1..={max}");
             if let Some(p) = &json {
-                gshn_train::output::check_output_file(p, "--json", &[&config], force)?;
+                gshn_train::cli::output::check_output_file(p, "--json", &[&config], force)?;
             }
             let mut cfg = ExperimentConfig::load(&config, &set)?;
             if let Some(d) = device {
@@ -431,7 +431,7 @@ fn main() -> anyhow::Result<()> {
             }
             let (dev, dev_name) = device_for(&cfg)?;
             eprintln!("gshn bench train: {} for {steps} steps on {dev_name}", config.display());
-            let report = gshn_train::bench_train::bench_train(&cfg, &dev, &dev_name, steps, &|s| eprintln!("{s}"))?;
+            let report = gshn_train::cli::bench_train::bench_train(&cfg, &dev, &dev_name, steps, &|s| eprintln!("{s}"))?;
             if let Some(p) = json {
                 std::fs::write(&p, serde_json::to_string_pretty(&report)?).with_context(|| format!("cannot write {}", p.display()))?;
             }
@@ -439,13 +439,13 @@ fn main() -> anyhow::Result<()> {
         }
         Command::Snn(SnnCommand::Export { checkpoint, out, dt, allow_lossy, force }) => {
             let options = gshn_snn::nir::ExportOptions { dt, allow_lossy };
-            print!("{}", gshn_train::nir_cmd::export_checkpoint(&checkpoint, &out, &options, force)?);
+            print!("{}", gshn_train::cli::nir_cmd::export_checkpoint(&checkpoint, &out, &options, force)?);
         }
         Command::Snn(SnnCommand::Import { file, dt, steps, seed, device }) => {
             anyhow::ensure!((1..=4096).contains(&steps), "--steps: {steps} must lie in 1..=4096");
             let (dev, dev_name) = pick_device(parse_device(&device)?)?;
             eprintln!("gshn snn import: {} on {dev_name}", file.display());
-            print!("{}", gshn_train::nir_cmd::import_file(&file, dt, steps, seed, &dev)?);
+            print!("{}", gshn_train::cli::nir_cmd::import_file(&file, dt, steps, seed, &dev)?);
         }
         Command::Segment(args) => {
             let seg = segment_cmd::run(&args)?;

@@ -6,8 +6,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use burn::tensor::Device;
-use gshn_train::ablate::{ablate, bars, diverged_runs, Ablation, Shard, DIVERGED};
-use gshn_train::train::{read_log, run, RunOptions};
+use gshn_train::cli::ablate::{ablate, bars, diverged_runs, Ablation, Shard, DIVERGED};
+use gshn_train::cli::run_log::read_log;
+use gshn_train::cli::train::{run, RunOptions};
 
 static RNG: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
@@ -68,7 +69,7 @@ fn two_variants_two_seeds_resume_and_skip_finished_runs() {
 
     // A run killed after 9 steps (checkpoint at 6) before the ablation starts.
     let killed = out.join("runs/hybrid/data-0-seed-1");
-    let mut cfg = gshn_train::experiment::ExperimentConfig { seed: 1, ..ab.variants[0].1.clone() };
+    let mut cfg = gshn_train::cli::experiment::ExperimentConfig { seed: 1, ..ab.variants[0].1.clone() };
     cfg.data.seed = Some(0);
     run(&cfg, &device, &RunOptions { out: killed.clone(), resume: false, stop_after: Some(9), progress: false }).unwrap();
     assert!(!killed.join("eval.json").exists());
@@ -143,7 +144,7 @@ fn two_variants_two_seeds_resume_and_skip_finished_runs() {
     // Every run records the code that made it and the optimiser's full settings; the
     // reference run made by another commit is not reused: set aside (not deleted) and rerun,
     // naming the commits.
-    use gshn_train::train::{read_provenance, COMMIT};
+    use gshn_train::cli::train::{read_provenance, COMMIT};
     let reference = out.join("runs/hybrid/data-0-seed-0");
     let prov = read_provenance(&reference).unwrap();
     assert_eq!(prov.commits, vec![COMMIT.to_string()]);
@@ -154,7 +155,7 @@ fn two_variants_two_seeds_resume_and_skip_finished_runs() {
     );
     assert_eq!(read_provenance(&killed).unwrap().commits.len(), 2, "the resumed run's two sessions");
     std::fs::write(reference.join("provenance.json"), r#"{"commits": ["0123abc"], "optimizer": "AdamW"}"#).unwrap();
-    let why = gshn_train::ablate::other_code(&reference).unwrap();
+    let why = gshn_train::cli::ablate::other_code(&reference).unwrap();
     assert!(why.contains("0123abc") && why.contains(COMMIT), "{why}");
     let before = stamp(&killed);
     assert_eq!(ablate(&ab, &out, &device, false, None).unwrap().len(), 4);

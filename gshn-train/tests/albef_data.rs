@@ -4,10 +4,10 @@
 
 use std::path::{Path, PathBuf};
 
+use gshn_train::cli::experiment::{DataSource, ExperimentConfig};
+use gshn_train::cli::train::load_data;
 use gshn_train::data::albef::swap_left_right;
 use gshn_train::data::SegmentSource;
-use gshn_train::experiment::{DataSource, ExperimentConfig};
-use gshn_train::train::load_data;
 use image::{Rgb, RgbImage};
 
 fn scratch(name: &str) -> PathBuf {

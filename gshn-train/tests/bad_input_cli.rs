@@ -338,10 +338,10 @@ fn duplicate_coco_ids_are_refused_by_id_and_file() {
 #[test]
 fn a_vocabulary_mismatch_is_explained_in_the_data_terms() {
     use gshn_train::model::Vocab;
-    let cfg = gshn_train::experiment::ExperimentConfig::from_toml(TINY, "tiny", &[]).unwrap();
+    let cfg = gshn_train::cli::experiment::ExperimentConfig::from_toml(TINY, "tiny", &[]).unwrap();
     let saved = Vocab::build(["a red circle", "a blue square"]);
-    assert!(gshn_train::train::vocab_mismatch(&saved, &saved, &cfg).is_none());
+    assert!(gshn_train::cli::train::vocab_mismatch(&saved, &saved, &cfg).is_none());
     let now = Vocab::build(["a red circle", "a green square"]);
-    let why = gshn_train::train::vocab_mismatch(&saved, &now, &cfg).unwrap();
+    let why = gshn_train::cli::train::vocab_mismatch(&saved, &now, &cfg).unwrap();
     assert!(why.contains("1 words new (`green`)") && why.contains("1 gone (`blue`)") && why.contains("ShapeWorld (data seed 1"), "{why}");
 }

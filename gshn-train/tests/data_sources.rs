@@ -4,11 +4,11 @@
 
 use std::path::{Path, PathBuf};
 
+use gshn_train::cli::experiment::{DataSource, ExperimentConfig};
+use gshn_train::cli::run_error::{DataError, RunError};
 use gshn_train::data::coco;
 use gshn_train::data::easy_vqa;
 use gshn_train::data::SegmentSource as TokenSource;
-use gshn_train::experiment::{DataSource, ExperimentConfig};
-use gshn_train::run_error::{DataError, RunError};
 use image::{Rgb, RgbImage};
 
 fn scratch(name: &str) -> PathBuf {
@@ -73,7 +73,7 @@ fn coco_folders_load_with_panoptic_or_weight_free_tokens() {
     let slic = coco::load(&dir, &cfg(DataSource::Coco, &dir, TokenSource::Slic, (10, 1, 2))).unwrap();
     assert!(slic[0].tokens.n >= 2);
     // Through the training entry point: the splits and a caption vocabulary.
-    let data = gshn_train::train::load_data(&c).unwrap();
+    let data = gshn_train::cli::train::load_data(&c).unwrap();
     assert!(data.vocab.encode("red box").iter().all(|&id| id > 1));
     std::fs::remove_dir_all(&dir).ok();
 }
@@ -165,7 +165,7 @@ fn easy_vqa_loads_questions_by_type_and_says_how_to_fetch_it() {
     // STL needs captions; easy-VQA has none.
     let mut stl = c.clone();
     stl.train.stl_steps = 5;
-    let err = gshn_train::train::load_data(&stl).err().unwrap().to_string();
+    let err = gshn_train::cli::train::load_data(&stl).err().unwrap().to_string();
     assert!(err.contains("stl_steps = 0"), "{err}");
     // An answer listed twice is refused by name.
     std::fs::write(root.join("answers.txt"), "circle\nred\nblue\nyes\nno\nred\n").unwrap();
@@ -189,7 +189,7 @@ fn without_captions_the_text_encoder_is_counted_per_question() {
     (c.train.steps, c.train.stl_steps, c.train.eval_every, c.train.checkpoint_every, c.train.log_every) = (2, 0, 2, 2, 1);
     let out = dir.join("run");
     let device = burn::tensor::Device::flex().autodiff();
-    let r = gshn_train::train::run(&c, &device, &gshn_train::train::RunOptions { out, resume: false, stop_after: None, progress: false }).unwrap();
+    let r = gshn_train::cli::train::run(&c, &device, &gshn_train::cli::train::RunOptions { out, resume: false, stop_after: None, progress: false }).unwrap();
     let test = r.test.unwrap();
     assert!(test.retrieval.is_none() && test.vqa.is_some());
     // The embeddings layer reads `len × width` values: len is the mean question length.

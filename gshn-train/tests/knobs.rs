@@ -5,9 +5,9 @@
 
 use burn::tensor::{Device, Tensor};
 use gshn_snn::rng::SeedRng;
-use gshn_train::batch::Dataset;
 use gshn_train::data::segments::{shapeworld_dataset, SegmentsConfig};
 use gshn_train::data::shapeworld::{generate, ShapeWorldConfig, Split};
+use gshn_train::dataset::Dataset;
 use gshn_train::model::config::{Activation, Encoding, FusionMode, Readout, SpikeNorm, StlMode};
 use gshn_train::model::{GshnConfig, Vocab};
 use gshn_train::GshnBatcher;

@@ -5,13 +5,14 @@
 use burn::module::Module;
 use burn::tensor::{Device, Tensor};
 use gshn_graph::GatPath;
-use gshn_train::batch::{Dataset, ImageBatch};
+use gshn_train::batch::ImageBatch;
+use gshn_train::cli::experiment::TrainConfig;
+use gshn_train::cli::train::learning_rate;
 use gshn_train::data::segments::{shapeworld_dataset, SegmentsConfig};
 use gshn_train::data::shapeworld::{generate, ShapeWorldConfig, Split};
-use gshn_train::experiment::TrainConfig;
+use gshn_train::dataset::Dataset;
 use gshn_train::model::config::{FusionMode, GatPathChoice, GraphChoice, TokensConfig};
 use gshn_train::model::{Branches, GshnConfig, Vocab};
-use gshn_train::train::learning_rate;
 use gshn_train::GshnBatcher;
 
 /// Burn's CPU random stream is global: tests that initialise models hold this lock so that
@@ -351,12 +352,12 @@ fn flex_and_wgpu_train_the_same_steps() {
     let batcher = GshnBatcher::new(&cfg, vocab.clone());
     let train = |device: &Device| -> Vec<Vec<f32>> {
         let mut model = start.clone().fork(device);
-        let mut optim = gshn_train::train::optimizer(&tc);
+        let mut optim = gshn_train::cli::train::optimizer(&tc);
         (0..3)
             .map(|step| {
                 let idx: Vec<usize> = (step * 8..step * 8 + 8).collect();
                 let batch = batcher.batch(&data.refs(&idx), &mut gshn_snn::rng::SeedRng::new(step as u64), device).unwrap();
-                let (next, parts) = gshn_train::train::train_step(model.clone(), &mut optim, &batch, None, tc.lr).unwrap();
+                let (next, parts) = gshn_train::cli::train::train_step(model.clone(), &mut optim, &batch, None, tc.lr).unwrap();
                 model = next;
                 parts.into_data().try_to_vec::<f32>().unwrap()
             })
@@ -514,8 +515,8 @@ fn silent_spiked_words_send_no_huge_gradient() {
 /// as in a run without STL, with what STL taught the other weights kept.
 #[test]
 fn the_main_stage_starts_from_the_same_state_with_or_without_stl() {
+    use gshn_train::cli::train::{enter_main_stage, optimizer, train_step};
     use gshn_train::loss::LOGIT_SCALE_INIT;
-    use gshn_train::train::{enter_main_stage, optimizer, train_step};
     let _rng = RNG.lock().unwrap_or_else(|e| e.into_inner());
     let device = Device::flex().autodiff();
     let (data, vocab) = small_data(8, &GshnConfig::default());

@@ -242,7 +242,7 @@ fn fixture_crop(case: &Value) -> Option<image::RgbImage> {
 
 fn pixels(img: &image::RgbImage, device: &Device) -> Tensor<4> {
     let (w, h) = img.dimensions();
-    Tensor::from_data(TensorData::new(gshn_train::batch::planar_pixels(img).collect::<Vec<f32>>(), [1, 3, h as usize, w as usize]), device)
+    Tensor::from_data(TensorData::new(gshn_train::dataset::planar_pixels(img).collect::<Vec<f32>>(), [1, 3, h as usize, w as usize]), device)
 }
 
 #[test]
@@ -331,7 +331,7 @@ fn export_decoded_crops() {
     }
 }
 
-fn tiny_experiment(root: &Path, effnet: &Path, minilm: &Path, extra: &str) -> gshn_train::experiment::ExperimentConfig {
+fn tiny_experiment(root: &Path, effnet: &Path, minilm: &Path, extra: &str) -> gshn_train::cli::experiment::ExperimentConfig {
     let toml = format!(
         r#"
 name = "pretrained"
@@ -368,7 +368,7 @@ report_images = 0
         root.join("cache").display(),
         minilm.display()
     );
-    gshn_train::experiment::ExperimentConfig::from_toml(&toml, "tiny", &[]).unwrap()
+    gshn_train::cli::experiment::ExperimentConfig::from_toml(&toml, "tiny", &[]).unwrap()
 }
 
 fn temp_root(tag: &str) -> PathBuf {
@@ -387,7 +387,7 @@ fn frozen_backbone_features_are_cached_keyed_and_equal_to_the_backbone() {
     let root = temp_root("cache");
     let cfg = tiny_experiment(&root, &effnet, &minilm, "");
     let device = Device::flex();
-    let data = gshn_train::train::load_data(&cfg).unwrap();
+    let data = gshn_train::cli::train::load_data(&cfg).unwrap();
     let model = cfg.model.clone().with_vocab_size(data.vocab.len()).with_answers(18).init(&device).unwrap();
     let mut train = data.train.clone();
     let first = model.attach_features(&mut train, 5, &device).unwrap().unwrap();
@@ -459,7 +459,7 @@ fn frozen_text_features_from_the_memo_equal_the_encoder() {
     let root = temp_root("text");
     let cfg = tiny_experiment(&root, &effnet, &minilm, "");
     let device = Device::flex();
-    let data = gshn_train::train::load_data(&cfg).unwrap();
+    let data = gshn_train::cli::train::load_data(&cfg).unwrap();
     let model = cfg.model.clone().with_vocab_size(data.vocab.len()).with_answers(18).init(&device).unwrap();
     let plain = data.batcher(&cfg).unwrap();
     let memo = plain.clone().with_frozen_text(&model, &device);
@@ -476,7 +476,7 @@ fn frozen_text_features_from_the_memo_equal_the_encoder() {
 
 #[test]
 fn a_pretrained_run_resumes_to_the_uninterrupted_result() {
-    use gshn_train::train::{run, RunOptions};
+    use gshn_train::cli::train::{run, RunOptions};
     let (Some(effnet), Some(minilm)) = (effnet_dir(), minilm_dir()) else { return };
     let root = temp_root("resume");
     let cfg = tiny_experiment(&root, &effnet, &minilm, "");
@@ -486,10 +486,10 @@ fn a_pretrained_run_resumes_to_the_uninterrupted_result() {
     let part = run(&cfg, &device, &opts("part", false, Some(5))).unwrap();
     assert!(part.test.is_none());
     let rest = run(&cfg, &device, &opts("part", true, None)).unwrap();
-    let json = |r: &gshn_train::train::RunResult| serde_json::to_string(r.test.as_ref().unwrap()).unwrap();
+    let json = |r: &gshn_train::cli::train::RunResult| serde_json::to_string(r.test.as_ref().unwrap()).unwrap();
     assert_eq!(json(&rest), json(&whole), "the resumed run's test metrics differ");
     // The frozen encoders stayed frozen through the checkpoint.
-    let loaded = gshn_train::checkpoint::load(&root.join("part"), &device).unwrap();
+    let loaded = gshn_train::cli::checkpoint::load(&root.join("part"), &device).unwrap();
     assert!(loaded.model.backbone.frozen_pretrained().is_some());
     let gshn_train::model::TextModel::MiniLm(m) = &loaded.model.text else { panic!("minilm") };
     assert!(!m.embeddings.word_embeddings.weight.is_require_grad());

@@ -9,10 +9,11 @@ use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 
 use burn::tensor::Device;
-use gshn_train::checkpoint::{checkpoints_by_step, step_of};
-use gshn_train::experiment::ExperimentConfig;
-use gshn_train::run_error::RunError;
-use gshn_train::train::{read_log, run, RunOptions};
+use gshn_train::cli::checkpoint::{checkpoints_by_step, step_of};
+use gshn_train::cli::experiment::ExperimentConfig;
+use gshn_train::cli::run_error::RunError;
+use gshn_train::cli::run_log::read_log;
+use gshn_train::cli::train::{run, RunOptions};
 
 static RNG: std::sync::Mutex<()> = std::sync::Mutex::new(());
 

@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use clap::Parser;
-use gshn_train::segment_cmd::{run, SegmentArgs};
+use gshn_train::cli::segment_cmd::{run, SegmentArgs};
 
 #[derive(Parser)]
 struct Wrap {

@@ -5,7 +5,7 @@
 mod common;
 
 use burn::tensor::Device;
-use gshn_train::snn_demo::{run, SnnDemoConfig};
+use gshn_train::cli::snn_demo::{run, SnnDemoConfig};
 
 #[test]
 fn short_spiking_run_learns_and_is_deterministic() {

@@ -9,9 +9,9 @@ use burn::module::Module;
 use burn::optim::GradientsParams;
 use burn::tensor::{Bool, Device, Tensor, TensorData};
 use gshn_snn::rng::SeedRng;
-use gshn_train::experiment::ExperimentConfig;
+use gshn_train::cli::experiment::ExperimentConfig;
+use gshn_train::cli::train::{load_data, run};
 use gshn_train::task::nlvr::{NlvrHeadConfig, PairSide};
-use gshn_train::train::{load_data, run};
 
 mod common;
 use common::{opts, RNG};

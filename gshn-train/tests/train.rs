@@ -5,11 +5,12 @@
 use std::path::{Path, PathBuf};
 
 use burn::tensor::Device;
-use gshn_train::checkpoint;
-use gshn_train::experiment::ExperimentConfig;
-use gshn_train::report::{example_pictures, write_report, ReportInput};
-use gshn_train::run_error::RunError;
-use gshn_train::train::{all_finite, run, LogRow, RunOptions};
+use gshn_train::cli::checkpoint;
+use gshn_train::cli::experiment::ExperimentConfig;
+use gshn_train::cli::report::{example_pictures, write_report, ReportInput};
+use gshn_train::cli::run_error::RunError;
+use gshn_train::cli::run_log::LogRow;
+use gshn_train::cli::train::{all_finite, run, RunOptions};
 
 mod common;
 use common::{opts, RNG};
@@ -87,13 +88,13 @@ fn the_loss_falls_and_a_killed_run_resumes_to_the_same_result() {
     assert_eq!(resumed.step, 148);
     assert_eq!(resumed.test, whole.test, "resumed run's test metrics equal the uninterrupted run's");
     assert_eq!(untimed(&resumed.log), untimed(&whole.log), "and so does the whole metrics log");
-    assert_eq!(untimed(&gshn_train::train::read_log(&parts_dir).unwrap()), untimed(&whole.log), "the log on disk has no duplicate rows");
+    assert_eq!(untimed(&gshn_train::cli::run_log::read_log(&parts_dir).unwrap()), untimed(&whole.log), "the log on disk has no duplicate rows");
 
     // The saved checkpoint loads to the same model: same test metrics.
     let loaded = checkpoint::load(&parts_dir, &device).unwrap();
     assert_eq!(loaded.state.step, 148);
     assert_eq!(loaded.config, cfg);
-    let again = gshn_train::eval::evaluate(&loaded.model, &whole.data.test, &whole.batcher, "45nm-fp32", 100, &device, Some(&whole.data.train)).unwrap();
+    let again = gshn_train::cli::eval::evaluate(&loaded.model, &whole.data.test, &whole.batcher, "45nm-fp32", 100, &device, Some(&whole.data.train)).unwrap();
     assert_eq!(Some(again), whole.test);
     // Only the newest two checkpoints are kept, and no temporary folder is left.
     let names: Vec<String> = std::fs::read_dir(parts_dir.join("checkpoints")).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();

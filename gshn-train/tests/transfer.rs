@@ -78,8 +78,8 @@ fn a_checkpoint_is_scored_on_other_draws_and_folders_one_row_each() {
 
 #[test]
 fn the_shipped_data_set_files_apply_to_a_shipped_config() {
-    use gshn_train::experiment::ExperimentConfig;
-    use gshn_train::transfer::{config_for, EvalSet};
+    use gshn_train::cli::experiment::ExperimentConfig;
+    use gshn_train::cli::transfer::{config_for, EvalSet};
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs");
     let saved = ExperimentConfig::load(&root.join("shapeworld.toml"), &[]).unwrap();
     let mut n = 0;

@@ -1,4 +1,4 @@
-"""Reference values of Student's t for gshn-train/src/stats.rs's tests: two-sided p-values
+"""Reference values of Student's t for gshn-train/src/cli/stats.rs's tests: two-sided p-values
 I_{df/(df+t^2)}(df/2, 1/2) and 0.975 quantiles, with mpmath at 40 digits (pip install mpmath).
 Prints the Rust constants P_REF and Q975_REF."""
 import mpmath as mp

@@ -24,8 +24,8 @@ use clap::Parser;
 use gshn_bench::twin::{batch_arrays, twin_meta, write_batches};
 use gshn_bench::{set_threads, PeerArgs};
 use gshn_snn::rng::SeedRng;
-use gshn_train::experiment::{DeviceChoice, ExperimentConfig};
-use gshn_train::train::{batch_indices, load_data, optimizer, train_step};
+use gshn_train::cli::experiment::{DeviceChoice, ExperimentConfig};
+use gshn_train::cli::train::{batch_indices, load_data, optimizer, train_step};
 use gshn_train::GshnBatch;
 
 #[derive(Parser)]
@@ -110,7 +110,7 @@ fn main() -> anyhow::Result<()> {
     cfg.train.stl_steps = 0;
     let (device, device_name) = match args.device.as_str() {
         "flex" => (Device::flex().autodiff(), "flex (CPU)".to_string()),
-        "wgpu" => gshn_train::device::pick_device(DeviceChoice::Wgpu)?,
+        "wgpu" => gshn_train::cli::device::pick_device(DeviceChoice::Wgpu)?,
         other => bail!("--device is flex or wgpu, not `{other}`"),
     };
 

@@ -22,10 +22,10 @@ use image::imageops::{resize, FilterType};
 use image::RgbImage;
 use serde::Deserialize;
 
-use crate::batch::{Dataset, Example, PairStatement, QaItem};
+use crate::cli::experiment::ExperimentConfig;
+use crate::cli::run_error::{DataError, RunError};
 use crate::data::segments::DatasetBuilder;
-use crate::experiment::ExperimentConfig;
-use crate::run_error::{DataError, RunError};
+use crate::dataset::{Dataset, Example, PairStatement, QaItem};
 
 /// ALBEF's SNLI-VE label words, in class order (contradiction 0, neutral 1, entailment 2).
 #[derive(Debug, Clone, Copy, Deserialize)]

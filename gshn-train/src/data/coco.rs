@@ -20,10 +20,10 @@ use gshn_snn::rng::SeedRng;
 use image::imageops::{resize, FilterType};
 use serde::Deserialize;
 
-use crate::batch::Dataset;
+use crate::cli::experiment::ExperimentConfig;
+use crate::cli::run_error::{io_at, DataError, RunError};
 use crate::data::segments::DatasetBuilder;
-use crate::experiment::ExperimentConfig;
-use crate::run_error::{io_at, DataError, RunError};
+use crate::dataset::Dataset;
 
 #[derive(Deserialize)]
 struct CaptionFile {

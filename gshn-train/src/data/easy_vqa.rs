@@ -13,10 +13,10 @@ use gshn_snn::rng::SeedRng;
 use image::imageops::{resize, FilterType};
 use serde::de::{self, DeserializeSeed, Deserializer, SeqAccess, Visitor};
 
-use crate::batch::{Dataset, QaItem};
+use crate::cli::experiment::ExperimentConfig;
+use crate::cli::run_error::{io_at, DataError, RunError};
 use crate::data::segments::DatasetBuilder;
-use crate::experiment::ExperimentConfig;
-use crate::run_error::{io_at, DataError, RunError};
+use crate::dataset::{Dataset, QaItem};
 
 /// How to get the data, for error messages.
 pub const FETCH_HINT: &str = " — fetch it with `bash scripts/fetch-data.sh easy-vqa DIR` and set data.dir = \"DIR\"";

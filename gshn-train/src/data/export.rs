@@ -3,8 +3,8 @@
 
 use std::path::Path;
 
+use crate::cli::run_error::{io_at, RunError};
 use crate::data::shapeworld::{answer_vocabulary, categories, ShapeWorldExample, Split};
-use crate::run_error::{io_at, RunError};
 
 /// Writes a split under `dir/<split>/`: `images/*.png`, COCO-style `captions.json`,
 /// COCO panoptic `panoptic.json` + `panoptic/*.png`, `questions.json` and `negatives.json`.

@@ -10,7 +10,7 @@ use gshn_seg::Segmentation;
 use image::RgbImage;
 use serde::{Deserialize, Serialize};
 
-use crate::batch::{prepare, Dataset, Example, QaItem};
+use crate::dataset::{prepare, Dataset, Example, QaItem};
 use crate::error::{bad_input, invalid, Result};
 use crate::model::config::TokensConfig;
 

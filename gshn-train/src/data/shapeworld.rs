@@ -12,6 +12,8 @@ use gshn_snn::rng::SeedRng;
 use image::{Rgb, RgbImage};
 use serde::{Deserialize, Serialize};
 
+use crate::dataset::CaptionClaims;
+
 /// Thing shapes.
 pub const SHAPES: [&str; 3] = ["circle", "square", "triangle"];
 /// Thing colours and their RGB values.
@@ -717,25 +719,40 @@ pub struct ExampleClaims {
     pub captions: Vec<Claim>,
 }
 
+impl CaptionClaims for ExampleClaims {
+    fn captions(&self) -> usize {
+        self.captions.len()
+    }
+
+    fn holds_of(&self, k: usize, other: &dyn CaptionClaims) -> Option<bool> {
+        let other = other.as_any().downcast_ref::<ExampleClaims>()?;
+        Some(self.captions.get(k)?.holds(&other.scene))
+    }
+
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+}
+
 impl ShapeWorldExample {
     /// The example as the model's input: the rendered image, its exact panoptic
     /// segmentation, the caption texts, the hard negatives and the questions (answers as
     /// indices into [`answer_vocabulary`]).
-    pub fn to_example(&self) -> crate::batch::Example {
+    pub fn to_example(&self) -> crate::dataset::Example {
         let answers = answer_vocabulary();
         let questions = self
             .questions
             .iter()
-            .map(|q| crate::batch::QaItem {
+            .map(|q| crate::dataset::QaItem {
                 kind: format!("{:?}", q.kind).to_lowercase(),
                 text: q.text.clone(),
                 answer: answers.iter().position(|a| *a == q.answer).expect("ShapeWorld answers are in the vocabulary"),
             })
             .collect();
-        crate::batch::Example {
+        crate::dataset::Example {
             hypotheses: self.hypotheses.iter().map(|h| h.item()).collect(),
             statements: self.statements.iter().map(|s| s.item()).collect(),
-            partner: self.partner.as_ref().map(|p| Box::new(crate::batch::Example::image_only(p.render(), p.panoptic()))),
+            partner: self.partner.as_ref().map(|p| Box::new(crate::dataset::Example::image_only(p.render(), p.panoptic()))),
             image: self.scene.render(),
             segmentation: self.scene.panoptic(),
             captions: self.captions.iter().map(|c| c.text()).collect(),

@@ -227,8 +227,8 @@ pub struct LabelledStatement {
 impl LabelledStatement {
     /// As the model's input: kind, text, the text with the images swapped, answer (0 false,
     /// 1 true).
-    pub fn item(&self) -> crate::batch::PairStatement {
-        crate::batch::PairStatement {
+    pub fn item(&self) -> crate::dataset::PairStatement {
+        crate::dataset::PairStatement {
             kind: self.statement.kind().into(),
             text: self.statement.text(),
             swapped: self.statement.swapped().text(),

@@ -38,7 +38,7 @@ use gshn_snn::rng::SeedRng;
 use serde::{Deserialize, Serialize};
 
 use super::shapeworld::{Occluder, Pattern, Relation, Scene, Thing, COLOURS, NUMBERS, RELATION_MARGIN, SHAPES, SIZES};
-use crate::batch::QaItem;
+use crate::dataset::QaItem;
 
 /// An entailment label, numbered as in ALBEF's SNLI-VE files.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]

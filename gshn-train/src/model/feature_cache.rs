@@ -24,21 +24,12 @@ use sha2::{Digest, Sha256};
 
 use super::backbone::{EfficientNetBackbone, ImageBackbone};
 use super::weights::hex;
-use crate::batch::Prepared;
+use crate::dataset::{planar_pixels, Features, Prepared};
 use crate::error::{bad_input, Result};
 
 const MAGIC: &[u8; 8] = b"GSHNFEA2";
 const HEADER: usize = 80;
 const VERSION: &str = "gshn-feature-cache v1";
-
-/// One image's feature map `[C, H, W]`, shared between clones of the example.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Features {
-    /// `[C, H, W]`.
-    pub shape: [usize; 3],
-    /// Row-major values.
-    pub values: Arc<Vec<f32>>,
-}
 
 /// What [`FeatureCache::attach`] did.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -233,7 +224,7 @@ impl FeatureCache {
                     if img.dimensions() != (w, h) {
                         return Err(bad_input(format!("images of one data set must share a size: {}×{} and {w}×{h}", img.width(), img.height())));
                     }
-                    pixels.extend(crate::batch::planar_pixels(img));
+                    pixels.extend(planar_pixels(img));
                 }
                 let x = Tensor::<4>::from_data(TensorData::new(pixels, [chunk.len(), 3, h as usize, w as usize]), &plain);
                 let f = net.forward(x);

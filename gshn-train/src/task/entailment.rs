@@ -26,8 +26,8 @@ use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
-use crate::batch::QaItem;
 use crate::data::shapeworld_ve::LABELS;
+use crate::dataset::QaItem;
 use crate::model::vqa::{VqaHead, VqaHeadConfig};
 
 /// Classes: contradiction, neutral, entailment.

@@ -25,7 +25,7 @@ use burn::tensor::activation::relu;
 use burn::tensor::{Bool, Device, Tensor};
 use serde::{Deserialize, Serialize};
 
-use crate::batch::PairStatement;
+use crate::dataset::PairStatement;
 use crate::model::vqa::attention_pool;
 use crate::task::entailment::Accuracy;
 

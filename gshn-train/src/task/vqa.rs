@@ -19,7 +19,7 @@ use burn::tensor::{Bool, Device, Tensor};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-use crate::batch::QaItem;
+use crate::dataset::QaItem;
 
 /// Configuration of the [`VqaHead`].
 #[derive(Config, Debug)]

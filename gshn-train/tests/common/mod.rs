@@ -3,8 +3,8 @@
 
 use std::path::{Path, PathBuf};
 
-use gshn_train::experiment::ExperimentConfig;
-use gshn_train::train::RunOptions;
+use gshn_train::cli::experiment::ExperimentConfig;
+use gshn_train::cli::train::RunOptions;
 
 /// Burn's CPU random stream is global: runs hold this lock so that each sees only its draws.
 pub static RNG: std::sync::Mutex<()> = std::sync::Mutex::new(());

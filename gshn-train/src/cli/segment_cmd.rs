@@ -12,9 +12,9 @@ use gshn_seg::slic::{slic, SlicParams};
 use gshn_seg::{SegmentInfo, Segmentation};
 use serde::Serialize;
 
-use crate::experiment::ConfigError;
-use crate::plot::save_png;
-use crate::run_error::{io_at, RunError};
+use crate::cli::experiment::ConfigError;
+use crate::cli::plot::save_png;
+use crate::cli::run_error::{io_at, RunError};
 use crate::GshnError;
 
 fn usage(flag: &str, message: impl Into<String>) -> RunError {
@@ -126,7 +126,7 @@ impl SegmentArgs {
             GshnError::InvalidConfig { field, reason } => usage(flag_of(&field), reason),
             other => other.into(),
         })?;
-        let ceiling = crate::experiment::MAX_PIXELS_CEILING;
+        let ceiling = crate::cli::experiment::MAX_PIXELS_CEILING;
         if !(1..=ceiling).contains(&self.max_pixels) {
             return Err(usage("--max-pixels", format!("{} must lie in 1..={ceiling} (16384²), as data.max_pixels", self.max_pixels)));
         }
@@ -138,12 +138,12 @@ impl SegmentArgs {
         }
         let mut inputs: Vec<&Path> = vec![&self.image];
         inputs.extend([&self.panoptic_png, &self.panoptic_json, &self.categories].into_iter().flatten().map(PathBuf::as_path));
-        crate::output::check_output_file(&self.out, "--out", &inputs, self.force)?;
+        crate::cli::output::check_output_file(&self.out, "--out", &inputs, self.force)?;
         if let Some(json) = &self.json {
             if json == &self.out {
                 return Err(usage("--json", "names the same file as --out"));
             }
-            crate::output::check_output_file(json, "--json", &inputs, self.force)?;
+            crate::cli::output::check_output_file(json, "--json", &inputs, self.force)?;
         }
         Ok(())
     }

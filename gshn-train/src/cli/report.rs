@@ -11,14 +11,15 @@ use gshn_seg::overlay::{overlay, OverlayStyle};
 use image::imageops::{resize, FilterType};
 use image::{Rgb, RgbImage};
 
-use crate::batch::{Dataset, GshnBatcher, QaItem};
+use crate::batch::GshnBatcher;
+use crate::cli::eval::{argmax_rows, to_vec, EvalReport};
+use crate::cli::experiment::ExperimentConfig;
+use crate::cli::plot::{self, Bar, BarChart, LineChart, Series};
+use crate::cli::run_error::{io_at, DataError, RunError};
+use crate::cli::run_log::{hms, LogRow};
 use crate::data::shapeworld_ve::LABELS;
-use crate::eval::{argmax_rows, to_vec, EvalReport};
-use crate::experiment::ExperimentConfig;
+use crate::dataset::{Dataset, QaItem};
 use crate::model::Gshn;
-use crate::plot::{self, Bar, BarChart, LineChart, Series};
-use crate::run_error::{io_at, DataError, RunError};
-use crate::train::{hms, LogRow};
 
 /// Pixels per side of an example picture.
 const PANEL: u32 = 256;
@@ -65,7 +66,7 @@ pub fn example_pictures(model: &Gshn, data: &Dataset, batcher: &GshnBatcher, ans
         }
     } else if w.nlvr > 0.0 && data.has_statements() {
         let items = data.refs(&idx);
-        let chosen: Vec<(usize, &crate::batch::PairStatement, bool)> =
+        let chosen: Vec<(usize, &crate::dataset::PairStatement, bool)> =
             items.iter().enumerate().filter_map(|(r, p)| p.statements.first().map(|s| (r, s, false))).collect();
         if let Some(o) = model.judge_pairs(&batch, &out, &batcher.pair_statements(&items, &chosen, device)?)? {
             let pred = argmax_rows(o.logits)?;

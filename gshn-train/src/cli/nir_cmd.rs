@@ -8,9 +8,9 @@ use gshn_snn::network::Stage;
 use gshn_snn::nir::{self, Entry, ExportOptions, ImportOptions, NirError, NirGraph, NirNode, Value};
 use gshn_snn::rng::SeedRng;
 
-use crate::checkpoint;
+use crate::cli::checkpoint;
+use crate::cli::run_error::RunError;
 use crate::model::snn_export::{per_node_network, SnnExportError};
-use crate::run_error::RunError;
 
 /// What can go wrong in `gshn snn export/import`.
 #[derive(Debug, thiserror::Error)]
@@ -37,7 +37,7 @@ pub enum NirCmdError {
 /// Exports the spiking branch of the checkpoint at (or under) `checkpoint` as a per-node NIR
 /// graph to `out` (refused if `out` exists, unless `force`). Returns a summary for the terminal.
 pub fn export_checkpoint(checkpoint: &Path, out: &Path, options: &ExportOptions, force: bool) -> Result<String, NirCmdError> {
-    crate::output::check_output_file(out, "--out", &[], force)?;
+    crate::cli::output::check_output_file(out, "--out", &[], force)?;
     let device = Device::flex();
     let loaded = checkpoint::load(checkpoint, &device)?;
     let branch_err = |source| NirCmdError::Branch { checkpoint: loaded.dir.display().to_string(), source };

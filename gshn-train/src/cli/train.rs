@@ -9,7 +9,6 @@
 //! uninterrupted one bit for bit on the CPU.
 
 use std::fs;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -20,16 +19,18 @@ use burn::tensor::{Device, Tensor};
 use gshn_snn::rng::SeedRng;
 use serde::{Deserialize, Serialize};
 
-use crate::batch::{Dataset, GshnBatch, GshnBatcher};
-use crate::checkpoint::{self, TrainState};
+use crate::batch::{GshnBatch, GshnBatcher};
+use crate::cli::checkpoint::{self, TrainState};
+use crate::cli::eval::{evaluate, to_vec, EvalReport};
+use crate::cli::experiment::{DataSource, ExperimentConfig, TrainConfig};
+use crate::cli::run_error::{io_at, DataError, RunError};
+use crate::cli::run_folder::{self, FolderState, RunLock};
+use crate::cli::run_log::{append_log, hms, write_log, LogRow};
 use crate::data::segments::shapeworld_dataset;
 use crate::data::shapeworld::{answer_vocabulary, generate, parse_holdout, ShapeWorldConfig, Split};
-use crate::eval::{evaluate, to_vec, EvalReport};
-use crate::experiment::{DataSource, ExperimentConfig, TrainConfig};
+use crate::dataset::Dataset;
 use crate::model::config::LossConfig;
 use crate::model::{Gshn, Vocab};
-use crate::run_error::{io_at, DataError, RunError};
-use crate::run_folder::{self, FolderState, RunLock};
 
 /// The learning rate at 1-based `step` of a stage of `len` steps: linear warm-up over
 /// `cfg.warmup` steps, then cosine decay to 0 at the end of the stage.
@@ -106,7 +107,7 @@ pub fn read_data(cfg: &ExperimentConfig) -> Result<Data, RunError> {
                 .iter()
                 .map(|h| parse_holdout(h))
                 .collect::<Result<_, _>>()
-                .map_err(|e| crate::experiment::ConfigError::Invalid { field: "data.holdout".into(), reason: e })?;
+                .map_err(|e| crate::cli::experiment::ConfigError::Invalid { field: "data.holdout".into(), reason: e })?;
             let sw = ShapeWorldConfig {
                 image_size: d.image_size,
                 min_objects: d.min_objects,
@@ -227,112 +228,6 @@ pub fn batch_indices(seed: u64, n: usize, batch: usize, step: usize) -> Vec<usiz
     order[k * batch..(k + 1) * batch].to_vec()
 }
 
-/// One row of the metrics log (`metrics.jsonl` and `metrics.csv`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct LogRow {
-    /// Step (both stages counted).
-    pub step: usize,
-    /// `stl` or `main`.
-    pub stage: String,
-    /// Mean total loss since the previous row.
-    pub loss: f64,
-    /// Mean CLIP loss (main stage).
-    pub clip: f64,
-    /// Mean VQA loss (main stage).
-    pub vqa: f64,
-    /// Mean node-level InfoNCE (main stage).
-    pub node: f64,
-    /// Mean STL loss (STL stage).
-    pub stl: f64,
-    /// Learning rate at the row's step.
-    pub lr: f64,
-    /// Training images per second since the previous row.
-    pub images_per_s: f64,
-    /// Validation image→text R@1 (rows where validation ran).
-    pub val_i2t_r1: Option<f64>,
-    /// Validation text→image R@1.
-    pub val_t2i_r1: Option<f64>,
-    /// Validation text→image R@5.
-    pub val_t2i_r5: Option<f64>,
-    /// Validation text→image R@10.
-    pub val_t2i_r10: Option<f64>,
-    /// Validation VQA accuracy.
-    pub val_vqa: Option<f64>,
-    /// Seconds since the run began (all sessions).
-    pub elapsed_s: f64,
-    /// Mean visual-entailment loss (main stage; 0 without the task).
-    #[serde(default)]
-    pub entailment: f64,
-    /// Validation visual-entailment accuracy.
-    #[serde(default)]
-    pub val_entailment: Option<f64>,
-    /// Mean NLVR² loss (main stage; 0 without the task).
-    #[serde(default)]
-    pub nlvr: f64,
-    /// Validation NLVR² accuracy.
-    #[serde(default)]
-    pub val_nlvr: Option<f64>,
-}
-
-const CSV_HEADER: &str =
-    "step,stage,loss,clip,vqa,node,stl,lr,images_per_s,val_i2t_r1,val_t2i_r1,val_t2i_r5,val_t2i_r10,val_vqa,elapsed_s,entailment,val_entailment,nlvr,val_nlvr";
-
-impl LogRow {
-    fn csv(&self) -> String {
-        let o = |v: Option<f64>| v.map_or(String::new(), |v| format!("{v:.4}"));
-        format!(
-            "{},{},{:.5},{:.5},{:.5},{:.5},{:.5},{:.3e},{:.1},{},{},{},{},{},{:.1},{:.5},{},{:.5},{}",
-            self.step,
-            self.stage,
-            self.loss,
-            self.clip,
-            self.vqa,
-            self.node,
-            self.stl,
-            self.lr,
-            self.images_per_s,
-            o(self.val_i2t_r1),
-            o(self.val_t2i_r1),
-            o(self.val_t2i_r5),
-            o(self.val_t2i_r10),
-            o(self.val_vqa),
-            self.elapsed_s,
-            self.entailment,
-            o(self.val_entailment),
-            self.nlvr,
-            o(self.val_nlvr)
-        )
-    }
-}
-
-/// Reads a run's metrics log (a torn last line is dropped; see [`run_folder::read_log`]).
-pub fn read_log(run_dir: &Path) -> Result<Vec<LogRow>, RunError> {
-    Ok(run_folder::read_log(run_dir)?.0)
-}
-
-fn write_log(run_dir: &Path, rows: &[LogRow]) -> Result<(), RunError> {
-    let jsonl: String = rows.iter().map(|r| serde_json::to_string(r).expect("a log row serialises") + "\n").collect();
-    let p = run_dir.join("metrics.jsonl");
-    checkpoint::write_atomic(&p, jsonl.as_bytes()).map_err(io_at(&p))?;
-    let csv: String = std::iter::once(CSV_HEADER.to_string()).chain(rows.iter().map(LogRow::csv)).map(|l| l + "\n").collect();
-    let p = run_dir.join("metrics.csv");
-    checkpoint::write_atomic(&p, csv.as_bytes()).map_err(io_at(&p))
-}
-
-fn append_log(run_dir: &Path, row: &LogRow) -> Result<(), RunError> {
-    let append = |name: &str, line: String, header: Option<&str>| -> Result<(), RunError> {
-        let p = run_dir.join(name);
-        let fresh = !p.exists();
-        let mut f = fs::OpenOptions::new().create(true).append(true).open(&p).map_err(io_at(&p))?;
-        if let (true, Some(h)) = (fresh, header) {
-            writeln!(f, "{h}").map_err(io_at(&p))?;
-        }
-        writeln!(f, "{line}").map_err(io_at(&p))
-    };
-    append("metrics.jsonl", serde_json::to_string(row).expect("a log row serialises"), None)?;
-    append("metrics.csv", row.csv(), Some(CSV_HEADER))
-}
-
 /// Whether every float parameter of `model` is finite.
 pub fn all_finite(model: &Gshn) -> bool {
     struct Check(bool);
@@ -421,7 +316,7 @@ pub fn run(cfg: &ExperimentConfig, device: &Device, opts: &RunOptions) -> Result
                 say(n);
             }
             if config.train != cfg.train {
-                say(format!("resuming with changed {} (allowed on --resume: {})", "train settings", run_folder::RESUMABLE_FIELDS.join(", ")));
+                say(format!("resuming with changed {} (allowed on --resume: {})", "train settings", crate::cli::experiment::RESUMABLE_FIELDS.join(", ")));
             }
             Some(checkpoint)
         }
@@ -465,7 +360,7 @@ pub fn run(cfg: &ExperimentConfig, device: &Device, opts: &RunOptions) -> Result
         optim = checkpoint::load_optimizer(&loaded.dir, optim)?;
         step = loaded.state.step;
         elapsed_before = loaded.state.elapsed_s;
-        let (rows, torn) = run_folder::read_log(out)?;
+        let (rows, torn) = crate::cli::run_log::read_log_noting(out)?;
         if let Some(n) = torn {
             say(n);
         }
@@ -696,14 +591,4 @@ pub fn enter_main_stage(mut model: Gshn, tc: &TrainConfig, device: &Device) -> (
 /// The AdamW optimiser of `tc` (weight decay, gradient-norm clipping).
 pub fn optimizer(tc: &TrainConfig) -> ModuleOptimizer {
     AdamWConfig::new().with_weight_decay(tc.weight_decay).with_grad_clipping(Some(GradientClippingConfig::Norm(tc.grad_clip))).init()
-}
-
-/// Seconds as `1h02m03s` / `4m05s` / `6s`.
-pub fn hms(s: f64) -> String {
-    let s = s.max(0.0).round() as u64;
-    match (s / 3600, (s % 3600) / 60, s % 60) {
-        (0, 0, sec) => format!("{sec}s"),
-        (0, m, sec) => format!("{m}m{sec:02}s"),
-        (h, m, sec) => format!("{h}h{m:02}m{sec:02}s"),
-    }
 }

@@ -19,12 +19,12 @@ use std::path::Path;
 use burn::tensor::Device;
 use serde::Serialize;
 
-use crate::checkpoint::Loaded;
-use crate::eval::{evaluate, EvalReport};
-use crate::experiment::{ConfigError, ExperimentConfig};
+use crate::cli::checkpoint::Loaded;
+use crate::cli::eval::{evaluate, EvalReport};
+use crate::cli::experiment::{ConfigError, ExperimentConfig};
+use crate::cli::run_error::{DataError, RunError};
+use crate::cli::train::{read_data, Data};
 use crate::model::text::UNK;
-use crate::run_error::{DataError, RunError};
-use crate::train::{read_data, Data};
 use crate::GshnBatcher;
 
 /// A data set to score a checkpoint on: a name (its table row) and config overrides.
@@ -85,7 +85,7 @@ pub fn config_for(saved: &ExperimentConfig, overrides: &[String]) -> Result<Expe
     all.extend(overrides.iter().cloned());
     let cfg = ExperimentConfig::from_toml(&saved.to_toml(), "the checkpoint's config", &all)?;
     let mut changed = Vec::new();
-    crate::experiment::differences(&saved.to_value(), &cfg.to_value(), "", &mut changed);
+    crate::cli::experiment::differences(&saved.to_value(), &cfg.to_value(), "", &mut changed);
     for c in &changed {
         let field = c.split(':').next().unwrap_or(c);
         let allowed = (field.starts_with("data.") || field.starts_with("eval.") || field == "device") && field != "data.image_size";
@@ -142,7 +142,7 @@ fn remap_answers(data: &mut Data, to: &[String], cfg: &ExperimentConfig) -> Resu
         let list = missing.iter().take(8).map(|a| format!("`{a}`")).collect::<Vec<_>>().join(", ");
         return Err(DataError::Unfit(format!(
             "{}: {} answer(s) of its questions are not among the checkpoint's {} answers ({list}); the VQA head has no output for them — use a data set whose answers the checkpoint knows",
-            crate::train::data_description(cfg),
+            crate::cli::train::data_description(cfg),
             missing.len(),
             to.len()
         ))
@@ -170,7 +170,7 @@ pub fn score(loaded: &Loaded, cfg: &ExperimentConfig, own: bool, device: &Device
     let mut data = read_data(cfg)?;
     let scratch = matches!(cfg.model.text.encoder, crate::model::config::TextEncoderChoice::Scratch);
     if own {
-        if let Some(why) = crate::train::vocab_mismatch(&loaded.vocab, &data.vocab, cfg) {
+        if let Some(why) = crate::cli::train::vocab_mismatch(&loaded.vocab, &data.vocab, cfg) {
             return Err(DataError::Unfit(format!("{}: {why}", loaded.dir.join("vocab.json").display())).into());
         }
     }
@@ -200,7 +200,7 @@ pub fn score(loaded: &Loaded, cfg: &ExperimentConfig, own: bool, device: &Device
         .collect();
         return Err(DataError::Unfit(format!(
             "{} carries none of the tasks this checkpoint learned: {}",
-            crate::train::data_description(cfg),
+            crate::cli::train::data_description(cfg),
             learned.join(", ")
         ))
         .into());
@@ -232,7 +232,7 @@ pub fn table(rows: &[TransferRow]) -> String {
     );
     for r in rows {
         let e = &r.report;
-        let m = |name: &str| crate::ablate::metric(e, 0.0, name);
+        let m = |name: &str| crate::cli::ablate::metric(e, 0.0, name);
         let n = e.images.max(1) as f64;
         let r10 = m("t2i_r10").map_or("–".into(), |v| format!("{v:.3} ({:.3})", (10.0 / n).min(1.0)));
         let ve = e.entailment.as_ref().map_or("–".into(), |v| format!("{:.3} ({:.3})", v.accuracy, v.majority));

@@ -4,8 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::checkpoint::CheckpointError;
-use crate::experiment::ConfigError;
+use crate::cli::experiment::ConfigError;
 use crate::GshnError;
 
 /// A data folder or file that cannot be used.
@@ -32,6 +31,22 @@ pub enum DataError {
     /// The data does not fit the experiment (too few images, no captions, …).
     #[error("{0}")]
     Unfit(String),
+}
+
+/// Errors from reading checkpoints.
+#[derive(Debug, thiserror::Error)]
+pub enum CheckpointError {
+    /// No checkpoint at the path.
+    #[error("no checkpoint at {} (expected a run folder with checkpoints/latest, or a checkpoints/step-NNNNNN folder)", .0.display())]
+    Missing(PathBuf),
+    /// A file of the checkpoint could not be read or parsed.
+    #[error("checkpoint file {}: {reason}", path.display())]
+    Damaged {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
 }
 
 /// Everything a run can stop on.
@@ -112,7 +127,7 @@ fn occupied_message(dir: &Path, different: bool, changed: &[String]) -> String {
     format!(
         "{} already holds a run of a different config (saved → this run: {list}); --resume continues only the same config (changing only {}); choose another --out, or give the saved values",
         dir.display(),
-        crate::run_folder::RESUMABLE_FIELDS.join(", ")
+        crate::cli::experiment::RESUMABLE_FIELDS.join(", ")
     )
 }
 

@@ -14,6 +14,10 @@ use crate::data::segments::{SegmentSource, SegmentsConfig};
 use crate::model::config::{Branches, GshnConfig};
 use crate::GshnError;
 
+/// The fields `--resume` may change: the optimiser's and the progress intervals'.
+pub const RESUMABLE_FIELDS: [&str; 7] =
+    ["train.lr", "train.warmup", "train.grad_clip", "train.weight_decay", "train.log_every", "train.eval_every", "train.checkpoint_every"];
+
 /// A config that cannot be used, with the field and the reason.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {

@@ -32,13 +32,14 @@ use std::time::Instant;
 use burn::tensor::Device;
 use serde::Deserialize;
 
-use crate::eval::EvalReport;
-use crate::experiment::{ConfigError, ExperimentConfig};
-use crate::plot::{self, Bar, BarChart, LineChart, Series};
-use crate::run_error::{io_at, DataError, RunError};
-use crate::run_folder::{self, FolderState};
-use crate::stats::{compare, holm, mde80, summarise, Comparison};
-use crate::train::{hms, run, RunOptions};
+use crate::cli::eval::EvalReport;
+use crate::cli::experiment::{ConfigError, ExperimentConfig};
+use crate::cli::plot::{self, Bar, BarChart, LineChart, Series};
+use crate::cli::run_error::{io_at, DataError, RunError};
+use crate::cli::run_folder::{self, FolderState};
+use crate::cli::run_log::hms;
+use crate::cli::stats::{compare, holm, mde80, summarise, Comparison};
+use crate::cli::train::{run, RunOptions};
 
 /// One variant: a name and its overrides.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -220,7 +221,7 @@ impl Ablation {
         }
         let mut resolved = Vec::new();
         for v in variants {
-            crate::experiment::check_folder_name(&v.name).map_err(|r| parse_err(path, format!("variant name {r}")))?;
+            crate::cli::experiment::check_folder_name(&v.name).map_err(|r| parse_err(path, format!("variant name {r}")))?;
             if resolved.iter().any(|(o, _): &(Variant, ExperimentConfig)| o.name == v.name) {
                 return Err(parse_err(path, format!("two variants are named `{}`", v.name)));
             }
@@ -272,7 +273,7 @@ pub struct RunRow {
     /// Training seconds.
     pub train_s: f64,
     /// The validation rows of its metrics log (the learning curve).
-    pub curve: Vec<crate::train::LogRow>,
+    pub curve: Vec<crate::cli::run_log::LogRow>,
 }
 
 /// The file a diverged run leaves in its folder: the error, one line. The grid goes on, and
@@ -339,7 +340,7 @@ fn stale_name(dir: &Path) -> PathBuf {
 /// run of the grid is finished (by this process or others writing the same folder), writes
 /// `runs.csv`, `curves.csv`, `table.md` and the plots into `out`. Returns the finished runs.
 pub fn ablate(ab: &Ablation, out: &Path, device: &Device, progress: bool, shard: Option<Shard>) -> Result<Vec<RunRow>, RunError> {
-    crate::output::claim_folder(out, crate::output::OutputKind::Ablation, "the output folder", false)?;
+    crate::cli::output::claim_folder(out, crate::cli::output::OutputKind::Ablation, "the output folder", false)?;
     let jobs = jobs(ab);
     let total = jobs.len();
     let mine: Vec<usize> = (0..total).filter(|k| shard.is_none_or(|s| k % s.count == s.index)).collect();
@@ -403,7 +404,7 @@ pub fn ablate(ab: &Ablation, out: &Path, device: &Device, progress: bool, shard:
                     // The error's advice is for `gshn train`; a grid's run is retried by
                     // changing the variant's optimiser settings instead.
                     let reason = format!("the loss became {value} at step {step}");
-                    crate::checkpoint::write_atomic(&diverged_path, reason.as_bytes()).map_err(io_at(&diverged_path))?;
+                    crate::cli::checkpoint::write_atomic(&diverged_path, reason.as_bytes()).map_err(io_at(&diverged_path))?;
                     if progress {
                         eprintln!(
                             "    diverged: {reason}\n    (recorded in {}; the grid goes on. To retry, give the variant other optimiser settings, e.g. a lower train.lr in its `set`, or delete the folder)",
@@ -441,11 +442,11 @@ pub fn ablate(ab: &Ablation, out: &Path, device: &Device, progress: bool, shard:
 /// Why the run in `dir` was made by other code than this build (`None`: by this build only),
 /// naming the commits.
 pub fn other_code(dir: &Path) -> Option<String> {
-    match crate::train::read_provenance(dir) {
-        None => Some(format!("records no commit (made before runs recorded one; this build is {})", crate::train::COMMIT)),
+    match crate::cli::train::read_provenance(dir) {
+        None => Some(format!("records no commit (made before runs recorded one; this build is {})", crate::cli::train::COMMIT)),
         Some(p) => {
             let other = p.other_commits();
-            (!other.is_empty()).then(|| format!("was made by commit {} and this build is {}", other.join(", "), crate::train::COMMIT))
+            (!other.is_empty()).then(|| format!("was made by commit {} and this build is {}", other.join(", "), crate::cli::train::COMMIT))
         }
     }
 }
@@ -490,7 +491,7 @@ fn diverged_run(out: &Path, variant: &Variant, cfg: &ExperimentConfig) -> Result
 /// Whether the run in `dir` diverged with `cfg`'s optimiser settings: its `config.toml`, which
 /// each session of a run rewrites, is that of the session that diverged.
 fn diverged_with(dir: &Path, cfg: &ExperimentConfig) -> bool {
-    let optimiser = |t: &crate::experiment::TrainConfig| (t.lr, t.warmup, t.grad_clip, t.weight_decay);
+    let optimiser = |t: &crate::cli::experiment::TrainConfig| (t.lr, t.warmup, t.grad_clip, t.weight_decay);
     ExperimentConfig::load(&dir.join("config.toml"), &[]).is_ok_and(|saved| optimiser(&saved.train) == optimiser(&cfg.train))
 }
 
@@ -505,9 +506,9 @@ fn finished(out: &Path, variant: &Variant, cfg: &ExperimentConfig) -> Result<Opt
         FolderState::Run { config, .. } if run_folder::continues(&config, cfg) && other_code(&dir).is_none() => {}
         _ => return Ok(None),
     }
-    let text = crate::checkpoint::read_checked(&eval_path)?;
+    let text = crate::cli::checkpoint::read_checked(&eval_path)?;
     let eval: EvalReport = serde_json::from_str(&text).map_err(|e| DataError::Malformed { path: eval_path.clone(), reason: e.to_string() })?;
-    let log = crate::train::read_log(&dir)?;
+    let log = crate::cli::run_log::read_log(&dir)?;
     let train_s = log.last().map_or(0.0, |r| r.elapsed_s);
     let curve = log.into_iter().filter(|r| r.val_t2i_r1.is_some() || r.val_vqa.is_some()).collect();
     Ok(Some(RunRow { variant: variant.name.clone(), data_seed: cfg.data_seed(), seed: cfg.seed, eval, train_s, curve }))
@@ -542,7 +543,7 @@ pub fn write_outputs(ab: &Ablation, rows: &[RunRow], diverged: &[DivergedRun], o
     }
     for (name, text) in [("runs.csv", runs_csv(rows)), ("curves.csv", curves_csv(rows)), ("table.md", md)] {
         let p = out.join(name);
-        crate::checkpoint::write_atomic(&p, text.as_bytes()).map_err(io_at(&p))?;
+        crate::cli::checkpoint::write_atomic(&p, text.as_bytes()).map_err(io_at(&p))?;
     }
     for m in &ab.plot {
         let label = METRICS.iter().find(|(k, _)| k == m).map_or(m.as_str(), |x| x.1);
@@ -715,7 +716,7 @@ pub fn curves_csv(rows: &[RunRow]) -> String {
 }
 
 /// Picks one validation metric from a log row.
-type Pick = fn(&crate::train::LogRow) -> Option<f64>;
+type Pick = fn(&crate::cli::run_log::LogRow) -> Option<f64>;
 
 /// The learning curve of one validation metric: per variant, the mean over its runs at each
 /// step that every run logged.
@@ -727,11 +728,11 @@ fn learning_curve(ab: &Ablation, rows: &[RunRow], label: &str, pick: Pick) -> Op
             let runs: Vec<&RunRow> = rows.iter().filter(|r| r.variant == v.name).collect();
             let mut steps: Vec<usize> = runs.first().map(|r| r.curve.iter().filter(|c| pick(c).is_some()).map(|c| c.step).collect()).unwrap_or_default();
             steps.retain(|s| runs.iter().all(|r| r.curve.iter().any(|c| c.step == *s && pick(c).is_some())));
-            let summaries: Vec<(f64, crate::stats::Summary)> = steps
+            let summaries: Vec<(f64, crate::cli::stats::Summary)> = steps
                 .iter()
                 .map(|&s| {
                     let vals: Vec<f64> = runs.iter().filter_map(|r| r.curve.iter().find(|c| c.step == s).and_then(pick)).collect();
-                    (s as f64, crate::stats::summarise(&vals))
+                    (s as f64, crate::cli::stats::summarise(&vals))
                 })
                 .collect();
             let points = summaries.iter().map(|(x, m)| (*x, m.mean)).collect();

@@ -14,10 +14,10 @@ use std::fs;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use crate::checkpoint::{self, CheckpointError};
-use crate::experiment::ExperimentConfig;
-use crate::run_error::{io_at, DataError, RunError};
-use crate::train::LogRow;
+use crate::cli::checkpoint;
+use crate::cli::experiment::ExperimentConfig;
+use crate::cli::run_error::CheckpointError;
+use crate::cli::run_error::{io_at, RunError};
 
 /// What an output folder holds.
 #[derive(Debug, Clone, PartialEq)]
@@ -110,7 +110,7 @@ pub fn inspect(out: &Path) -> Result<FolderState, RunError> {
     Ok(FolderState::Run { config: Box::new(config), checkpoint: found, note })
 }
 
-/// `saved` with the device and the fields a resume may change ([`RESUMABLE_FIELDS`]) taken
+/// `saved` with the device and the fields a resume may change ([`RESUMABLE_FIELDS`](crate::cli::experiment::RESUMABLE_FIELDS)) taken
 /// from `next`.
 fn resumable_as(saved: &ExperimentConfig, next: &ExperimentConfig) -> ExperimentConfig {
     let mut s = saved.clone();
@@ -122,7 +122,7 @@ fn resumable_as(saved: &ExperimentConfig, next: &ExperimentConfig) -> Experiment
 }
 
 /// Whether `next` continues a run of `saved` exactly: equal but for the device and the fields
-/// a resume may change ([`RESUMABLE_FIELDS`]).
+/// a resume may change ([`RESUMABLE_FIELDS`](crate::cli::experiment::RESUMABLE_FIELDS)).
 pub fn continues(saved: &ExperimentConfig, next: &ExperimentConfig) -> bool {
     resumable_as(saved, next) == *next
 }
@@ -130,13 +130,9 @@ pub fn continues(saved: &ExperimentConfig, next: &ExperimentConfig) -> bool {
 /// The fields that keep `next` from continuing `saved`, each `field: saved → next`.
 pub fn changed_fields(saved: &ExperimentConfig, next: &ExperimentConfig) -> Vec<String> {
     let mut out = Vec::new();
-    crate::experiment::differences(&resumable_as(saved, next).to_value(), &next.to_value(), "", &mut out);
+    crate::cli::experiment::differences(&resumable_as(saved, next).to_value(), &next.to_value(), "", &mut out);
     out
 }
-
-/// The fields `--resume` may change: the optimiser's and the progress intervals'.
-pub const RESUMABLE_FIELDS: [&str; 7] =
-    ["train.lr", "train.warmup", "train.grad_clip", "train.weight_decay", "train.log_every", "train.eval_every", "train.checkpoint_every"];
 
 /// The lock that keeps a second process out of a run folder; released when dropped.
 #[derive(Debug)]
@@ -258,26 +254,4 @@ impl Drop for RunLock {
     fn drop(&mut self) {
         let _ = fs::remove_file(&self.path);
     }
-}
-
-/// Reads a run's metrics log. A last line that does not parse (a crash or a full disk while it
-/// was written) is dropped and reported in the note; a bad line before it is an error naming
-/// the file and the line.
-pub fn read_log(run_dir: &Path) -> Result<(Vec<LogRow>, Option<String>), RunError> {
-    let p = run_dir.join("metrics.jsonl");
-    if !p.exists() {
-        return Ok((vec![], None));
-    }
-    let text = fs::read_to_string(&p).map_err(io_at(&p))?;
-    let lines: Vec<(usize, &str)> = text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()).collect();
-    let mut rows = Vec::with_capacity(lines.len());
-    let mut note = None;
-    for (k, &(n, line)) in lines.iter().enumerate() {
-        match serde_json::from_str::<LogRow>(line) {
-            Ok(r) => rows.push(r),
-            Err(e) if k + 1 == lines.len() => note = Some(format!("{}: dropped a torn last line {} ({e})", p.display(), n + 1)),
-            Err(e) => return Err(DataError::Malformed { path: p.clone(), reason: format!("line {}: {e}", n + 1) }.into()),
-        }
-    }
-    Ok((rows, note))
 }

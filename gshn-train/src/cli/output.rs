@@ -1,6 +1,6 @@
 //! Where commands other than `train` write: each output folder is claimed for one kind of
 //! output before anything is written into it, so that no command writes into a folder it did
-//! not make (`train` has its own rule, [`crate::run_folder`]).
+//! not make (`train` has its own rule, [`crate::cli::run_folder`]).
 //!
 //! A folder may be written when it is absent or empty, when it holds the marker file
 //! `.gshn-<kind>` of the same kind (a folder this command made earlier: rewriting it is the
@@ -12,7 +12,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use crate::run_error::{io_at, RunError};
+use crate::cli::run_error::{io_at, RunError};
 
 /// The kinds of output folder, each with its marker file `.gshn-<name>`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

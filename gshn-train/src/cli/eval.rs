@@ -9,10 +9,11 @@ use burn::tensor::{Device, Tensor};
 use gshn_snn::stats::{EnergyModel, LayerStats};
 use serde::{Deserialize, Serialize};
 
-use crate::batch::{Dataset, GshnBatcher, QaItem};
+use crate::batch::GshnBatcher;
+use crate::cli::run_error::{DataError, RunError};
+use crate::dataset::{CaptionClaims, Dataset, QaItem};
 use crate::energy::{image_ops, snn_ops, text_ops, total_memory_pj, total_pj, twin_of, LayerOps, Measured, MEM_ACCESS_PJ};
 use crate::model::{Branches, Gshn};
-use crate::run_error::{DataError, RunError};
 use crate::task::entailment::EntailmentMetrics;
 use crate::task::nlvr::NlvrMetrics;
 use crate::task::retrieval::{claim_aware, pairwise_accuracy, retrieval, ClaimAwareMetrics, RetrievalMetrics};
@@ -329,11 +330,11 @@ pub fn vqa_baselines(train: &Dataset, data: &Dataset) -> Option<VqaBaselines> {
 /// For each caption of `data` (in image order), the images of `data` it is true of, when
 /// every example carries checkable claims.
 pub fn caption_truth(data: &Dataset) -> Option<Vec<Vec<usize>>> {
-    let claims: Vec<_> = data.items.iter().map(|p| p.claims.clone()).collect::<Option<Vec<_>>>()?;
+    let claims: Vec<&dyn CaptionClaims> = data.items.iter().map(|p| p.claims.as_deref()).collect::<Option<Vec<_>>>()?;
     Some(
         claims
             .iter()
-            .flat_map(|c| c.captions.iter().map(|claim| claims.iter().enumerate().filter(|(_, o)| claim.holds(&o.scene)).map(|(i, _)| i).collect()))
+            .flat_map(|c| (0..c.captions()).map(|k| claims.iter().enumerate().filter(|(_, o)| c.holds_of(k, **o) == Some(true)).map(|(i, _)| i).collect()))
             .collect(),
     )
 }
@@ -449,7 +450,7 @@ pub fn evaluate(
         // NLVR² on every statement of this batch's pairs, unswapped.
         if pairs {
             let items = data.refs(&idx);
-            let chosen: Vec<(usize, &crate::batch::PairStatement, bool)> =
+            let chosen: Vec<(usize, &crate::dataset::PairStatement, bool)> =
                 items.iter().enumerate().flat_map(|(r, p)| p.statements.iter().map(move |s| (r, s, false))).collect();
             if !chosen.is_empty() {
                 let pb = batcher.pair_statements(&items, &chosen, device)?;
@@ -499,7 +500,7 @@ pub fn evaluate(
         EntailmentMetrics::new(&items, &ve_pred, &ve_probe, train_items.as_deref().filter(|t| !t.is_empty()))
     });
     let nlvr = (!nlvr_items.is_empty()).then(|| {
-        let train_items: Option<Vec<&crate::batch::PairStatement>> = train.map(|t| t.items.iter().flat_map(|p| &p.statements).collect());
+        let train_items: Option<Vec<&crate::dataset::PairStatement>> = train.map(|t| t.items.iter().flat_map(|p| &p.statements).collect());
         NlvrMetrics::new(&nlvr_items, &nlvr_pred, &nlvr_text, &nlvr_single, train_items.as_deref().filter(|t| !t.is_empty()))
     });
     // Whole-model operation counts from what the split measured.

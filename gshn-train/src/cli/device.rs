@@ -3,8 +3,8 @@
 
 use burn::tensor::{Device, DeviceKind, Tensor};
 
-use crate::experiment::{AutotuneChoice, DeviceChoice, RuntimeSettings};
-use crate::run_error::RunError;
+use crate::cli::experiment::{AutotuneChoice, DeviceChoice, RuntimeSettings};
+use crate::cli::run_error::RunError;
 
 /// Runs a tiny computation on a WGPU device of `kind`; a missing adapter panics inside the
 /// WGPU runtime, and the probe turns that into a reason.

@@ -24,9 +24,9 @@ use burn::tensor::Device;
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use crate::experiment::ExperimentConfig;
+use crate::cli::experiment::ExperimentConfig;
+use crate::cli::run_error::{io_at, CheckpointError, RunError};
 use crate::model::{Gshn, Vocab};
-use crate::run_error::{io_at, RunError};
 
 /// Where a run stands, saved with each checkpoint.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -37,22 +37,6 @@ pub struct TrainState {
     pub elapsed_s: f64,
     /// The answer vocabulary of the VQA head.
     pub answers: Vec<String>,
-}
-
-/// Errors from reading checkpoints.
-#[derive(Debug, thiserror::Error)]
-pub enum CheckpointError {
-    /// No checkpoint at the path.
-    #[error("no checkpoint at {} (expected a run folder with checkpoints/latest, or a checkpoints/step-NNNNNN folder)", .0.display())]
-    Missing(PathBuf),
-    /// A file of the checkpoint could not be read or parsed.
-    #[error("checkpoint file {}: {reason}", path.display())]
-    Damaged {
-        /// The file.
-        path: PathBuf,
-        /// Why.
-        reason: String,
-    },
 }
 
 fn damaged(path: &Path, reason: impl ToString) -> CheckpointError {

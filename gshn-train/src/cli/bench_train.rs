@@ -8,9 +8,9 @@ use std::time::Instant;
 use burn::tensor::Device;
 use gshn_snn::rng::SeedRng;
 
-use crate::experiment::ExperimentConfig;
-use crate::run_error::RunError;
-use crate::train::{batch_indices, learning_rate, load_data, optimizer, stage_of, train_step};
+use crate::cli::experiment::ExperimentConfig;
+use crate::cli::run_error::RunError;
+use crate::cli::train::{batch_indices, learning_rate, load_data, optimizer, stage_of, train_step};
 
 /// What the bench measured.
 #[derive(Debug, Clone, serde::Serialize)]
@@ -53,7 +53,7 @@ pub const MAX_STEPS: usize = 1_000_000;
 pub fn bench_train(cfg: &ExperimentConfig, device: &Device, device_name: &str, steps: usize, say: &dyn Fn(String)) -> Result<BenchReport, RunError> {
     cfg.validate()?;
     if !(1..=MAX_STEPS).contains(&steps) {
-        return Err(crate::experiment::ConfigError::Invalid { field: "--steps".into(), reason: format!("{steps} must lie in 1..={MAX_STEPS}") }.into());
+        return Err(crate::cli::experiment::ConfigError::Invalid { field: "--steps".into(), reason: format!("{steps} must lie in 1..={MAX_STEPS}") }.into());
     }
     let t0 = Instant::now();
     let mut data = load_data(cfg)?;
@@ -72,8 +72,8 @@ pub fn bench_train(cfg: &ExperimentConfig, device: &Device, device_name: &str, s
     for step in 1..=steps {
         let start = Instant::now();
         let (stl, stage_step, stage_len) = stage_of(tc, step.min(tc.total_steps()));
-        if crate::train::enters_main_stage(tc, step) {
-            (model, optim) = crate::train::enter_main_stage(model, tc, device);
+        if crate::cli::train::enters_main_stage(tc, step) {
+            (model, optim) = crate::cli::train::enter_main_stage(model, tc, device);
         }
         let idx = batch_indices(cfg.seed, data.train.len(), tc.batch_size, step);
         let mut pick = SeedRng::new(cfg.seed).fork("step").fork(&step.to_string());
