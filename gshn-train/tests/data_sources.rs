@@ -5,9 +5,9 @@
 use std::path::{Path, PathBuf};
 
 use gshn_train::cli::experiment::{DataSource, ExperimentConfig};
-use gshn_train::cli::run_error::{DataError, RunError};
 use gshn_train::data::coco;
 use gshn_train::data::easy_vqa;
+use gshn_train::data::DataError;
 use gshn_train::data::SegmentSource as TokenSource;
 use image::{Rgb, RgbImage};
 
@@ -61,16 +61,16 @@ fn coco_folders_load_with_panoptic_or_weight_free_tokens() {
     let dir = scratch("coco");
     make_coco(&dir, 6);
     let c = cfg(DataSource::Coco, &dir, TokenSource::Panoptic, (10, 1, 2));
-    let all = coco::load(&dir, &c).unwrap();
+    let all = coco::load(&dir, &c.load_config()).unwrap();
     assert_eq!(all.len(), 6);
     assert_eq!(all[0].captions, vec!["a red box at 0".to_string(), "a red square on grey".to_string()]);
     assert_eq!(all[0].image.dimensions(), (64, 64));
     // The box and the grey background around it: two tokens, joined by an edge.
     assert_eq!(all[0].tokens.n, 2, "{:?}", all[0].segmentation.segments);
     assert_eq!(all[0].tokens.edges.src.len(), 2);
-    let (train, val, test) = coco::split(all, &c, "coco").unwrap();
+    let (train, val, test) = coco::split(all, &c.load_config(), "coco").unwrap();
     assert_eq!((train.len(), val.len(), test.len()), (3, 1, 2));
-    let slic = coco::load(&dir, &cfg(DataSource::Coco, &dir, TokenSource::Slic, (10, 1, 2))).unwrap();
+    let slic = coco::load(&dir, &cfg(DataSource::Coco, &dir, TokenSource::Slic, (10, 1, 2)).load_config()).unwrap();
     assert!(slic[0].tokens.n >= 2);
     // Through the training entry point: the splits and a caption vocabulary.
     let data = gshn_train::cli::train::load_data(&c).unwrap();
@@ -83,21 +83,21 @@ fn coco_errors_name_the_problem() {
     let dir = scratch("coco-bad");
     let c = |d: &Path| cfg(DataSource::Coco, d, TokenSource::Panoptic, (10, 1, 2));
     let missing = dir.join("nowhere");
-    let err = coco::load(&missing, &c(&missing)).unwrap_err();
-    assert!(matches!(&err, RunError::Data(DataError::Missing { .. })), "{err}");
+    let err = coco::load(&missing, &c(&missing).load_config()).unwrap_err();
+    assert!(matches!(&err, DataError::Missing { .. }), "{err}");
     make_coco(&dir, 3);
     std::fs::write(dir.join("annotations/captions_train.json"), "{\"images\": [}").unwrap();
-    let err = coco::load(&dir, &c(&dir)).unwrap_err();
+    let err = coco::load(&dir, &c(&dir).load_config()).unwrap_err();
     let msg = err.to_string();
-    assert!(matches!(&err, RunError::Data(DataError::Malformed { .. })) && msg.contains("captions_train.json") && msg.contains("line 1"), "{msg}");
+    assert!(matches!(&err, DataError::Malformed { .. }) && msg.contains("captions_train.json") && msg.contains("line 1"), "{msg}");
     make_coco(&dir, 3);
     std::fs::remove_file(dir.join("images/train/000000000002.png")).unwrap();
-    let msg = coco::load(&dir, &c(&dir)).unwrap_err().to_string();
+    let msg = coco::load(&dir, &c(&dir).load_config()).unwrap_err().to_string();
     assert!(msg.contains("000000000002.png"), "{msg}");
     // Panoptic tokens without instances: told to use weight-free tokens.
     make_coco(&dir, 3);
     std::fs::remove_file(dir.join("annotations/instances_train.json")).unwrap();
-    let msg = coco::load(&dir, &c(&dir)).unwrap_err().to_string();
+    let msg = coco::load(&dir, &c(&dir).load_config()).unwrap_err().to_string();
     assert!(msg.contains("instances_*.json") && msg.contains("felzenszwalb"), "{msg}");
     std::fs::remove_dir_all(&dir).ok();
 }
@@ -110,7 +110,7 @@ fn coco_mini_from_shared_data_when_present() {
         return;
     }
     let c = cfg(DataSource::Coco, &dir, TokenSource::Panoptic, (60, 0, 20));
-    let all = coco::load(&dir, &c).unwrap();
+    let all = coco::load(&dir, &c.load_config()).unwrap();
     assert_eq!(all.len(), 80);
     assert_eq!(all.items.iter().map(|p| p.captions.len()).sum::<usize>(), 400);
     assert!(all.items.iter().all(|p| p.tokens.n >= 1));
@@ -149,7 +149,7 @@ fn easy_vqa_loads_questions_by_type_and_says_how_to_fetch_it() {
     let dir = scratch("evqa");
     let root = make_easy_vqa(&dir);
     let c = cfg(DataSource::EasyVqa, &dir, TokenSource::Felzenszwalb, (4, 1, 10));
-    let (train, val, test, answers) = easy_vqa::load_splits(&c).unwrap();
+    let (train, val, test, answers) = easy_vqa::load_splits(&c.load_config()).unwrap();
     assert_eq!((train.len(), val.len(), test.len()), (4, 1, 2));
     assert_eq!(answers.len(), 6);
     let q = &test[1].questions;
@@ -160,7 +160,7 @@ fn easy_vqa_loads_questions_by_type_and_says_how_to_fetch_it() {
     assert!(test.items.iter().all(|p| p.captions.is_empty()));
     assert!(test.items.iter().all(|p| p.tokens.n >= 2), "Felzenszwalb finds the square and the background");
     // No ground-truth segments: panoptic tokens are refused.
-    let err = easy_vqa::load_splits(&cfg(DataSource::EasyVqa, &dir, TokenSource::Panoptic, (4, 1, 10))).unwrap_err().to_string();
+    let err = easy_vqa::load_splits(&cfg(DataSource::EasyVqa, &dir, TokenSource::Panoptic, (4, 1, 10)).load_config()).unwrap_err().to_string();
     assert!(err.contains("ground-truth"), "{err}");
     // STL needs captions; easy-VQA has none.
     let mut stl = c.clone();
@@ -169,14 +169,14 @@ fn easy_vqa_loads_questions_by_type_and_says_how_to_fetch_it() {
     assert!(err.contains("stl_steps = 0"), "{err}");
     // An answer listed twice is refused by name.
     std::fs::write(root.join("answers.txt"), "circle\nred\nblue\nyes\nno\nred\n").unwrap();
-    let err = easy_vqa::load_splits(&c).unwrap_err().to_string();
+    let err = easy_vqa::load_splits(&c.load_config()).unwrap_err().to_string();
     assert!(err.contains("duplicate answer `red`") && err.contains("answers.txt"), "{err}");
     std::fs::write(root.join("answers.txt"), "circle\nred\nblue\nyes\nno\nrectangle\n").unwrap();
     // A damaged download and a missing one.
     std::fs::remove_file(root.join("train/images/3.png")).unwrap();
-    let err = easy_vqa::load_splits(&c).unwrap_err().to_string();
+    let err = easy_vqa::load_splits(&c.load_config()).unwrap_err().to_string();
     assert!(err.contains("3.png") && err.contains("damaged"), "{err}");
-    let err = easy_vqa::load_splits(&cfg(DataSource::EasyVqa, &dir.join("none"), TokenSource::Slic, (4, 1, 10))).unwrap_err().to_string();
+    let err = easy_vqa::load_splits(&cfg(DataSource::EasyVqa, &dir.join("none"), TokenSource::Slic, (4, 1, 10)).load_config()).unwrap_err().to_string();
     assert!(err.contains("scripts/fetch-data.sh easy-vqa"), "{err}");
     std::fs::remove_dir_all(&dir).ok();
 }
@@ -226,16 +226,16 @@ fn coco_refuses_file_names_that_leave_the_folder() {
         make_coco(&dir, 3);
         let captions = dir.join("annotations/captions_train.json");
         edit_json(&captions, |v| v["images"][1]["file_name"] = name.into());
-        let err = coco::load(&dir, &c).unwrap_err();
+        let err = coco::load(&dir, &c.load_config()).unwrap_err();
         let msg = err.to_string();
         let line = line_of(&captions, name);
-        assert!(matches!(&err, RunError::Data(DataError::Malformed { .. })), "{msg}");
+        assert!(matches!(&err, DataError::Malformed { .. }), "{msg}");
         assert!(msg.contains(name) && msg.contains("captions_train.json") && msg.contains(&format!("line {line} ")), "{msg}");
         // Only in the instances file: refused too.
         make_coco(&dir, 3);
         let instances = dir.join("annotations/instances_train.json");
         edit_json(&instances, |v| v["images"][0]["file_name"] = name.into());
-        let msg = coco::load(&dir, &c).unwrap_err().to_string();
+        let msg = coco::load(&dir, &c.load_config()).unwrap_err().to_string();
         assert!(msg.contains(name) && msg.contains("instances_train.json") && msg.contains(&format!("line {} ", line_of(&instances, name))), "{msg}");
     }
     std::fs::remove_file(&outside).ok();
@@ -251,14 +251,14 @@ fn coco_bad_rle_names_the_instances_file_and_the_line() {
     for (counts, what) in [(serde_json::json!([0, u64::MAX, 5]), "runs past the image"), (serde_json::json!("oooooooooooooooo0"), "groups")] {
         make_coco(&dir, 3);
         edit_json(&instances, |v| v["annotations"][1]["segmentation"] = serde_json::json!({"counts": counts, "size": [30, 40]}));
-        let msg = coco::load(&dir, &c).unwrap_err().to_string();
+        let msg = coco::load(&dir, &c.load_config()).unwrap_err().to_string();
         assert!(msg.contains("instances_train.json") && msg.contains(what) && msg.contains("line"), "{msg}");
     }
     // A well-formed RLE whose size is not its image's: names the file, the image and the
     // annotation.
     make_coco(&dir, 3);
     edit_json(&instances, |v| v["annotations"][1]["segmentation"] = serde_json::json!({"counts": [600, 600], "size": [40, 30]}));
-    let msg = coco::load(&dir, &c).unwrap_err().to_string();
+    let msg = coco::load(&dir, &c.load_config()).unwrap_err().to_string();
     assert!(msg.contains("instances_train.json") && msg.contains("annotation 2") && msg.contains("000000000002.png") && msg.contains("RLE size"), "{msg}");
     std::fs::remove_dir_all(&dir).ok();
 }
@@ -270,15 +270,15 @@ fn coco_images_over_data_max_pixels_are_refused_before_segmentation() {
     // The images have 40 × 30 = 1200 pixels.
     let mut c = cfg(DataSource::Coco, &dir, TokenSource::Felzenszwalb, (10, 1, 2));
     c.data.max_pixels = 1199;
-    let msg = coco::load(&dir, &c).unwrap_err().to_string();
+    let msg = coco::load(&dir, &c.load_config()).unwrap_err().to_string();
     assert!(msg.contains("raise `data.max_pixels`") && msg.contains("000000000001.png") && msg.contains("1200 pixels"), "{msg}");
     c.data.max_pixels = 1200;
-    assert_eq!(coco::load(&dir, &c).unwrap().len(), 3);
+    assert_eq!(coco::load(&dir, &c.load_config()).unwrap().len(), 3);
     // A 16 KB PNG of 4096 × 4096 under the default limit.
     image::GrayImage::new(4096, 4096).save(dir.join("images/train/000000000002.png")).unwrap();
     let c = cfg(DataSource::Coco, &dir, TokenSource::Panoptic, (10, 1, 2));
     let t = std::time::Instant::now();
-    let msg = coco::load(&dir, &c).unwrap_err().to_string();
+    let msg = coco::load(&dir, &c.load_config()).unwrap_err().to_string();
     assert!(msg.contains("raise `data.max_pixels`") && msg.contains("000000000002.png") && msg.contains("16777216 pixels"), "{msg}");
     assert!(t.elapsed().as_secs_f64() < 5.0, "refused only after {:?}", t.elapsed());
     // The field is validated and spelled out in the default config.
@@ -298,7 +298,7 @@ fn truncated_images_are_errors_naming_the_file() {
     let img = dir.join("images/train/000000000003.png");
     let bytes = std::fs::read(&img).unwrap();
     std::fs::write(&img, &bytes[..bytes.len() - 6]).unwrap();
-    let msg = coco::load(&dir, &c).unwrap_err().to_string();
+    let msg = coco::load(&dir, &c.load_config()).unwrap_err().to_string();
     assert!(msg.contains(&img.display().to_string()) && msg.contains("truncated"), "{msg}");
     // A real COCO JPEG, cut, when the shared data is present.
     let jpeg = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data/coco-mini/train2017/000000000790.jpg");
@@ -307,7 +307,7 @@ fn truncated_images_are_errors_naming_the_file() {
         let cut = dir.join("images/train/cut.jpg");
         std::fs::write(&cut, &bytes[..bytes.len() / 2]).unwrap();
         edit_json(&dir.join("annotations/captions_train.json"), |v| v["images"][2]["file_name"] = "cut.jpg".into());
-        let msg = coco::load(&dir, &c).unwrap_err().to_string();
+        let msg = coco::load(&dir, &c.load_config()).unwrap_err().to_string();
         assert!(msg.contains(&cut.display().to_string()) && msg.contains("truncated JPEG"), "{msg}");
     } else {
         eprintln!("SKIP: {} is absent (the JPEG half of this test)", jpeg.display());
@@ -319,18 +319,18 @@ fn truncated_images_are_errors_naming_the_file() {
     let img = root.join("train/images/1.png");
     let good = std::fs::read(&img).unwrap();
     std::fs::write(&img, &good[..good.len() / 2]).unwrap();
-    let msg = easy_vqa::load_splits(&c).unwrap_err().to_string();
+    let msg = easy_vqa::load_splits(&c.load_config()).unwrap_err().to_string();
     assert!(msg.contains(&img.display().to_string()) && msg.contains("truncated"), "{msg}");
     std::fs::write(&img, &good).unwrap();
     c.data.max_pixels = 64 * 64 - 1;
-    let msg = easy_vqa::load_splits(&c).unwrap_err().to_string();
+    let msg = easy_vqa::load_splits(&c.load_config()).unwrap_err().to_string();
     assert!(msg.contains("raise `data.max_pixels`") && msg.contains("0.png"), "{msg}");
     c.data.max_pixels = 64 * 64;
     let questions = root.join("test/questions.json");
     let mut qs: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&questions).unwrap()).unwrap();
     qs[4][1] = "purple".into();
     std::fs::write(&questions, serde_json::to_string_pretty(&qs).unwrap()).unwrap();
-    let msg = easy_vqa::load_splits(&c).unwrap_err().to_string();
+    let msg = easy_vqa::load_splits(&c.load_config()).unwrap_err().to_string();
     assert!(msg.contains("questions.json") && msg.contains("`purple`") && msg.contains(&format!("line {} ", line_of(&questions, "purple"))), "{msg}");
     std::fs::remove_dir_all(&dir).ok();
 }

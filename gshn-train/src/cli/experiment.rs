@@ -485,6 +485,22 @@ impl ExperimentConfig {
         self.data.seed.unwrap_or(self.seed)
     }
 
+    /// What the loaders of files on disk need from this experiment.
+    pub fn load_config(&self) -> crate::data::LoadConfig {
+        let d = &self.data;
+        crate::data::LoadConfig {
+            dir: d.dir.clone().unwrap_or_default(),
+            image_size: d.image_size,
+            limits: d.image_limits(),
+            segments: d.segments.clone(),
+            tokens: self.model.tokens.clone(),
+            train_images: d.train_images,
+            val_images: d.val_images,
+            test_images: d.test_images,
+            seed: self.data_seed(),
+        }
+    }
+
     /// Reads, overrides (`key=value`, see [`apply_override`]) and validates a config file.
     pub fn load(path: &Path, overrides: &[String]) -> Result<Self, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;

@@ -5,33 +5,8 @@
 use std::path::{Path, PathBuf};
 
 use crate::cli::experiment::ConfigError;
+pub use crate::data::DataError;
 use crate::GshnError;
-
-/// A data folder or file that cannot be used.
-#[derive(Debug, thiserror::Error)]
-pub enum DataError {
-    /// The folder or a required file is missing.
-    #[error("{what} not found at {path}{hint}")]
-    Missing {
-        /// What was looked for.
-        what: String,
-        /// Where.
-        path: PathBuf,
-        /// How to get it.
-        hint: String,
-    },
-    /// A file does not parse or holds impossible values.
-    #[error("malformed file {path}: {reason}")]
-    Malformed {
-        /// The file.
-        path: PathBuf,
-        /// The parser's message (with line and column), or what is wrong.
-        reason: String,
-    },
-    /// The data does not fit the experiment (too few images, no captions, …).
-    #[error("{0}")]
-    Unfit(String),
-}
 
 /// Errors from reading checkpoints.
 #[derive(Debug, thiserror::Error)]

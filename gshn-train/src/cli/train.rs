@@ -120,10 +120,10 @@ pub fn read_data(cfg: &ExperimentConfig) -> Result<Data, RunError> {
             let split = |s, n| shapeworld_dataset(&generate(&sw, cfg.data_seed(), s, n), &d.segments, &cfg.model.tokens);
             (split(Split::Train, d.train_images)?, split(Split::Val, d.val_images)?, split(Split::Test, d.test_images)?, answer_vocabulary())
         }
-        DataSource::Coco => crate::data::coco::load_splits(cfg)?,
-        DataSource::EasyVqa => crate::data::easy_vqa::load_splits(cfg)?,
-        DataSource::SnliVe => crate::data::albef::load_ve_splits(cfg)?,
-        DataSource::Nlvr2 => crate::data::albef::load_nlvr_splits(cfg)?,
+        DataSource::Coco => crate::data::coco::load_splits(&cfg.load_config())?,
+        DataSource::EasyVqa => crate::data::easy_vqa::load_splits(&cfg.load_config())?,
+        DataSource::SnliVe => crate::data::albef::load_ve_splits(&cfg.load_config())?,
+        DataSource::Nlvr2 => crate::data::albef::load_nlvr_splits(&cfg.load_config())?,
     };
     if test.len() < 2 {
         return Err(DataError::Unfit(format!("the test split has {} images; at least 2 are needed (data.test_images)", test.len())).into());

@@ -22,8 +22,7 @@ use image::imageops::{resize, FilterType};
 use image::RgbImage;
 use serde::Deserialize;
 
-use crate::cli::experiment::ExperimentConfig;
-use crate::cli::run_error::{DataError, RunError};
+use crate::data::files::{DataError, LoadConfig};
 use crate::data::segments::DatasetBuilder;
 use crate::dataset::{Dataset, Example, PairStatement, QaItem};
 
@@ -91,7 +90,7 @@ pub fn swap_left_right(text: &str) -> String {
     out
 }
 
-fn read_rows<T: for<'de> Deserialize<'de>>(path: &Path, hint: &str) -> Result<Vec<T>, RunError> {
+fn read_rows<T: for<'de> Deserialize<'de>>(path: &Path, hint: &str) -> Result<Vec<T>, DataError> {
     let text = std::fs::read_to_string(path).map_err(|_| DataError::Missing {
         what: format!("{}", path.file_name().unwrap_or_default().to_string_lossy()),
         path: path.parent().unwrap_or(Path::new(".")).into(),
@@ -111,28 +110,27 @@ fn image_root(dir: &Path) -> PathBuf {
     }
 }
 
-fn load_image(root: &Path, name: &str, file: &Path, entry: usize, cfg: &ExperimentConfig) -> Result<RgbImage, RunError> {
+fn load_image(root: &Path, name: &str, file: &Path, entry: usize, cfg: &LoadConfig) -> Result<RgbImage, DataError> {
     let p = root.join(name);
     if !p.is_file() {
-        return Err(DataError::Missing { what: format!("image `{name}` (entry {entry} of {})", file.display()), path: root.into(), hint: String::new() }.into());
+        return Err(DataError::Missing { what: format!("image `{name}` (entry {entry} of {})", file.display()), path: root.into(), hint: String::new() });
     }
-    let img = read_rgb(&p, &cfg.data.image_limits()).map_err(crate::GshnError::from)?;
-    let side = cfg.data.image_size;
+    let img = read_rgb(&p, &cfg.limits)?;
+    let side = cfg.image_size;
     Ok(if img.dimensions() == (side, side) { img } else { resize(&img, side, side, FilterType::Triangle) })
 }
 
 /// One segment over the whole image: a placeholder that `DatasetBuilder::push_example`
 /// replaces with the configured segments.
-fn blank(image: &RgbImage) -> Result<gshn_seg::Segmentation, RunError> {
-    Ok(gshn_seg::Segmentation::from_labels(image.width(), image.height(), vec![0; (image.width() * image.height()) as usize])
-        .map_err(crate::GshnError::from)?)
+fn blank(image: &RgbImage) -> Result<gshn_seg::Segmentation, DataError> {
+    Ok(gshn_seg::Segmentation::from_labels(image.width(), image.height(), vec![0; (image.width() * image.height()) as usize])?)
 }
 
 const VE_HINT: &str = " — SNLI-VE in ALBEF's format: data.dir holds ve_train.json, ve_dev.json, ve_test.json and the images (in images/ or beside them)";
 const NLVR_HINT: &str = " — NLVR² in ALBEF's format: data.dir holds nlvr_train.json, nlvr_dev.json, nlvr_test.json and the images (in images/ or beside them)";
 
 /// One SNLI-VE split: the first `limit` images (in file order) with their hypotheses.
-pub fn load_ve_split(dir: &Path, file: &str, limit: usize, cfg: &ExperimentConfig) -> Result<Dataset, RunError> {
+pub fn load_ve_split(dir: &Path, file: &str, limit: usize, cfg: &LoadConfig) -> Result<Dataset, DataError> {
     let path = dir.join(file);
     let rows: Vec<VeRow> = read_rows(&path, VE_HINT)?;
     let mut order: Vec<String> = vec![];
@@ -145,7 +143,7 @@ pub fn load_ve_split(dir: &Path, file: &str, limit: usize, cfg: &ExperimentConfi
         e.1.push(QaItem { kind: "all".into(), text: r.sentence, answer: r.label as usize });
     }
     let root = image_root(dir);
-    let mut out = DatasetBuilder::new(&cfg.data.segments, &cfg.model.tokens);
+    let mut out = DatasetBuilder::new(&cfg.segments, &cfg.tokens);
     for name in order.into_iter().take(limit) {
         let (entry, hypotheses) = by_image.remove(&name).expect("listed");
         let image = load_image(&root, &name, &path, entry, cfg)?;
@@ -157,7 +155,7 @@ pub fn load_ve_split(dir: &Path, file: &str, limit: usize, cfg: &ExperimentConfi
 }
 
 /// One NLVR² split: the first `limit` image pairs (in file order) with their statements.
-pub fn load_nlvr_split(dir: &Path, file: &str, limit: usize, cfg: &ExperimentConfig) -> Result<Dataset, RunError> {
+pub fn load_nlvr_split(dir: &Path, file: &str, limit: usize, cfg: &LoadConfig) -> Result<Dataset, DataError> {
     let path = dir.join(file);
     let rows: Vec<NlvrRow> = read_rows(&path, NLVR_HINT)?;
     let mut order: Vec<[String; 2]> = vec![];
@@ -171,7 +169,7 @@ pub fn load_nlvr_split(dir: &Path, file: &str, limit: usize, cfg: &ExperimentCon
         e.1.push(PairStatement { kind: "all".into(), swapped: swap_left_right(&r.sentence), text: r.sentence, answer });
     }
     let root = image_root(dir);
-    let mut out = DatasetBuilder::new(&cfg.data.segments, &cfg.model.tokens);
+    let mut out = DatasetBuilder::new(&cfg.segments, &cfg.tokens);
     for pair in order.into_iter().take(limit) {
         let (entry, statements) = by_pair.remove(&pair).expect("listed");
         let left = load_image(&root, &pair[0], &path, entry, cfg)?;
@@ -185,21 +183,21 @@ pub fn load_nlvr_split(dir: &Path, file: &str, limit: usize, cfg: &ExperimentCon
 
 /// Training, validation and test splits from ALBEF's three files `names` (train, dev, test)
 /// read by `load`, capped at `data.train_images` etc., and no VQA answers.
-fn splits(cfg: &ExperimentConfig, names: [&str; 3], load: Loader) -> Result<(Dataset, Dataset, Dataset, Vec<String>), RunError> {
-    let dir = cfg.data.dir.clone().unwrap_or_default();
-    let d = &cfg.data;
+fn splits(cfg: &LoadConfig, names: [&str; 3], load: Loader) -> Result<(Dataset, Dataset, Dataset, Vec<String>), DataError> {
+    let dir = cfg.dir.clone();
+    let d = cfg;
     Ok((load(&dir, names[0], d.train_images, cfg)?, load(&dir, names[1], d.val_images, cfg)?, load(&dir, names[2], d.test_images, cfg)?, vec![]))
 }
 
 /// A split loader: folder, file, most examples, experiment.
-type Loader = fn(&Path, &str, usize, &ExperimentConfig) -> Result<Dataset, RunError>;
+type Loader = fn(&Path, &str, usize, &LoadConfig) -> Result<Dataset, DataError>;
 
 /// SNLI-VE's training, validation (ALBEF's dev file) and test splits.
-pub fn load_ve_splits(cfg: &ExperimentConfig) -> Result<(Dataset, Dataset, Dataset, Vec<String>), RunError> {
+pub fn load_ve_splits(cfg: &LoadConfig) -> Result<(Dataset, Dataset, Dataset, Vec<String>), DataError> {
     splits(cfg, ["ve_train.json", "ve_dev.json", "ve_test.json"], load_ve_split)
 }
 
 /// NLVR²'s training, validation (ALBEF's dev file) and test splits.
-pub fn load_nlvr_splits(cfg: &ExperimentConfig) -> Result<(Dataset, Dataset, Dataset, Vec<String>), RunError> {
+pub fn load_nlvr_splits(cfg: &LoadConfig) -> Result<(Dataset, Dataset, Dataset, Vec<String>), DataError> {
     splits(cfg, ["nlvr_train.json", "nlvr_dev.json", "nlvr_test.json"], load_nlvr_split)
 }

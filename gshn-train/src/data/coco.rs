@@ -20,8 +20,7 @@ use gshn_snn::rng::SeedRng;
 use image::imageops::{resize, FilterType};
 use serde::Deserialize;
 
-use crate::cli::experiment::ExperimentConfig;
-use crate::cli::run_error::{io_at, DataError, RunError};
+use crate::data::files::{io_at, DataError, LoadConfig};
 use crate::data::segments::DatasetBuilder;
 use crate::dataset::Dataset;
 
@@ -65,13 +64,13 @@ fn image_path(root: &Path, file_name: &str, dirs: &[PathBuf], json: &Path) -> Re
 
 /// A gshn-seg error about an annotation file as a [`DataError::Malformed`] naming it (its
 /// own message carries the JSON line where there is one).
-fn malformed(path: &Path) -> impl FnOnce(SegError) -> RunError + '_ {
+fn malformed(path: &Path) -> impl FnOnce(SegError) -> DataError + '_ {
     move |e| {
         let reason = match e {
             SegError::Json { reason, .. } => reason,
             other => other.to_string(),
         };
-        DataError::Malformed { path: path.to_path_buf(), reason }.into()
+        DataError::Malformed { path: path.to_path_buf(), reason }
     }
 }
 
@@ -107,14 +106,13 @@ pub fn resample(seg: &Segmentation, w: u32, h: u32) -> gshn_seg::Result<Segmenta
 
 /// Reads a COCO-style folder into one data set of all its captioned images (in image-id
 /// order).
-pub fn load(dir: &Path, cfg: &ExperimentConfig) -> Result<Dataset, RunError> {
+pub fn load(dir: &Path, cfg: &LoadConfig) -> Result<Dataset, DataError> {
     if !dir.is_dir() {
         return Err(DataError::Missing {
             what: "the COCO data folder (data.dir)".into(),
             path: dir.into(),
             hint: " — point data.dir at a folder with annotations/captions_*.json and the images".into(),
-        }
-        .into());
+        });
     }
     let ann_dir = if dir.join("annotations").is_dir() { dir.join("annotations") } else { dir.to_path_buf() };
     let captions_path =
@@ -128,17 +126,16 @@ pub fn load(dir: &Path, cfg: &ExperimentConfig) -> Result<Dataset, RunError> {
         Some(p) => Some(read_instances(p).map_err(malformed(p))?),
         None => None,
     };
-    let needs_gt = cfg.data.segments.needs_reference();
+    let needs_gt = cfg.segments.needs_reference();
     if needs_gt && instances.is_none() {
-        let source = format!("{:?}", cfg.data.segments.source).to_lowercase();
+        let source = format!("{:?}", cfg.segments.source).to_lowercase();
         return Err(DataError::Missing {
             what: "instances_*.json".into(),
             path: ann_dir.clone(),
             hint: format!(
                 " — data.segments.source = \"{source}\" needs ground-truth instances; set data.segments.source to felzenszwalb, slic or grid without it"
             ),
-        }
-        .into());
+        });
     }
     let mut by_image: BTreeMap<u64, Vec<String>> = BTreeMap::new();
     for a in captions.annotations {
@@ -151,12 +148,12 @@ pub fn load(dir: &Path, cfg: &ExperimentConfig) -> Result<Dataset, RunError> {
         }
     }
     let dirs = subdirs(dir);
-    let side = cfg.data.image_size;
+    let side = cfg.image_size;
     let mut images = captions.images;
     images.sort_by_key(|i| i.id);
-    let limits = cfg.data.image_limits();
+    let limits = &cfg.limits;
     let to_panoptic = InstancesToPanoptic { limits: limits.clone(), ..Default::default() };
-    let mut out = DatasetBuilder::new(&cfg.data.segments, &cfg.model.tokens);
+    let mut out = DatasetBuilder::new(&cfg.segments, &cfg.tokens);
     for im in images {
         let Some(caps) = by_image.remove(&im.id) else { continue };
         let path = image_path(dir, &im.file_name, &dirs, &captions_path).map_err(malformed(&captions_path))?.ok_or_else(|| DataError::Missing {
@@ -164,14 +161,14 @@ pub fn load(dir: &Path, cfg: &ExperimentConfig) -> Result<Dataset, RunError> {
             path: dir.into(),
             hint: " (searched the folder and two levels below it)".into(),
         })?;
-        let full = read_rgb(&path, &limits).map_err(crate::GshnError::from)?;
+        let full = read_rgb(&path, limits)?;
         let small = resize(&full, side, side, FilterType::Triangle);
         let reference = match (&instances_path, needs_gt) {
             (Some(inst_path), true) => {
                 let meta = gshn_seg::instances::CocoImage { width: full.width(), height: full.height(), ..im.clone() };
                 let seg = instances_to_panoptic(&meta, anns.get(&im.id).map(Vec::as_slice).unwrap_or(&[]), &to_panoptic)
                     .map_err(|e| DataError::Malformed { path: inst_path.clone(), reason: format!("image {} ({}): {e}", im.id, path.display()) })?;
-                Some(resample(&seg, side, side).map_err(crate::GshnError::from)?)
+                Some(resample(&seg, side, side)?)
             }
             _ => None,
         };
@@ -179,31 +176,30 @@ pub fn load(dir: &Path, cfg: &ExperimentConfig) -> Result<Dataset, RunError> {
     }
     let out = out.finish();
     if out.is_empty() {
-        return Err(DataError::Unfit(format!("no captioned image found in {}", dir.display())).into());
+        return Err(DataError::Unfit(format!("no captioned image found in {}", dir.display())));
     }
     Ok(out)
 }
 
 /// Splits a data set by a seeded permutation: `(train, val, test)` with the configured sizes
 /// (training gets the rest, at most `train_images`).
-pub fn split(all: Dataset, cfg: &ExperimentConfig, label: &str) -> Result<(Dataset, Dataset, Dataset), RunError> {
+pub fn split(all: Dataset, cfg: &LoadConfig, label: &str) -> Result<(Dataset, Dataset, Dataset), DataError> {
     let n = all.len();
-    let (nt, nv) = (cfg.data.test_images, cfg.data.val_images);
+    let (nt, nv) = (cfg.test_images, cfg.val_images);
     if nt + nv >= n {
         return Err(DataError::Unfit(format!(
             "{label}: {n} images cannot give {nt} test + {nv} validation images and a training set (lower data.test_images or data.val_images)"
-        ))
-        .into());
+        )));
     }
     let mut order: Vec<usize> = (0..n).collect();
-    SeedRng::new(cfg.data_seed()).fork(label).fork("split").shuffle(&mut order);
-    let train_end = (nt + nv + cfg.data.train_images).min(n);
+    SeedRng::new(cfg.seed).fork(label).fork("split").shuffle(&mut order);
+    let train_end = (nt + nv + cfg.train_images).min(n);
     Ok((all.subset(&order[nt + nv..train_end]), all.subset(&order[nt..nt + nv]), all.subset(&order[..nt])))
 }
 
-/// The three splits of `cfg.data.dir`; no VQA answers.
-pub fn load_splits(cfg: &ExperimentConfig) -> Result<(Dataset, Dataset, Dataset, Vec<String>), RunError> {
-    let dir = cfg.data.dir.clone().unwrap_or_default();
+/// The three splits of `cfg.dir`; no VQA answers.
+pub fn load_splits(cfg: &LoadConfig) -> Result<(Dataset, Dataset, Dataset, Vec<String>), DataError> {
+    let dir = cfg.dir.clone();
     let (train, val, test) = split(load(&dir, cfg)?, cfg, "coco")?;
     Ok((train, val, test, vec![]))
 }

@@ -13,8 +13,7 @@ use gshn_snn::rng::SeedRng;
 use image::imageops::{resize, FilterType};
 use serde::de::{self, DeserializeSeed, Deserializer, SeqAccess, Visitor};
 
-use crate::cli::experiment::ExperimentConfig;
-use crate::cli::run_error::{io_at, DataError, RunError};
+use crate::data::files::{io_at, DataError, LoadConfig};
 use crate::data::segments::DatasetBuilder;
 use crate::dataset::{Dataset, QaItem};
 
@@ -112,7 +111,7 @@ impl<'de> Visitor<'de> for Answer<'_> {
 
 /// Reads one split (`train` or `test`): images (squashed to `image_size`) with their
 /// questions, at most `limit` images, in image-id order.
-pub fn load_split(root: &Path, split: &str, answers: &[String], limit: usize, cfg: &ExperimentConfig) -> Result<Dataset, RunError> {
+pub fn load_split(root: &Path, split: &str, answers: &[String], limit: usize, cfg: &LoadConfig) -> Result<Dataset, DataError> {
     let qpath = root.join(split).join("questions.json");
     let text = std::fs::read_to_string(&qpath).map_err(|_| DataError::Missing {
         what: format!("{split}/questions.json"),
@@ -127,9 +126,9 @@ pub fn load_split(root: &Path, split: &str, answers: &[String], limit: usize, cf
     for (q, answer, id) in raw {
         by_image.entry(id).or_default().push(QaItem { kind: kind(&answers[answer]).into(), text: q, answer });
     }
-    let side = cfg.data.image_size;
-    let limits = cfg.data.image_limits();
-    let mut out = DatasetBuilder::new(&cfg.data.segments, &cfg.model.tokens);
+    let side = cfg.image_size;
+    let limits = &cfg.limits;
+    let mut out = DatasetBuilder::new(&cfg.segments, &cfg.tokens);
     for (id, qs) in by_image.into_iter().take(limit) {
         let p = root.join(split).join("images").join(format!("{id}.png"));
         if !p.is_file() {
@@ -137,10 +136,9 @@ pub fn load_split(root: &Path, split: &str, answers: &[String], limit: usize, cf
                 what: format!("image {id}.png"),
                 path: root.join(split).join("images"),
                 hint: " — the download is damaged; fetch it again".into(),
-            }
-            .into());
+            });
         }
-        let img = read_rgb(&p, &limits).map_err(crate::GshnError::from)?;
+        let img = read_rgb(&p, limits)?;
         let img = if img.dimensions() == (side, side) { img } else { resize(&img, side, side, FilterType::Triangle) };
         out.push(img, None, vec![], vec![], qs).map_err(|e| DataError::Malformed { path: p.clone(), reason: e.to_string() })?;
     }
@@ -148,26 +146,26 @@ pub fn load_split(root: &Path, split: &str, answers: &[String], limit: usize, cf
 }
 
 /// Training (minus a seeded validation sample), validation and test splits, and the answers.
-pub fn load_splits(cfg: &ExperimentConfig) -> Result<(Dataset, Dataset, Dataset, Vec<String>), RunError> {
-    let root = data_root(&cfg.data.dir.clone().unwrap_or_default())?;
+pub fn load_splits(cfg: &LoadConfig) -> Result<(Dataset, Dataset, Dataset, Vec<String>), DataError> {
+    let root = data_root(&cfg.dir.clone())?;
     let answers_path = root.join("answers.txt");
     let answers: Vec<String> =
         std::fs::read_to_string(&answers_path).map_err(io_at(&answers_path))?.lines().map(|l| l.trim().to_string()).filter(|l| !l.is_empty()).collect();
     if answers.len() < 2 {
-        return Err(DataError::Malformed { path: answers_path, reason: "fewer than two answers".into() }.into());
+        return Err(DataError::Malformed { path: answers_path, reason: "fewer than two answers".into() });
     }
     if let Some(a) = gshn_seg::paths::first_duplicate(answers.iter().map(String::as_str)) {
-        return Err(DataError::Malformed { path: answers_path, reason: format!("duplicate answer `{a}`: each answer must be listed once") }.into());
+        return Err(DataError::Malformed { path: answers_path, reason: format!("duplicate answer `{a}`: each answer must be listed once") });
     }
-    let d = &cfg.data;
+    let d = cfg;
     let train_all = load_split(&root, "train", &answers, d.train_images + d.val_images, cfg)?;
     let test = load_split(&root, "test", &answers, d.test_images, cfg)?;
     let n = train_all.len();
     if d.val_images >= n {
-        return Err(DataError::Unfit(format!("easy-VQA: {n} training images cannot spare {} for validation (lower data.val_images)", d.val_images)).into());
+        return Err(DataError::Unfit(format!("easy-VQA: {n} training images cannot spare {} for validation (lower data.val_images)", d.val_images)));
     }
     let mut order: Vec<usize> = (0..n).collect();
-    SeedRng::new(cfg.data_seed()).fork("easy-vqa").fork("split").shuffle(&mut order);
+    SeedRng::new(cfg.seed).fork("easy-vqa").fork("split").shuffle(&mut order);
     let (val_idx, train_idx) = order.split_at(d.val_images);
     Ok((train_all.subset(train_idx), train_all.subset(val_idx), test, answers))
 }

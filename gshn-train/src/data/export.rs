@@ -3,12 +3,12 @@
 
 use std::path::Path;
 
-use crate::cli::run_error::{io_at, RunError};
+use crate::data::files::{io_at, DataError};
 use crate::data::shapeworld::{answer_vocabulary, categories, ShapeWorldExample, Split};
 
 /// Writes a split under `dir/<split>/`: `images/*.png`, COCO-style `captions.json`,
 /// COCO panoptic `panoptic.json` + `panoptic/*.png`, `questions.json` and `negatives.json`.
-pub fn write_split(dir: &Path, split: Split, examples: &[ShapeWorldExample]) -> Result<(), RunError> {
+pub fn write_split(dir: &Path, split: Split, examples: &[ShapeWorldExample]) -> Result<(), DataError> {
     let root = dir.join(split.name());
     for sub in ["images", "panoptic"] {
         let p = root.join(sub);
@@ -19,12 +19,12 @@ pub fn write_split(dir: &Path, split: Split, examples: &[ShapeWorldExample]) -> 
         let id = i as u64 + 1;
         let name = format!("{id:06}.png");
         let path = root.join("images").join(&name);
-        ex.scene.render().save(&path).map_err(|e| RunError::Io { path: path.clone(), source: std::io::Error::other(e) })?;
+        ex.scene.render().save(&path).map_err(|e| DataError::Io { path: path.clone(), source: std::io::Error::other(e) })?;
         images.push(serde_json::json!({"id": id, "file_name": name, "width": ex.scene.size, "height": ex.scene.size}));
         for (k, c) in ex.captions.iter().enumerate() {
             captions.push(serde_json::json!({"id": id * 10 + k as u64, "image_id": id, "caption": c.text()}));
         }
-        let (png, ann) = gshn_seg::panoptic::encode_panoptic(&ex.scene.panoptic(), id, &name, 0).map_err(crate::GshnError::from)?;
+        let (png, ann) = gshn_seg::panoptic::encode_panoptic(&ex.scene.panoptic(), id, &name, 0)?;
         let p = root.join("panoptic").join(&name);
         std::fs::write(&p, png).map_err(io_at(&p))?;
         panoptic.push(ann);
@@ -35,7 +35,7 @@ pub fn write_split(dir: &Path, split: Split, examples: &[ShapeWorldExample]) -> 
             negatives.push(serde_json::json!({"image_id": id, "caption": n.text()}));
         }
     }
-    let write = |file: &str, v: serde_json::Value| -> Result<(), RunError> {
+    let write = |file: &str, v: serde_json::Value| -> Result<(), DataError> {
         let p = root.join(file);
         std::fs::write(&p, v.to_string()).map_err(io_at(&p))
     };

@@ -14,5 +14,7 @@ pub mod coco;
 pub mod easy_vqa;
 #[cfg(feature = "cli")]
 pub mod export;
+pub mod files;
 
+pub use files::{DataError, LoadConfig};
 pub use segments::{segment, DatasetBuilder, SegmentSource, SegmentsConfig};
