@@ -1,7 +1,14 @@
 //! Spike encoders: turn a static input `[…]` into a spike train or current `[T, …]`.
+//!
+//! Two families. [`Encoder`] codes data as SpikingJelly's and snnTorch's encoders do (inputs
+//! read as intensities in `[0, 1]`, no gradient). The `*_straight_through` functions and
+//! [`learned_temporal`] code *features inside a trained network* (the GSHN spiking branch calls
+//! them): a sigmoid maps any real feature to a probability or a latency, and the spikes pass
+//! the sigmoid's gradient straight through, so the layers before the encoder learn.
 
 use burn::config::Config;
-use burn::tensor::{Tensor, TensorData};
+use burn::tensor::activation::sigmoid;
+use burn::tensor::{Distribution, Tensor, TensorData};
 
 use crate::error::SnnError;
 use crate::rng::SeedRng;
@@ -90,4 +97,56 @@ impl Encoder {
             }
         })
     }
+}
+
+fn check_steps(time_steps: usize) -> crate::Result<()> {
+    if time_steps == 0 {
+        return Err(SnnError::ZeroTimeSteps);
+    }
+    Ok(())
+}
+
+/// `x` `[N, F]` repeated over `t` steps, `[T, N, F]`.
+fn repeat_steps(x: Tensor<2>, t: usize) -> Tensor<3> {
+    let [n, f] = x.dims();
+    x.unsqueeze_dim::<3>(0).expand([t, n, f])
+}
+
+/// Rate coding with a straight-through gradient, `[N, F] → [T, N, F]`: `p = σ(x)` and
+/// `s_t = [u_t < p]` with `u_t ~ U(0, 1)` drawn from the device's seeded stream; the forward
+/// value is the spikes, the gradient `∂s_t/∂x = σ'(x)` (the spikes' expectation's).
+pub fn rate_straight_through(x: Tensor<2>, time_steps: usize) -> crate::Result<Tensor<3>> {
+    check_steps(time_steps)?;
+    let [n, f] = x.dims();
+    let p = sigmoid(x);
+    let u = Tensor::<3>::random([time_steps, n, f], Distribution::Uniform(0.0, 1.0), &p.device());
+    let s = u.lower(repeat_steps(p.clone().detach(), time_steps)).float();
+    Ok(s.add(repeat_steps(p.clone().sub(p.detach()), time_steps)))
+}
+
+/// Latency coding with a straight-through gradient, `[N, F] → [T, N, F]`: one spike per
+/// feature at step `⌊(1 − σ(x))·T⌋` (the last step for `σ(x) → 0`), so stronger features fire
+/// earlier; the gradient `σ'(x)` passes to every step.
+pub fn latency_straight_through(x: Tensor<2>, time_steps: usize) -> crate::Result<Tensor<3>> {
+    check_steps(time_steps)?;
+    let t = time_steps;
+    let p = sigmoid(x);
+    let at = p.clone().detach().neg().add_scalar(1.0).mul_scalar(t as f64).floor().clamp(0.0, (t - 1) as f64);
+    let one_hot: Vec<Tensor<2>> = (0..t).map(|k| at.clone().equal_elem(k as f64).float()).collect();
+    let s = Tensor::stack::<3>(one_hot, 0);
+    Ok(s.add(repeat_steps(p.clone().sub(p.detach()), t)))
+}
+
+/// A learned temporal encoding, `[N, F] → [T, N, F]`: `x ⊙ (1 + g_t) + b_t` with
+/// `gain_bias = [g; b]` of shape `[2, T, F]` (trained; zero gives direct coding).
+pub fn learned_temporal(x: Tensor<2>, gain_bias: Tensor<3>) -> crate::Result<Tensor<3>> {
+    let [two, t, f] = gain_bias.dims();
+    let [_, d] = x.dims();
+    if two != 2 || f != d {
+        return Err(SnnError::ShapeMismatch(format!("a learned encoding of {d} features needs gains and biases [2, T, {d}], got [{two}, {t}, {f}]")));
+    }
+    check_steps(t)?;
+    let g = gain_bias.clone().narrow(0, 0, 1).reshape([t, 1, d]);
+    let b = gain_bias.narrow(0, 1, 1).reshape([t, 1, d]);
+    Ok(repeat_steps(x, t).mul(g.add_scalar(1.0)).add(b))
 }

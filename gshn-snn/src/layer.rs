@@ -33,6 +33,25 @@ pub fn rate_readout(spikes: Tensor<3>) -> Tensor<2> {
     spikes.mean_dim(0).squeeze_dim(0)
 }
 
+/// Mean membrane potential over time: `[T, N, F] → [N, F]`.
+pub fn membrane_readout(membrane: Tensor<3>) -> Tensor<2> {
+    membrane.mean_dim(0).squeeze_dim(0)
+}
+
+/// The first spike's earliness, `Σ_t s_t · Π_{k<t}(1 − s_k) · (T − t)/T` (0 without a spike;
+/// `t` from 0), `[T, N, F] → [N, F]`: differentiable through every spike.
+pub fn first_spike_readout(spikes: Tensor<3>) -> Tensor<2> {
+    let [t, n, f] = spikes.dims();
+    let mut none_yet = Tensor::<2>::ones([n, f], &spikes.device());
+    let mut acc = Tensor::<2>::zeros([n, f], &spikes.device());
+    for (k, s) in spikes.chunk(t, 0).into_iter().enumerate() {
+        let s: Tensor<2> = s.reshape([n, f]);
+        acc = acc.add(s.clone().mul(none_yet.clone()).mul_scalar((t - k) as f64 / t as f64));
+        none_yet = none_yet.mul(s.neg().add_scalar(1.0));
+    }
+    acc
+}
+
 /// Configuration of a [`SpikingLinear`] layer.
 #[derive(Config, Debug)]
 pub struct SpikingLinearConfig {

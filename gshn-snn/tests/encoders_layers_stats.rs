@@ -4,9 +4,9 @@ mod common;
 
 use burn::module::Module;
 use burn::tensor::Tensor;
-use common::{flex, tensor, values};
-use gshn_snn::encoder::{EncoderConfig, Encoding, LatencyMode};
-use gshn_snn::layer::{fold_time, rate_readout, unfold_time, SpikingLinearConfig};
+use common::{backends, flex, tensor, values};
+use gshn_snn::encoder::{latency_straight_through, learned_temporal, rate_straight_through, EncoderConfig, Encoding, LatencyMode};
+use gshn_snn::layer::{first_spike_readout, fold_time, membrane_readout, rate_readout, unfold_time, SpikingLinearConfig};
 use gshn_snn::neuron::{NeuronConfig, PlifConfig};
 use gshn_snn::rng::SeedRng;
 use gshn_snn::stats::{EnergyModel, LayerStats};
@@ -61,6 +61,83 @@ fn latency_encoding_matches_hand_computed_spike_times() {
 
 fn first_spikes(s: &[f32], t: usize, n: usize) -> Vec<usize> {
     (0..n).map(|j| (0..t).find(|&i| s[i * n + j] == 1.0).expect("one spike")).collect()
+}
+
+fn sigmoid(x: f32) -> f32 {
+    1.0 / (1.0 + (-x).exp())
+}
+
+/// The GSHN branch's straight-through encoders: spike times by hand, and the gradient of
+/// `Σ_t s_t` is `T·σ'(x)` (the sigmoid's, passed straight through the spikes).
+#[test]
+fn straight_through_latency_fires_at_the_hand_computed_step_and_passes_the_sigmoid_gradient() {
+    for (name, device) in backends() {
+        let device = device.autodiff();
+        let xs = [0.0f32, 10.0, -10.0, 1.0];
+        let x = tensor(&xs, [1, 4], &device).require_grad();
+        let s = latency_straight_through(x.clone(), 4).unwrap();
+        assert_eq!(s.dims(), [4, 1, 4]);
+        // ⌊(1 − σ(x))·4⌋: σ(0) = 0.5 → 2; σ(10) → 0; σ(−10) → 3 (the last step); σ(1) = 0.731 → 1.
+        assert_eq!(first_spikes(&values(&s), 4, 4), [2, 0, 3, 1], "{name}");
+        assert_eq!(values(&s).iter().sum::<f32>(), 4.0, "{name}: one spike per feature");
+        let grads = s.sum().backward();
+        let g = values(&x.grad(&grads).unwrap());
+        for (gi, xi) in g.iter().zip(xs) {
+            let want = 4.0 * sigmoid(xi) * (1.0 - sigmoid(xi));
+            assert!((gi - want).abs() < 1e-5, "{name}: gradient {gi} vs 4σ'(x) = {want}");
+        }
+    }
+}
+
+#[test]
+fn straight_through_rate_fires_at_sigma_x_and_passes_the_sigmoid_gradient() {
+    let device = flex().autodiff();
+    device.seed(7);
+    let xs = [-20.0f32, 0.0, 1.5, 20.0];
+    let t = 400;
+    let x = tensor(&xs, [1, 4], &device).require_grad();
+    let s = rate_straight_through(x.clone(), t).unwrap();
+    let v = values(&s);
+    assert!(v.iter().all(|&a| a == 0.0 || a == 1.0), "forward values are spikes");
+    let rates = values(&rate_readout(s.clone()));
+    for (r, xi) in rates.iter().zip(xs) {
+        // 400 Bernoulli draws: 4 standard deviations ≤ 0.1.
+        assert!((r - sigmoid(xi)).abs() <= 0.1, "rate {r} vs σ(x) = {}", sigmoid(xi));
+    }
+    let grads = s.sum().backward();
+    let g = values(&x.grad(&grads).unwrap());
+    for (gi, xi) in g.iter().zip(xs) {
+        let want = t as f32 * sigmoid(xi) * (1.0 - sigmoid(xi));
+        assert!((gi - want).abs() <= 1e-3 * want.max(1.0), "gradient {gi} vs Tσ'(x) = {want}");
+    }
+}
+
+#[test]
+fn learned_temporal_encoding_by_hand_and_its_shape_errors() {
+    let device = flex();
+    let x = tensor(&[1.0, 2.0], [1, 2], &device);
+    // T = 2: gains [[0, 1], [−1, 0]], biases [[0, 0], [3, −2]].
+    let gb = tensor(&[0.0, 1.0, -1.0, 0.0, 0.0, 0.0, 3.0, -2.0], [2, 2, 2], &device);
+    let y = learned_temporal(x.clone(), gb).unwrap();
+    assert_eq!(y.dims(), [2, 1, 2]);
+    assert_eq!(values(&y), [1.0, 4.0, 3.0, 0.0]);
+    let zero = learned_temporal(x.clone(), Tensor::zeros([2, 3, 2], &device)).unwrap();
+    assert_eq!(values(&zero), [1.0, 2.0].repeat(3), "zero gains and biases: direct coding");
+    let err = learned_temporal(x.clone(), Tensor::zeros([2, 3, 5], &device)).unwrap_err();
+    assert!(err.to_string().contains("[2, T, 2]"), "{err}");
+    assert!(matches!(rate_straight_through(x.clone(), 0), Err(SnnError::ZeroTimeSteps)));
+    assert!(matches!(latency_straight_through(x, 0), Err(SnnError::ZeroTimeSteps)));
+}
+
+#[test]
+fn readouts_by_hand() {
+    let device = flex();
+    // One neuron per column, T = 4: spikes at t = 1, 2; none; at t = 0, 3.
+    let s = tensor(&[0.0, 0.0, 1.0, 1.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 0.0, 1.0], [4, 1, 3], &device);
+    assert_eq!(values(&first_spike_readout(s.clone())), [0.75, 0.0, 1.0], "(T − t)/T of the first spike");
+    assert_eq!(values(&rate_readout(s)), [0.5, 0.0, 0.5]);
+    let m = tensor(&[1.0, -2.0, 3.0, 0.0], [4, 1, 1], &device);
+    assert_eq!(values(&membrane_readout(m)), [0.5]);
 }
 
 #[test]

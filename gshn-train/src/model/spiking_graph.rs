@@ -16,11 +16,12 @@
 use burn::config::Config;
 use burn::module::{Module, Param, RunningState};
 use burn::nn::{LayerNorm, LayerNormConfig, Linear, LinearConfig};
-use burn::tensor::activation::{relu, sigmoid};
-use burn::tensor::{Device, Distribution, Int, Tensor, TensorData};
+use burn::tensor::activation::relu;
+use burn::tensor::{Device, Int, Tensor, TensorData};
 use gshn_graph::scatter::segment_sum;
 use gshn_graph::EdgeList;
-use gshn_snn::layer::{fold_time, unfold_time};
+use gshn_snn::encoder::{latency_straight_through, learned_temporal, rate_straight_through};
+use gshn_snn::layer::{first_spike_readout, fold_time, membrane_readout, rate_readout, unfold_time};
 use gshn_snn::neuron::{Neuron, NeuronConfig, SpikingNeuron};
 
 use super::config::{Activation, Encoding, Readout, SnnBranchConfig, SpikeNorm};
@@ -279,36 +280,15 @@ impl SnnBranch {
         })
     }
 
-    /// The first layer's input over T steps.
-    fn encode(&self, v: Tensor<2>) -> LayerInput {
+    /// The first layer's input over T steps (gshn-snn's encoders).
+    fn encode(&self, v: Tensor<2>) -> gshn_snn::Result<LayerInput> {
         let t = self.time_steps;
-        let [n, d] = v.dims();
-        let steps = |x: Tensor<2>| x.unsqueeze_dim::<3>(0).expand([t, n, d]);
-        match self.encoding {
+        Ok(match self.encoding {
             Encoding::Direct => LayerInput::Constant(v, t),
-            Encoding::Learned => {
-                let p = self.temporal.as_ref().expect("a learned encoding has its parameters").val();
-                let g = p.clone().narrow(0, 0, 1).reshape([t, 1, d]);
-                let b = p.narrow(0, 1, 1).reshape([t, 1, d]);
-                LayerInput::Steps(steps(v).mul(g.add_scalar(1.0)).add(b))
-            }
-            Encoding::Rate => {
-                // Bernoulli spikes with probability σ(V), drawn from the device's seeded stream;
-                // the gradient passes straight through to σ(V).
-                let p = sigmoid(v);
-                let u = Tensor::<3>::random([t, n, d], Distribution::Uniform(0.0, 1.0), &p.device());
-                let s = u.lower(steps(p.clone().detach())).float();
-                LayerInput::Steps(s.add(steps(p.clone().sub(p.detach()))))
-            }
-            Encoding::Latency => {
-                // One spike at step ⌊(1 − σ(V))·T⌋ (the last step for σ(V) → 0).
-                let p = sigmoid(v);
-                let at = p.clone().detach().neg().add_scalar(1.0).mul_scalar(t as f64).floor().clamp(0.0, (t - 1) as f64);
-                let one_hot: Vec<Tensor<2>> = (0..t).map(|k| at.clone().equal_elem(k as f64).float()).collect();
-                let s = Tensor::stack::<3>(one_hot, 0);
-                LayerInput::Steps(s.add(steps(p.clone().sub(p.detach()))))
-            }
-        }
+            Encoding::Learned => LayerInput::Steps(learned_temporal(v, self.temporal.as_ref().expect("a learned encoding has its parameters").val())?),
+            Encoding::Rate => LayerInput::Steps(rate_straight_through(v, t)?),
+            Encoding::Latency => LayerInput::Steps(latency_straight_through(v, t)?),
+        })
     }
 
     /// `E_SNN` of tokens `v` `[N, d_model]` over `edges` (folded for T); `weight` `[N, 1]` is 1
@@ -316,7 +296,7 @@ impl SnnBranch {
     pub fn forward(&self, v: Tensor<2>, edges: &FoldedEdges, weight: Tensor<2>) -> gshn_snn::Result<SnnOutput> {
         let [n, d] = v.dims();
         let t = self.time_steps;
-        let mut x = self.encode(v);
+        let mut x = self.encode(v)?;
         let input = match &x {
             LayerInput::Constant(c, _) => c.clone().unsqueeze_dim::<3>(0).expand([t, n, d]),
             LayerInput::Steps(s) => s.clone(),
@@ -331,19 +311,9 @@ impl SnnBranch {
         }
         let out = last.expect("at least one layer");
         let read: Tensor<2> = match self.readout_kind {
-            Readout::Rate => out.spikes.mean_dim(0).reshape([n, d]),
-            Readout::Membrane => out.membrane.mean_dim(0).reshape([n, d]),
-            Readout::FirstSpike => {
-                // Σ_t s_t Π_{k<t}(1 − s_k)·(T − t)/T, differentiable through every spike.
-                let mut none_yet = Tensor::<2>::ones([n, d], &out.spikes.device());
-                let mut acc = Tensor::<2>::zeros([n, d], &out.spikes.device());
-                for (k, s) in out.spikes.chunk(t, 0).into_iter().enumerate() {
-                    let s: Tensor<2> = s.reshape([n, d]);
-                    acc = acc.add(s.clone().mul(none_yet.clone()).mul_scalar((t - k) as f64 / t as f64));
-                    none_yet = none_yet.mul(s.neg().add_scalar(1.0));
-                }
-                acc
-            }
+            Readout::Rate => rate_readout(out.spikes.clone()),
+            Readout::Membrane => membrane_readout(out.membrane),
+            Readout::FirstSpike => first_spike_readout(out.spikes.clone()),
         };
         Ok(SnnOutput { nodes: self.readout.forward(read), spikes, input })
     }
