@@ -5,6 +5,7 @@
 use burn::module::{Module, Param};
 use burn::tensor::activation::log_softmax;
 use burn::tensor::{Bool, Device, Int, Tensor};
+use serde::{Deserialize, Serialize};
 
 /// The loss terms of one batch and their weighted total (`None` for a term not computed).
 #[derive(Debug, Clone)]
@@ -260,5 +261,78 @@ mod tests {
         // A zero row passes the gradient through scaled by 1/ε, as F.normalize does (large but
         // finite; training clips gradient norms).
         assert!((g[0] / 1e12 - 1.0).abs() < 1e-5 && (g[1] / 2e12 - 1.0).abs() < 1e-5, "{g:?}");
+    }
+}
+
+/// Weights of the loss terms; a term with weight 0 is not computed.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LossConfig {
+    /// CLIP's symmetric InfoNCE between images and captions. Default 1.
+    pub clip: f64,
+    /// Spiked Text Learning (word–segment InfoNCE); the runner's pre-training stage uses it
+    /// alone. Default 0 in the main stage.
+    pub stl: f64,
+    /// VQA cross-entropy. Default 0.5.
+    pub vqa: f64,
+    /// Visual-entailment cross-entropy (and its hypothesis-only probe's, which trains only
+    /// the probe); > 0 builds the entailment head. Default 0.
+    pub entailment: f64,
+    /// NLVR² cross-entropy (and its text-only and single-image probes', which train only the
+    /// probes); > 0 builds the NLVR head. Default 0.
+    pub nlvr: f64,
+    /// Node-level InfoNCE between the `E_SNN` and `F_GAT` views of each segment (hybrid
+    /// only). Default 0.
+    pub node: f64,
+    /// Temperature of the node-level InfoNCE. Default 0.1.
+    pub node_temperature: f64,
+    /// Most node rows per batch in the node-level InfoNCE (its cost grows with their square).
+    /// Default 512.
+    pub node_max: usize,
+    /// Which Spiked Text Learning objective. Default `word-segment`.
+    pub stl_mode: StlMode,
+    /// Leave out of the contrastive loss every in-batch pair whose caption is also true of
+    /// the other image (where the data can tell: ShapeWorld's claims). Default false.
+    pub mask_false_negatives: bool,
+}
+
+/// Readings of "Spiked Text Learning" (the paper gives only its outline).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum StlMode {
+    /// Each caption word's feature against each image's spiking segment features, max over
+    /// segments, mean over words (FILIP-style), symmetric InfoNCE. Default.
+    #[default]
+    WordSegment,
+    /// The caption's sentence feature against the mean of the image's spiking segment
+    /// features, symmetric InfoNCE.
+    Sentence,
+    /// The caption's word features passed through spiking neurons (the branch's neuron, T
+    /// steps, rate), then word–segment as above: text features made discrete.
+    SpikedWords,
+}
+
+impl Default for LossConfig {
+    fn default() -> Self {
+        Self {
+            clip: 1.0,
+            stl: 0.0,
+            vqa: 0.5,
+            entailment: 0.0,
+            nlvr: 0.0,
+            node: 0.0,
+            node_temperature: 0.1,
+            node_max: 512,
+            stl_mode: StlMode::WordSegment,
+            mask_false_negatives: false,
+        }
+    }
+}
+
+impl LossConfig {
+    /// The Spiked Text Learning stage's weights: STL alone, keeping this config's STL reading
+    /// (`stl_mode`) and false-negative masking.
+    pub fn stl_only(&self) -> Self {
+        Self { clip: 0.0, stl: 1.0, vqa: 0.0, entailment: 0.0, nlvr: 0.0, node: 0.0, ..self.clone() }
     }
 }

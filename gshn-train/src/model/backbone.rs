@@ -17,9 +17,16 @@ use burn::nn::PaddingConfig2d;
 use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
 
-use super::config::{Backbone, EfficientNetChoice, TokensConfig};
+use super::config::Empty;
 use super::efficientnet::{self, EfficientNetLite0};
+use super::tokens::TokensConfig;
+use super::weights;
 use super::weights::WeightsError;
+use gshn_snn::config_serde::{Tagged, TaggedVisitor};
+use serde::de;
+use serde::ser::SerializeMap;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::path::PathBuf;
 
 /// The CNN backbone.
 #[derive(Module, Debug)]
@@ -157,5 +164,106 @@ impl ImageBackbone {
     /// Whether the weights are fixed (a pretrained backbone in frozen mode).
     pub fn frozen(&self) -> bool {
         matches!(self, ImageBackbone::EfficientNet(e) if e.frozen)
+    }
+}
+
+/// The image backbone whose feature map the segment masks pool. In a config file a name
+/// (`backbone = "cnn"`, `backbone = "efficientnet-lite0"` with its defaults) or a one-key table
+/// from the name to its fields (`[model.tokens.backbone.efficientnet-lite0]`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum Backbone {
+    /// A small CNN trained from scratch: 3×3 convolutions with ReLU, one 2×2 average pool per
+    /// halving of the resolution (so the stride is a power of two). Default.
+    #[default]
+    Cnn,
+    /// EfficientNet-Lite0 with its ImageNet weights, tapped at output stride
+    /// `tokens.stride` (4, 8 or 16).
+    EfficientnetLite0(EfficientNetChoice),
+}
+
+/// The pretrained EfficientNet-Lite0 backbone's settings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct EfficientNetChoice {
+    /// The folder `scripts/fetch-weights.sh efficientnet-lite0` unpacked (relative paths from
+    /// the working directory). Default `data/weights/efficientnet-lite0`.
+    pub weights: PathBuf,
+    /// Keep the ImageNet weights fixed (and compute each image's feature map once, see
+    /// `cache`); false fine-tunes the convolutions (BatchNorm keeps its ImageNet statistics).
+    /// Default true.
+    pub frozen: bool,
+    /// The side the images are resized to (bilinear) before the network, a multiple of 32
+    /// from 64 to 1024; the feature map has `input_size / tokens.stride` cells a side.
+    /// Default 256.
+    pub input_size: usize,
+    /// Frozen only: keep each image's feature map on disk under `cache_dir`, keyed by the
+    /// image's pixels, the backbone and a hash of its weights, so that later runs skip the
+    /// network. Default true.
+    pub cache: bool,
+    /// Where the frozen feature maps are kept. Default `data/feature-cache`.
+    pub cache_dir: PathBuf,
+}
+
+impl Default for EfficientNetChoice {
+    fn default() -> Self {
+        Self {
+            weights: PathBuf::from(weights::EFFICIENTNET_LITE0_DIR),
+            frozen: true,
+            input_size: 256,
+            cache: true,
+            cache_dir: PathBuf::from("data/feature-cache"),
+        }
+    }
+}
+
+impl Backbone {
+    /// The pretrained backbone's settings, if it is one.
+    pub fn efficientnet(&self) -> Option<&EfficientNetChoice> {
+        match self {
+            Backbone::Cnn => None,
+            Backbone::EfficientnetLite0(c) => Some(c),
+        }
+    }
+}
+
+impl Tagged for Backbone {
+    const WHAT: &'static str = "backbone";
+    const NAMES: &'static [&'static str] = &["cnn", "efficientnet-lite0"];
+
+    fn by_name(name: &str) -> Option<Self> {
+        Some(match name {
+            "cnn" => Backbone::Cnn,
+            "efficientnet-lite0" => Backbone::EfficientnetLite0(EfficientNetChoice::default()),
+            _ => return None,
+        })
+    }
+
+    fn with_fields<'de, A: de::MapAccess<'de>>(name: &str, map: &mut A) -> std::result::Result<Self, A::Error> {
+        Ok(match name {
+            "cnn" => {
+                map.next_value::<Empty>()?;
+                Backbone::Cnn
+            }
+            _ => Backbone::EfficientnetLite0(map.next_value()?),
+        })
+    }
+}
+
+impl Serialize for Backbone {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        match self {
+            Backbone::Cnn => s.serialize_str("cnn"),
+            Backbone::EfficientnetLite0(c) => {
+                let mut map = s.serialize_map(Some(1))?;
+                map.serialize_entry("efficientnet-lite0", c)?;
+                map.end()
+            }
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Backbone {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        d.deserialize_any(TaggedVisitor::<Backbone>::new())
     }
 }

@@ -10,8 +10,7 @@
 use burn::module::{Module, Param};
 use burn::tensor::activation::sigmoid;
 use burn::tensor::{Device, Tensor};
-
-use super::config::{Branches, FusionConfig, FusionMode};
+use serde::{Deserialize, Serialize};
 
 /// The fusion weight and which branches are fused.
 #[derive(Module, Debug)]
@@ -38,22 +37,6 @@ pub fn normalize_rows(x: Tensor<2>) -> Tensor<2> {
 }
 
 impl Fusion {
-    /// The fusion for `d_model`-wide nodes.
-    pub fn new(cfg: &FusionConfig, d_model: usize, device: &Device) -> Self {
-        let r = match cfg.mode {
-            FusionMode::PerChannel => Tensor::<1>::full([d_model], cfg.r, device),
-            FusionMode::Convex => Tensor::<1>::from_floats([(cfg.r / (1.0 - cfg.r)).ln() as f32], device),
-            FusionMode::Scalar | FusionMode::Fixed => Tensor::<1>::from_floats([cfg.r as f32], device),
-        };
-        Self {
-            r: Param::from_tensor(r),
-            learned: cfg.mode != FusionMode::Fixed,
-            convex: cfg.mode == FusionMode::Convex,
-            normalize: cfg.normalize,
-            branches: cfg.branches,
-        }
-    }
-
     /// `V'` from the branches that run (`None` for a branch the config switches off).
     pub fn forward(&self, snn: Option<Tensor<2>>, gat: Option<Tensor<2>>) -> Tensor<2> {
         let n = |x: Tensor<2>| if self.normalize { normalize_rows(x) } else { x };
@@ -77,5 +60,74 @@ impl Fusion {
     pub fn values(&self) -> Vec<f32> {
         let r = if self.convex { sigmoid(self.r.val()) } else { self.r.val() };
         r.to_data().convert::<f32>().try_to_vec::<f32>().unwrap_or_default()
+    }
+}
+
+/// Which branches the encoder uses (the paper's hybrid and the two ablations).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum Branches {
+    /// `V' = r·E_SNN + F_GAT`. Default.
+    #[default]
+    Hybrid,
+    /// `V' = F_GAT`.
+    GatOnly,
+    /// `V' = E_SNN`.
+    SnnOnly,
+}
+
+/// How `r` is set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum FusionMode {
+    /// One learned scalar (the paper's): `V' = r·N(E_SNN) + N(F_GAT)`. Default.
+    #[default]
+    #[serde(alias = "learned")]
+    Scalar,
+    /// A learned weight per channel.
+    PerChannel,
+    /// A learned convex weight: `V' = σ(a)·N(E_SNN) + (1 − σ(a))·N(F_GAT)`, `r = σ(a)`.
+    Convex,
+    /// The constant `r`.
+    Fixed,
+}
+
+/// The fusion of the two branches.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FusionConfig {
+    /// Branches. Default `hybrid`.
+    pub branches: Branches,
+    /// How `r` is set. Default `learned`.
+    pub mode: FusionMode,
+    /// Initial (or fixed) `r`; for `convex`, in (0, 1). Default 1.
+    pub r: f64,
+    /// Normalise each branch's node features (zero mean, unit variance per node, no learned
+    /// scale) before fusing, so that no later layer can absorb `r`: it stays the branches'
+    /// relative weight. Default true (false: the unnormalised fusion, for comparison).
+    pub normalize: bool,
+}
+
+impl Default for FusionConfig {
+    fn default() -> Self {
+        Self { branches: Branches::Hybrid, mode: FusionMode::Scalar, r: 1.0, normalize: true }
+    }
+}
+
+impl FusionConfig {
+    /// The fusion for `d_model`-wide nodes.
+    pub fn init(&self, d_model: usize, device: &Device) -> Fusion {
+        let r = match self.mode {
+            FusionMode::PerChannel => Tensor::<1>::full([d_model], self.r, device),
+            FusionMode::Convex => Tensor::<1>::from_floats([(self.r / (1.0 - self.r)).ln() as f32], device),
+            FusionMode::Scalar | FusionMode::Fixed => Tensor::<1>::from_floats([self.r as f32], device),
+        };
+        Fusion {
+            r: Param::from_tensor(r),
+            learned: self.mode != FusionMode::Fixed,
+            convex: self.mode == FusionMode::Convex,
+            normalize: self.normalize,
+            branches: self.branches,
+        }
     }
 }

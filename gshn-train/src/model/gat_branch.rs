@@ -12,8 +12,9 @@ use burn::tensor::activation::elu;
 use burn::tensor::{Device, Tensor};
 use gshn_graph::{GatConv, GatPath, GatVariant, GraphBatch};
 
-use super::config::GatBranchConfig;
 use crate::batch::{ImageBatch, SPARE_ROWS};
+use gshn_graph::GatConvConfig;
+use serde::{Deserialize, Serialize};
 
 /// Largest padded block (nodes per image) the branch runs dense under `GatPath::Auto`.
 /// Measured on the default run's training step (`gshn bench train --device flex`, 20 steps,
@@ -34,13 +35,6 @@ pub struct GatBranch {
 }
 
 impl GatBranch {
-    /// The branch for `d_model`-wide nodes.
-    pub fn new(cfg: &GatBranchConfig, d_model: usize, device: &Device) -> gshn_graph::Result<Self> {
-        let conv = cfg.conv(d_model);
-        let layers = (0..cfg.layers).map(|_| conv.init(device)).collect::<gshn_graph::Result<_>>()?;
-        Ok(Self { layers, path: cfg.gat_path() })
-    }
-
     /// Whether `path` runs dense on blocks of `m` nodes: `Dense`, or `Auto` for GATConv
     /// layers on blocks of at most [`BRANCH_DENSE_MAX_NODES`]. (The branch keeps its own rule:
     /// a lone layer is fastest on the fused edge list at every size, but the branch's padded
@@ -92,5 +86,114 @@ impl GatBranch {
             g.x = if i + 1 < self.layers.len() { elu(h, 1.0) } else { h };
         }
         Ok(g.x)
+    }
+}
+
+/// GATConv or GATv2Conv, in config files.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum GatVariantChoice {
+    /// GATConv (static attention). Default.
+    #[default]
+    V1,
+    /// GATv2Conv (dynamic attention).
+    V2,
+}
+
+/// Which implementation the GAT layers run, in config files (`gshn-graph`'s [`GatPath`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum GatPathChoice {
+    /// Dense where measured faster (small graphs, GATConv without edge features). Default.
+    #[default]
+    Auto,
+    /// Masked dense attention over `[B, H, N_max, N_max]`.
+    Dense,
+    /// Gather/scatter over the edge list.
+    EdgeList,
+}
+
+/// The GAT branch: `layers` GAT layers of `heads` heads each (`d_model / heads` channels per
+/// head, concatenated), ELU between layers. The fields are those of `gshn-graph`'s
+/// `GatConvConfig` (PyG's names and defaults), plus the depth and the implementation path.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GatBranchConfig {
+    /// Layers. Default 2.
+    pub layers: usize,
+    /// Attention heads per layer. Default 4.
+    pub heads: usize,
+    /// `v1` (GATConv) or `v2` (GATv2Conv). Default `v1`.
+    pub variant: GatVariantChoice,
+    /// GATv2: one weight matrix for sources and targets. Default false (PyG).
+    pub share_weights: bool,
+    /// Concatenate the heads (else average them, each head `d_model` wide). Default true.
+    pub concat: bool,
+    /// LeakyReLU slope. Default 0.2.
+    pub negative_slope: f64,
+    /// Attention dropout (training only). Default 0.
+    pub dropout: f64,
+    /// Replace self loops with one per node. Default true.
+    pub add_self_loops: bool,
+    /// Output bias. Default true.
+    pub bias: bool,
+    /// Linear skip connection. Default false.
+    pub residual: bool,
+    /// Implementation. Default `auto`.
+    pub path: GatPathChoice,
+}
+
+impl Default for GatBranchConfig {
+    fn default() -> Self {
+        Self {
+            layers: 2,
+            heads: 4,
+            variant: GatVariantChoice::V1,
+            share_weights: false,
+            concat: true,
+            negative_slope: 0.2,
+            dropout: 0.0,
+            add_self_loops: true,
+            bias: true,
+            residual: false,
+            path: GatPathChoice::Auto,
+        }
+    }
+}
+
+impl GatBranchConfig {
+    /// The layer config for `d_model`-wide nodes.
+    pub fn conv(&self, d_model: usize) -> GatConvConfig {
+        let out = if self.concat { d_model / self.heads.max(1) } else { d_model };
+        GatConvConfig::new(d_model, out)
+            .with_heads(self.heads)
+            .with_concat(self.concat)
+            .with_negative_slope(self.negative_slope)
+            .with_dropout(self.dropout)
+            .with_add_self_loops(self.add_self_loops)
+            .with_bias(self.bias)
+            .with_residual(self.residual)
+            .with_variant(match self.variant {
+                GatVariantChoice::V1 => GatVariant::V1,
+                GatVariantChoice::V2 => GatVariant::V2 { share_weights: self.share_weights },
+            })
+    }
+
+    /// The implementation path.
+    pub fn gat_path(&self) -> GatPath {
+        match self.path {
+            GatPathChoice::Auto => GatPath::Auto,
+            GatPathChoice::Dense => GatPath::Dense,
+            GatPathChoice::EdgeList => GatPath::EdgeList,
+        }
+    }
+}
+
+impl GatBranchConfig {
+    /// The branch for `d_model`-wide nodes.
+    pub fn init(&self, d_model: usize, device: &Device) -> gshn_graph::Result<GatBranch> {
+        let conv = self.conv(d_model);
+        let layers = (0..self.layers).map(|_| conv.init(device)).collect::<gshn_graph::Result<_>>()?;
+        Ok(GatBranch { layers, path: self.gat_path() })
     }
 }

@@ -133,9 +133,9 @@ impl GshnConfig {
             backbone: ImageBackbone::new(&self.tokens, load, device)?,
             node_in: lin(self.tokens.feature_channels(), d),
             geometry: self.tokens.geometry.then(|| lin(GEOMETRY, d)),
-            gat: (branches != Branches::SnnOnly).then(|| GatBranch::new(&self.gat, d, device)).transpose()?,
-            snn: (branches != Branches::GatOnly).then(|| SnnBranch::new(&self.snn, d, device)).transpose()?,
-            fusion: Fusion::new(&self.fusion, d, device),
+            gat: (branches != Branches::SnnOnly).then(|| self.gat.init(d, device)).transpose()?,
+            snn: (branches != Branches::GatOnly).then(|| self.snn.init(d, device)).transpose()?,
+            fusion: self.fusion.init(d, device),
             image_proj: lin(d, self.embed_dim),
             text: match self.text.encoder.minilm() {
                 None => TextModel::Scratch(TextEncoderConfig::from_text(&self.text, self.vocab_size).init(device)),

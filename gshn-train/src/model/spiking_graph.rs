@@ -23,8 +23,7 @@ use gshn_graph::EdgeList;
 use gshn_snn::encoder::{latency_straight_through, learned_temporal, rate_straight_through};
 use gshn_snn::layer::{first_spike_readout, fold_time, membrane_readout, rate_readout, unfold_time};
 use gshn_snn::neuron::{Neuron, NeuronConfig, SpikingNeuron};
-
-use super::config::{Activation, Encoding, Readout, SnnBranchConfig, SpikeNorm};
+use serde::{Deserialize, Serialize};
 
 /// Configuration of a [`SpikingGraphConv`].
 #[derive(Config, Debug)]
@@ -265,21 +264,6 @@ pub struct SnnOutput {
 }
 
 impl SnnBranch {
-    /// The branch for `d_model`-wide nodes.
-    pub fn new(cfg: &SnnBranchConfig, d_model: usize, device: &Device) -> gshn_snn::Result<Self> {
-        let layer = SpikingGraphConvConfig::new(d_model, d_model).with_neuron(cfg.neuron.clone()).with_norm(cfg.norm).with_activation(cfg.activation);
-        let layers = (0..cfg.layers).map(|_| layer.init(device)).collect::<gshn_snn::Result<_>>()?;
-        let t = cfg.time_steps;
-        Ok(Self {
-            layers,
-            readout: LinearConfig::new(d_model, d_model).init(device),
-            temporal: (cfg.encoding == Encoding::Learned).then(|| Param::from_tensor(Tensor::zeros([2, t, d_model], device))),
-            time_steps: t,
-            encoding: cfg.encoding,
-            readout_kind: cfg.readout,
-        })
-    }
-
     /// The first layer's input over T steps (gshn-snn's encoders).
     fn encode(&self, v: Tensor<2>) -> gshn_snn::Result<LayerInput> {
         let t = self.time_steps;
@@ -316,5 +300,118 @@ impl SnnBranch {
             Readout::FirstSpike => first_spike_readout(out.spikes.clone()),
         };
         Ok(SnnOutput { nodes: self.readout.forward(read), spikes, input })
+    }
+}
+
+/// How the tokens enter the spiking branch over its T steps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum Encoding {
+    /// The token itself at every step (constant current). Default.
+    #[default]
+    Direct,
+    /// Bernoulli spikes with probability `σ(V)` per step (straight-through gradient).
+    Rate,
+    /// One spike per feature at step `⌊(1 − σ(V))·T⌋`: stronger features fire earlier
+    /// (straight-through gradient).
+    Latency,
+    /// `V ⊙ (1 + g_t) + b_t` with learned `g, b ∈ ℝ^{T×d}` (zero at start, so it starts as
+    /// direct encoding and may learn to vary over time).
+    Learned,
+}
+
+/// What the last spiking layer hands to the readout linear layer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum Readout {
+    /// The mean firing rate over T. Default.
+    #[default]
+    Rate,
+    /// The mean membrane potential over T.
+    Membrane,
+    /// The first spike's earliness, `Σ_t s_t Π_{k<t}(1 − s_k)·(T − t)/T` (0 without a spike).
+    FirstSpike,
+}
+
+/// How each spiking layer's input current is normalised before the neurons.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum SpikeNorm {
+    /// LayerNorm over each node's current at each step (learned gain and bias). Default.
+    #[default]
+    LayerNorm,
+    /// Threshold-dependent BatchNorm (Zheng et al. 2021): per channel over the batch's real
+    /// nodes and all T steps, scaled to `V_th`, learned gain and bias, running statistics for
+    /// evaluation.
+    ThresholdBn,
+    /// A learned gain and bias per channel, no normalisation.
+    Gain,
+    /// The raw current.
+    None,
+}
+
+/// The branch's nonlinearity: spiking neurons, or the equal-width non-spiking twin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "kebab-case")]
+pub enum Activation {
+    /// The configured neuron over T steps. Default.
+    #[default]
+    Spiking,
+    /// ReLU in place of the neurons and T = 1: the same layers and widths without spikes
+    /// (the energy comparison's twin).
+    Relu,
+}
+
+/// The spiking branch: `layers` spiking graph layers over `time_steps` steps, the tokens
+/// encoded per `encoding`, each layer's current normalised per `norm`, the last layer read
+/// out per `readout` by a linear layer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SnnBranchConfig {
+    /// Time steps T. Default 4.
+    pub time_steps: usize,
+    /// Spiking graph layers. Default 2.
+    pub layers: usize,
+    /// The neuron (model, leak, threshold, reset, surrogate). Default LIF τ = 2, V_th = 1,
+    /// hard reset to 0, ATan α = 2.
+    pub neuron: NeuronConfig,
+    /// Input encoding. Default `direct`.
+    pub encoding: Encoding,
+    /// Readout. Default `rate`.
+    pub readout: Readout,
+    /// Current normalisation. Default `layer-norm`.
+    pub norm: SpikeNorm,
+    /// Spiking neurons or the ReLU twin. Default `spiking`.
+    pub activation: Activation,
+}
+
+impl Default for SnnBranchConfig {
+    fn default() -> Self {
+        Self {
+            time_steps: 4,
+            layers: 2,
+            neuron: NeuronConfig::default(),
+            encoding: Encoding::Direct,
+            readout: Readout::Rate,
+            norm: SpikeNorm::LayerNorm,
+            activation: Activation::Spiking,
+        }
+    }
+}
+
+impl SnnBranchConfig {
+    /// The branch for `d_model`-wide nodes.
+    pub fn init(&self, d_model: usize, device: &Device) -> gshn_snn::Result<SnnBranch> {
+        let layer = SpikingGraphConvConfig::new(d_model, d_model).with_neuron(self.neuron.clone()).with_norm(self.norm).with_activation(self.activation);
+        let layers = (0..self.layers).map(|_| layer.init(device)).collect::<gshn_snn::Result<_>>()?;
+        let t = self.time_steps;
+        Ok(SnnBranch {
+            layers,
+            readout: LinearConfig::new(d_model, d_model).init(device),
+            temporal: (self.encoding == Encoding::Learned).then(|| Param::from_tensor(Tensor::zeros([2, t, d_model], device))),
+            time_steps: t,
+            encoding: self.encoding,
+            readout_kind: self.readout,
+        })
     }
 }

@@ -10,8 +10,14 @@ use burn::nn::transformer::{TransformerEncoder, TransformerEncoderConfig, Transf
 use burn::nn::{Embedding, EmbeddingConfig};
 use burn::tensor::{Bool, Device, Int, Tensor, TensorData};
 
-use super::config::TextConfig;
+use super::config::Empty;
 use super::minilm::MiniLm;
+use super::weights;
+use gshn_snn::config_serde::{Tagged, TaggedVisitor};
+use serde::de;
+use serde::ser::SerializeMap;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use std::path::PathBuf;
 
 /// Padding token id.
 pub const PAD: usize = 0;
@@ -196,5 +202,124 @@ impl TextModel {
     /// Whether it reads WordPiece ids (MiniLM) rather than the data's word ids.
     pub fn wordpiece(&self) -> bool {
         matches!(self, TextModel::MiniLm(_))
+    }
+}
+
+/// Which text encoder: one trained from scratch, or the pretrained all-MiniLM-L6-v2. In a
+/// config file a name (`encoder = "minilm-l6"`, with its defaults) or a one-key table
+/// (`[model.text.encoder.minilm-l6]`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum TextEncoderChoice {
+    /// A small transformer trained from scratch over the data's word vocabulary (`width`,
+    /// `layers`, `heads`, `dropout`). Default.
+    #[default]
+    Scratch,
+    /// all-MiniLM-L6-v2 (sentence-transformers; 6 layers, width 384) over its WordPiece
+    /// vocabulary.
+    MinilmL6(MiniLmChoice),
+}
+
+/// The pretrained MiniLM-L6 text encoder's settings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MiniLmChoice {
+    /// The folder `scripts/fetch-weights.sh minilm-l6` unpacked (relative paths from the
+    /// working directory). Default `data/weights/minilm-l6`.
+    pub weights: PathBuf,
+    /// Keep the pretrained weights fixed (false fine-tunes all of them). Default true.
+    pub frozen: bool,
+}
+
+impl Default for MiniLmChoice {
+    fn default() -> Self {
+        Self { weights: PathBuf::from(weights::MINILM_DIR), frozen: true }
+    }
+}
+
+impl TextEncoderChoice {
+    /// The pretrained encoder's settings, if it is one.
+    pub fn minilm(&self) -> Option<&MiniLmChoice> {
+        match self {
+            TextEncoderChoice::Scratch => None,
+            TextEncoderChoice::MinilmL6(c) => Some(c),
+        }
+    }
+}
+
+impl Tagged for TextEncoderChoice {
+    const WHAT: &'static str = "text encoder";
+    const NAMES: &'static [&'static str] = &["scratch", "minilm-l6"];
+
+    fn by_name(name: &str) -> Option<Self> {
+        Some(match name {
+            "scratch" => TextEncoderChoice::Scratch,
+            "minilm-l6" => TextEncoderChoice::MinilmL6(MiniLmChoice::default()),
+            _ => return None,
+        })
+    }
+
+    fn with_fields<'de, A: de::MapAccess<'de>>(name: &str, map: &mut A) -> std::result::Result<Self, A::Error> {
+        Ok(match name {
+            "scratch" => {
+                map.next_value::<Empty>()?;
+                TextEncoderChoice::Scratch
+            }
+            _ => TextEncoderChoice::MinilmL6(map.next_value()?),
+        })
+    }
+}
+
+impl Serialize for TextEncoderChoice {
+    fn serialize<S: Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        match self {
+            TextEncoderChoice::Scratch => s.serialize_str("scratch"),
+            TextEncoderChoice::MinilmL6(c) => {
+                let mut map = s.serialize_map(Some(1))?;
+                map.serialize_entry("minilm-l6", c)?;
+                map.end()
+            }
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for TextEncoderChoice {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        d.deserialize_any(TaggedVisitor::<TextEncoderChoice>::new())
+    }
+}
+
+/// The text encoder: a small transformer trained from scratch (word and position embeddings,
+/// a pre-norm transformer, the mean over real tokens), or the pretrained MiniLM-L6.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TextConfig {
+    /// `scratch` or `minilm-l6`. Default `scratch`.
+    pub encoder: TextEncoderChoice,
+    /// Width (scratch; MiniLM's is 384). Default 64.
+    pub width: usize,
+    /// Layers (scratch). Default 2.
+    pub layers: usize,
+    /// Attention heads (scratch; dividing `width`). Default 4.
+    pub heads: usize,
+    /// Longest text in tokens (MiniLM: word pieces with `[CLS]` and `[SEP]`, at most 512);
+    /// longer texts are cut. Default 48.
+    pub max_len: usize,
+    /// Dropout (scratch). Default 0.1.
+    pub dropout: f64,
+}
+
+impl Default for TextConfig {
+    fn default() -> Self {
+        Self { encoder: TextEncoderChoice::Scratch, width: 64, layers: 2, heads: 4, max_len: 48, dropout: 0.1 }
+    }
+}
+
+impl TextConfig {
+    /// The width of the encoder's token and sentence features (384 for MiniLM).
+    pub fn feature_width(&self) -> usize {
+        match self.encoder {
+            TextEncoderChoice::Scratch => self.width,
+            TextEncoderChoice::MinilmL6(_) => super::minilm::MiniLmConfig::new().hidden,
+        }
     }
 }
