@@ -1,15 +1,19 @@
 //! The COCO-style and easy-VQA loaders on small folders made here (and on
 //! `../shared/data/coco-mini` when present), with clear errors for missing folders, damaged
-//! downloads and malformed annotation files.
+//! downloads and malformed annotation files; the segment perturbations (merge, erode) of the
+//! tokens grid's controls, by hand and as properties.
 
 use std::path::{Path, PathBuf};
 
+use gshn_seg::{Segmentation, VOID};
 use gshn_train::cli::experiment::{DataSource, ExperimentConfig};
 use gshn_train::data::coco;
 use gshn_train::data::easy_vqa;
+use gshn_train::data::segments::{perturb, segment, SegmentsConfig};
 use gshn_train::data::DataError;
 use gshn_train::data::SegmentSource as TokenSource;
 use image::{Rgb, RgbImage};
+use proptest::prelude::*;
 
 fn scratch(name: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("gshn-data-{name}-{}", std::process::id()));
@@ -333,4 +337,84 @@ fn truncated_images_are_errors_naming_the_file() {
     let msg = easy_vqa::load_splits(&c.load_config()).unwrap_err().to_string();
     assert!(msg.contains("questions.json") && msg.contains("`purple`") && msg.contains(&format!("line {} ", line_of(&questions, "purple"))), "{msg}");
     std::fs::remove_dir_all(&dir).ok();
+}
+
+fn labels_of(seg: &Segmentation) -> Vec<u32> {
+    seg.labels.clone()
+}
+
+#[test]
+fn erosion_by_hand_leaves_the_border_band_to_no_segment_and_keeps_thin_segments() {
+    // 6×3: left half label 0, right half label 1.
+    let l: Vec<u32> = (0..18).map(|i| u32::from(i % 6 >= 3)).collect();
+    let seg = Segmentation::from_labels(6, 3, l).unwrap();
+    let out = perturb(&seg, 0.0, 1).unwrap();
+    let v = VOID;
+    // Columns 2 and 3 touch the other segment within 1 px; image borders do not erode.
+    assert_eq!(labels_of(&out), [0, 0, v, v, 1, 1].repeat(3));
+    assert_eq!(out.len(), 2);
+    assert_eq!((out.segments[0].area, out.segments[1].area), (6, 6));
+    // A one-pixel-wide stripe would vanish: it keeps its pixels, its neighbours erode.
+    let l: Vec<u32> = (0..15).map(|i| [0, 0, 1, 2, 2][i % 5]).collect();
+    let out = perturb(&Segmentation::from_labels(5, 3, l).unwrap(), 0.0, 1).unwrap();
+    assert_eq!(labels_of(&out), [0, v, 1, v, 2].repeat(3));
+}
+
+#[test]
+fn merging_every_segment_joins_a_strip_into_one_and_zero_changes_nothing() {
+    let l: Vec<u32> = (0..12).map(|i| (i % 6 / 2) as u32).collect();
+    let seg = Segmentation::from_labels(6, 2, l).unwrap();
+    assert_eq!(perturb(&seg, 1.0, 0).unwrap().len(), 1, "each merges into a neighbour: one group");
+    assert_eq!(labels_of(&perturb(&seg, 0.0, 0).unwrap()), labels_of(&seg));
+    // Through the configured segmenter: panoptic with the perturbation, the same each time.
+    let img = RgbImage::new(6, 2);
+    let cfg = SegmentsConfig { merge: 0.5, erode: 0, ..Default::default() };
+    let a = segment(&img, Some(&seg), &cfg).unwrap();
+    assert_eq!(labels_of(&a), labels_of(&segment(&img, Some(&seg), &cfg).unwrap()), "deterministic");
+    assert_eq!(labels_of(&segment(&img, Some(&seg), &SegmentsConfig::default()).unwrap()), labels_of(&seg), "off by default");
+}
+
+#[test]
+fn perturbations_are_validated_by_name() {
+    let bad = SegmentsConfig { merge: 1.5, ..Default::default() };
+    assert!(bad.validate().unwrap_err().to_string().contains("merge"));
+    let bad = SegmentsConfig { erode: 65, ..Default::default() };
+    assert!(bad.validate().unwrap_err().to_string().contains("erode"));
+    let bad = SegmentsConfig { source: TokenSource::Boxes, erode: 1, ..Default::default() };
+    assert!(bad.validate().unwrap_err().to_string().contains("box tokens"));
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+    /// A perturbed partition is coarser than the original (two pixels of one original segment
+    /// that both keep a segment share it), has no more segments, loses no segment to erosion
+    /// without a merge, and a pixel left to no segment was within `erode` of another label.
+    #[test]
+    fn perturbed_segments_are_coarser_and_eroded_only_near_borders(
+        w in 1u32..9, h in 1u32..9, seed in any::<u64>(), k in 1u32..5, merge in 0.0f64..=1.0, erode in 0u32..3,
+    ) {
+        let n = (w * h) as usize;
+        let mut x = seed;
+        let labels: Vec<u32> = (0..n).map(|_| { x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407); ((x >> 33) % k as u64) as u32 }).collect();
+        let mut l = labels.clone();
+        Segmentation::relabel_sequential(&mut l);
+        let seg = Segmentation::from_labels(w, h, l.clone()).unwrap();
+        let out = perturb(&seg, merge, erode).unwrap();
+        prop_assert!(out.len() <= seg.len());
+        let mut map = std::collections::HashMap::new();
+        for (i, (&a, &b)) in l.iter().zip(&out.labels).enumerate() {
+            if b == VOID {
+                let (px, py) = (i % w as usize, i / w as usize);
+                let e = erode as usize;
+                let near = (py.saturating_sub(e)..(py + e + 1).min(h as usize))
+                    .any(|yy| (px.saturating_sub(e)..(px + e + 1).min(w as usize)).any(|xx| l[yy * w as usize + xx] != a));
+                prop_assert!(near, "pixel {i} left to no segment far from any border");
+            } else {
+                prop_assert_eq!(*map.entry(a).or_insert(b), b, "original segment {} split", a);
+            }
+        }
+        if merge == 0.0 {
+            prop_assert_eq!(out.segments.iter().filter(|s| s.area > 0).count(), seg.len(), "erosion keeps every segment");
+        }
+    }
 }

@@ -4,9 +4,12 @@
 //! examples in one step.
 
 use gshn_seg::baselines::{boxes, grid_patches};
+use gshn_seg::descriptors::region_adjacency;
 use gshn_seg::felzenszwalb::{felzenszwalb, FelzenszwalbParams};
+use gshn_seg::segmentation::VOID;
 use gshn_seg::slic::{slic, SlicParams};
 use gshn_seg::Segmentation;
+use gshn_snn::rng::SeedRng;
 use image::RgbImage;
 use serde::{Deserialize, Serialize};
 
@@ -49,11 +52,29 @@ pub struct SegmentsConfig {
     pub slic_compactness: f64,
     /// Grid: patches per side. Default 4.
     pub grid: u32,
+    /// Control: merge each segment, with this probability, into the neighbour it shares the
+    /// longest border with (under-segmentation; [`perturb`]). Default 0 (off).
+    pub merge: f64,
+    /// Control: erode every segment by this many pixels, the band along each border left to
+    /// no segment (masks that miss the boundaries; [`perturb`]; segments that would vanish keep
+    /// their pixels). Region adjacency then needs `model.tokens.dilation ≥ 2·erode + 1` to
+    /// keep the graph. Default 0 (off).
+    pub erode: u32,
 }
 
 impl Default for SegmentsConfig {
     fn default() -> Self {
-        Self { source: SegmentSource::Panoptic, fh_scale: 100.0, fh_sigma: 0.5, fh_min_size: 30, slic_segments: 16, slic_compactness: 10.0, grid: 4 }
+        Self {
+            source: SegmentSource::Panoptic,
+            fh_scale: 100.0,
+            fh_sigma: 0.5,
+            fh_min_size: 30,
+            slic_segments: 16,
+            slic_compactness: 10.0,
+            grid: 4,
+            merge: 0.0,
+            erode: 0,
+        }
     }
 }
 
@@ -83,6 +104,15 @@ impl SegmentsConfig {
         if self.grid == 0 || self.grid > 1024 {
             return Err(invalid("grid", format!("{} must lie in 1..=1024", self.grid)));
         }
+        if !(self.merge.is_finite() && (0.0..=1.0).contains(&self.merge)) {
+            return Err(invalid("merge", format!("{} must be a probability in [0, 1]", self.merge)));
+        }
+        if self.erode > 64 {
+            return Err(invalid("erode", format!("{} must lie in 0..=64 pixels", self.erode)));
+        }
+        if self.source == SegmentSource::Boxes && (self.merge > 0.0 || self.erode > 0) {
+            return Err(invalid("merge", "box tokens overlap and have no borders to erode or merge along; perturb panoptic (or segmenter) segments"));
+        }
         Ok(())
     }
 }
@@ -103,6 +133,79 @@ pub fn segment(image: &RgbImage, reference: Option<&Segmentation>, cfg: &Segment
         SegmentSource::Slic => slic(image, &SlicParams { n_segments: cfg.slic_segments, compactness: cfg.slic_compactness, ..Default::default() })?,
         SegmentSource::Grid => grid_patches(w, h, cfg.grid, cfg.grid)?,
     })
+    .and_then(|seg| if cfg.merge > 0.0 || cfg.erode > 0 { perturb(&seg, cfg.merge, cfg.erode) } else { Ok(seg) })
+}
+
+/// A segmentation made worse on purpose, for controls: each segment, in a random order, is
+/// merged with probability `merge` into the neighbour it shares the longest border with
+/// (its group's, once merged); then every segment is eroded by `erode` pixels (a pixel with a
+/// pixel of another label or of none within `erode` in either axis joins no segment; image
+/// borders do not erode; a segment that would vanish keeps its pixels). The random order and
+/// draws are a function of the segmentation itself, so a data set is perturbed the same way
+/// every time. Categories are dropped (the result is a plain partition).
+pub fn perturb(seg: &Segmentation, merge: f64, erode: u32) -> Result<Segmentation> {
+    let (w, h) = (seg.width as usize, seg.height as usize);
+    let mut labels = seg.labels.clone();
+    if merge > 0.0 {
+        let n = seg.len();
+        let mut hash = 0xcbf2_9ce4_8422_2325u64;
+        for &l in &seg.labels {
+            hash = (hash ^ l as u64).wrapping_mul(0x0100_0000_01b3);
+        }
+        let mut rng = SeedRng::new(hash).fork("merge");
+        let mut order: Vec<usize> = (0..n).collect();
+        rng.shuffle(&mut order);
+        let adjacency = region_adjacency(seg);
+        let mut parent: Vec<usize> = (0..n).collect();
+        fn find(parent: &mut [usize], mut k: usize) -> usize {
+            while parent[k] != k {
+                parent[k] = parent[parent[k]];
+                k = parent[k];
+            }
+            k
+        }
+        for k in order {
+            if rng.next_f64() >= merge {
+                continue;
+            }
+            let best = adjacency.edges.iter().filter(|e| e.0 as usize == k || e.1 as usize == k).max_by_key(|e| (e.2, std::cmp::Reverse((e.0, e.1))));
+            if let Some(&(i, j, _)) = best {
+                let other = if i as usize == k { j } else { i } as usize;
+                let (a, b) = (find(&mut parent, k), find(&mut parent, other));
+                parent[a] = b;
+            }
+        }
+        for l in labels.iter_mut().filter(|l| **l != VOID) {
+            *l = find(&mut parent, *l as usize) as u32;
+        }
+        Segmentation::relabel_sequential(&mut labels);
+    }
+    if erode > 0 {
+        let e = erode as usize;
+        let before = labels.clone();
+        let n = before.iter().filter(|&&l| l != VOID).map(|&l| l as usize + 1).max().unwrap_or(0);
+        let mut kept = vec![0usize; n];
+        for y in 0..h {
+            for x in 0..w {
+                let l = before[y * w + x];
+                if l == VOID {
+                    continue;
+                }
+                let border = (y.saturating_sub(e)..(y + e + 1).min(h)).any(|yy| (x.saturating_sub(e)..(x + e + 1).min(w)).any(|xx| before[yy * w + xx] != l));
+                if border {
+                    labels[y * w + x] = VOID;
+                } else {
+                    kept[l as usize] += 1;
+                }
+            }
+        }
+        for (i, &l) in before.iter().enumerate() {
+            if l != VOID && kept[l as usize] == 0 {
+                labels[i] = l;
+            }
+        }
+    }
+    Ok(Segmentation::from_labels(seg.width, seg.height, labels)?)
 }
 
 /// Segments images and prepares their tokens, one at a time, into a [`Dataset`].
