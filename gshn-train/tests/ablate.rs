@@ -259,11 +259,19 @@ fn the_shipped_ablations_load() {
             // others are the documented five-seed grids.
             if p.ends_with("snn_only.toml") {
                 assert_eq!((ab.seeds.len() * ab.data_seeds.len(), ab.primary.as_str()), (32, "t2i_r10"), "{}", p.display());
+            } else if p.ends_with("snn_only_pilot.toml") {
+                // The pilot is the full grid's first slice: the same variants with the same
+                // configs, on the first four seeds of both draws.
+                let full = Ablation::load(&root.join("snn_only.toml"), &[]).unwrap();
+                assert_eq!((&ab.seeds[..], &ab.data_seeds), (&full.seeds[..4], &full.data_seeds));
+                let configs = |a: &Ablation| a.variants.iter().map(|(v, c)| (v.name.clone(), c.clone())).collect::<Vec<_>>();
+                assert_eq!(configs(&ab), configs(&full));
+                assert_eq!((&ab.reference, &ab.primary), (&full.reference, &full.primary));
             } else {
                 assert_eq!(ab.seeds.len(), 5, "{}", p.display());
             }
             n += 1;
         }
     }
-    assert_eq!(n, 11);
+    assert_eq!(n, 12);
 }
