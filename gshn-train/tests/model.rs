@@ -566,6 +566,9 @@ fn per_step_layer_norm_erases_spike_counts_and_threshold_bn_keeps_them() {
     for (norm, keeps) in [(SpikeNorm::LayerNorm, false), (SpikeNorm::ThresholdBn, true), (SpikeNorm::Gain, true), (SpikeNorm::None, true)] {
         let mut layer = SpikingGraphConvConfig::new(4, 8).with_norm(norm).with_activation(Activation::Relu).init(&device).unwrap();
         layer.linear.bias = None;
+        // Fixed weights (the device's random stream is shared with the tests running beside).
+        let w: Vec<f32> = (0..32).map(|i| (i as f32 * 0.37).sin()).collect();
+        layer.linear.weight = burn::module::Param::from_tensor(Tensor::<2>::from_data(burn::tensor::TensorData::new(w, [4, 8]), &device));
         let out = layer.forward(LayerInput::Steps(x.clone()), &folded, Tensor::ones([10, 1], &device)).unwrap();
         let current = values(&out.membrane);
         let (c8, c9) = (&current[8 * 8..9 * 8], &current[9 * 8..10 * 8]);
@@ -576,7 +579,10 @@ fn per_step_layer_norm_erases_spike_counts_and_threshold_bn_keeps_them() {
             let ratio = c9.iter().zip(c8).filter(|(_, a)| a.abs() > 1e-3).map(|(b, a)| b / a).fold(0.0f32, f32::max);
             assert!((ratio - 3.0).abs() < 1e-3 || norm == SpikeNorm::Gain, "{norm:?}: ratio {ratio}");
         } else {
-            assert!(gap < 1e-3, "{norm:?} was expected to map both counts to one current: {c8:?} vs {c9:?}");
+            // Equal but for LayerNorm's ε: (a − μ)/√(σ² + ε) against (a − μ)/√(σ² + ε/9) for the
+            // tripled current, a relative difference of about 4ε/(9σ²): 2.5e-3 here (σ² ≈ 2e-3),
+            // where the norms that keep the count differ by O(1).
+            assert!(gap < 1e-2, "{norm:?} was expected to map both counts to one current: {c8:?} vs {c9:?}");
         }
     }
 }
