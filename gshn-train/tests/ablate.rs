@@ -267,11 +267,21 @@ fn the_shipped_ablations_load() {
                 let configs = |a: &Ablation| a.variants.iter().map(|(v, c)| (v.name.clone(), c.clone())).collect::<Vec<_>>();
                 assert_eq!(configs(&ab), configs(&full));
                 assert_eq!((&ab.reference, &ab.primary), (&full.reference, &full.primary));
+            } else if p.ends_with("tokens_controls_pilot.toml") {
+                // A slice of the tokens grid: some of its variants, each with the same config,
+                // on its first seeds of its first draw.
+                let full = Ablation::load(&root.join("tokens.toml"), &[]).unwrap();
+                assert_eq!((&ab.seeds[..], &ab.data_seeds[..]), (&full.seeds[..3], &full.data_seeds[..1]));
+                for (v, c) in &ab.variants {
+                    let (_, fc) = full.variants.iter().find(|(f, _)| f.name == v.name).unwrap_or_else(|| panic!("{} is not in tokens.toml", v.name));
+                    assert_eq!(c, fc, "{}", v.name);
+                }
+                assert_eq!(ab.reference, full.reference);
             } else {
                 assert_eq!(ab.seeds.len(), 5, "{}", p.display());
             }
             n += 1;
         }
     }
-    assert_eq!(n, 12);
+    assert_eq!(n, 13);
 }
