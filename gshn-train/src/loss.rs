@@ -7,103 +7,47 @@ use burn::tensor::activation::log_softmax;
 use burn::tensor::{Bool, Device, Int, Tensor};
 use serde::{Deserialize, Serialize};
 
-/// The loss terms of one batch and their weighted total (`None` for a term not computed).
+/// The loss terms of one batch and their weighted total: each task's terms under their names
+/// (`clip`, `stl`, `vqa`, `entailment` and `entailment_probe`, `nlvr` and `nlvr_probes`;
+/// [`crate::task::Task::add_losses`]) and the model's own (`node`).
 #[derive(Debug, Clone)]
 pub struct Losses {
-    /// `Σ weight · term` over the computed terms, `[1]`.
+    /// `Σ weight · term` over the computed terms, `[1]`, summed in the order they were added.
     pub total: Tensor<1>,
-    /// CLIP's symmetric InfoNCE between images and captions.
-    pub clip: Option<Tensor<1>>,
-    /// Spiked Text Learning's word–segment InfoNCE.
-    pub stl: Option<Tensor<1>>,
-    /// VQA cross-entropy.
-    pub vqa: Option<Tensor<1>>,
-    /// Node-level InfoNCE between the `E_SNN` and `F_GAT` views.
-    pub node: Option<Tensor<1>>,
-    /// Visual-entailment cross-entropy.
-    pub entailment: Option<Tensor<1>>,
-    /// The hypothesis-only probe's cross-entropy (its gradient reaches only the probe).
-    pub entailment_probe: Option<Tensor<1>>,
-    /// NLVR² cross-entropy.
-    pub nlvr: Option<Tensor<1>>,
-    /// The sum of the NLVR² text-only and single-image probes' cross-entropies (their
-    /// gradients reach only the probes).
-    pub nlvr_probes: Option<Tensor<1>>,
+    /// Every computed term `[1]` by name, in the order added (a term not computed is absent).
+    pub terms: Vec<(&'static str, Tensor<1>)>,
 }
 
 impl Losses {
     /// No term yet: a zero total.
     pub fn new(device: &Device) -> Self {
-        Self {
-            total: Tensor::zeros([1], device),
-            clip: None,
-            stl: None,
-            vqa: None,
-            node: None,
-            entailment: None,
-            entailment_probe: None,
-            nlvr: None,
-            nlvr_probes: None,
-        }
+        Self { total: Tensor::zeros([1], device), terms: Vec::new() }
     }
 
     /// Whether no term was computed (nothing to learn from the batch).
     pub fn is_empty(&self) -> bool {
-        self.clip.is_none() && self.stl.is_none() && self.vqa.is_none() && self.node.is_none() && self.entailment.is_none() && self.nlvr.is_none()
+        self.terms.is_empty()
     }
 
-    fn add(&mut self, term: &Tensor<1>, weight: f64) {
+    /// Adds the term `name` with `weight` to the total. A probe (a baseline trained beside
+    /// the model on detached features) is added like any term: its gradient reaches only
+    /// the probe.
+    pub fn add(&mut self, name: &'static str, term: Tensor<1>, weight: f64) {
         self.total = self.total.clone().add(term.clone().mul_scalar(weight));
+        self.terms.push((name, term));
     }
 
-    /// Adds the CLIP term with `weight`.
-    pub fn add_clip(&mut self, term: Tensor<1>, weight: f64) {
-        self.add(&term, weight);
-        self.clip = Some(term);
+    /// The term `name`, if it was computed.
+    pub fn get(&self, name: &str) -> Option<&Tensor<1>> {
+        self.terms.iter().find(|(n, _)| *n == name).map(|(_, t)| t)
     }
 
-    /// Adds the STL term with `weight`.
-    pub fn add_stl(&mut self, term: Tensor<1>, weight: f64) {
-        self.add(&term, weight);
-        self.stl = Some(term);
-    }
-
-    /// Adds the VQA term with `weight`.
-    pub fn add_vqa(&mut self, term: Tensor<1>, weight: f64) {
-        self.add(&term, weight);
-        self.vqa = Some(term);
-    }
-
-    /// Adds the entailment term and the hypothesis-only probe's, both with `weight`.
-    pub fn add_entailment(&mut self, term: Tensor<1>, probe: Tensor<1>, weight: f64) {
-        self.add(&term, weight);
-        self.add(&probe, weight);
-        self.entailment = Some(term);
-        self.entailment_probe = Some(probe);
-    }
-
-    /// Adds the NLVR² term and its probes' (summed), both with `weight`.
-    pub fn add_nlvr(&mut self, term: Tensor<1>, probes: Tensor<1>, weight: f64) {
-        self.add(&term, weight);
-        self.add(&probes, weight);
-        self.nlvr = Some(term);
-        self.nlvr_probes = Some(probes);
-    }
-
-    /// Adds the node-level term with `weight`.
-    pub fn add_node(&mut self, term: Tensor<1>, weight: f64) {
-        self.add(&term, weight);
-        self.node = Some(term);
-    }
-
-    /// `[total, clip, stl, vqa, node, entailment, entailment probe, nlvr, nlvr probes]` as one
-    /// detached tensor `[9]` (0 for a missing term), to be read back from the device only
-    /// when needed.
-    pub fn stacked(&self) -> Tensor<1> {
+    /// `[total, names…]` as one detached tensor `[1 + names.len()]` (0 for a term not
+    /// computed), to be read back from the device only when needed.
+    pub fn stacked(&self, names: &[&str]) -> Tensor<1> {
         let device = self.total.device();
-        let part = |t: &Option<Tensor<1>>| t.clone().map_or_else(|| Tensor::zeros([1], &device), |t| t.detach());
-        let terms = [&self.clip, &self.stl, &self.vqa, &self.node, &self.entailment, &self.entailment_probe, &self.nlvr, &self.nlvr_probes];
-        Tensor::cat(std::iter::once(self.total.clone().detach()).chain(terms.into_iter().map(part)).collect(), 0)
+        let part = |name: &&str| self.get(name).map_or_else(|| Tensor::zeros([1], &device), |t| t.clone().detach());
+        Tensor::cat(std::iter::once(self.total.clone().detach()).chain(names.iter().map(part)).collect(), 0)
     }
 }
 

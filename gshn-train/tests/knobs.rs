@@ -166,7 +166,7 @@ fn stl_readings_differ_and_false_negatives_are_masked() {
         let l = model
             .losses_with(&batch, &gshn_train::model::config::LossConfig { stl_mode: mode, ..gshn_train::model::config::LossConfig::default().stl_only() })
             .unwrap();
-        l.stl.unwrap().into_scalar::<f32>()
+        l.get("stl").cloned().unwrap().into_scalar::<f32>()
     };
     let (w, s, k) = (stl(StlMode::WordSegment), stl(StlMode::Sentence), stl(StlMode::SpikedWords));
     assert!(w.is_finite() && s.is_finite() && k.is_finite());
@@ -190,8 +190,8 @@ fn stl_readings_differ_and_false_negatives_are_masked() {
     let model = cfg.init(&device).unwrap();
     let mut masked = cfg.loss.clone();
     masked.mask_false_negatives = true;
-    let plain = model.losses(&batch).unwrap().clip.unwrap().into_scalar::<f32>();
-    let without = model.losses_with(&batch, &masked).unwrap().clip.unwrap().into_scalar::<f32>();
+    let plain = model.losses(&batch).unwrap().get("clip").cloned().unwrap().into_scalar::<f32>();
+    let without = model.losses_with(&batch, &masked).unwrap().get("clip").cloned().unwrap().into_scalar::<f32>();
     assert!((plain - without).abs() > 1e-6, "masking false negatives changes the CLIP loss ({plain} vs {without})");
 }
 

@@ -213,14 +213,14 @@ fn the_vqa_head_attends_over_each_questions_image_only_and_every_loss_term_is_fi
     // A training batch: every term, and the total is their weighted sum.
     let batch = batcher.batch(&data.refs(&[0, 1, 2, 3, 4]), &mut gshn_snn::rng::SeedRng::new(1), &device).unwrap();
     let l = model.losses(&batch).unwrap();
-    let v = |t: &Option<Tensor<1>>| t.clone().unwrap().into_scalar::<f32>();
-    let (clip, stl, vqa, node) = (v(&l.clip), v(&l.stl), v(&l.vqa), v(&l.node));
+    let v = |name: &str| l.get(name).cloned().unwrap().into_scalar::<f32>();
+    let (clip, stl, vqa, node) = (v("clip"), v("stl"), v("vqa"), v("node"));
     assert!([clip, stl, vqa, node].iter().all(|x| x.is_finite() && *x > 0.0));
     let total: f32 = l.total.clone().into_scalar();
     assert!((total - (clip + 0.5 * stl + 0.5 * vqa + 0.1 * node)).abs() < 1e-4, "{total}");
     // Weight 0 switches a term off.
     let only_stl = model.losses_with(&batch, &gshn_train::model::config::LossConfig::default().stl_only()).unwrap();
-    assert!(only_stl.clip.is_none() && only_stl.vqa.is_none() && only_stl.stl.is_some());
+    assert!(only_stl.get("clip").is_none() && only_stl.get("vqa").is_none() && only_stl.get("stl").is_some());
 }
 
 #[test]
@@ -303,7 +303,7 @@ fn shape_buckets_change_no_loss_and_no_gradient() {
             let batcher = GshnBatcher::new(&cfg, vocab.clone()).with_buckets(buckets);
             let batch = batcher.batch(&data.refs(&idx), &mut gshn_snn::rng::SeedRng::new(1), &device).unwrap();
             let l = model.losses(&batch).unwrap();
-            let terms: Vec<f32> = [&l.clip, &l.stl, &l.vqa, &l.node].iter().map(|t| (*t).clone().unwrap().into_scalar::<f32>()).collect();
+            let terms: Vec<f32> = ["clip", "stl", "vqa", "node"].iter().map(|t| l.get(t).cloned().unwrap().into_scalar::<f32>()).collect();
             let grads = l.total.backward();
             (batch.shape_key(), terms, all_grads(&model, &grads))
         };
@@ -503,7 +503,7 @@ fn silent_spiked_words_send_no_huge_gradient() {
     let model = cfg.init(&device).unwrap();
     let batch = GshnBatcher::new(&cfg, vocab.clone()).batch(&data.refs(&(0..8).collect::<Vec<_>>()), &mut gshn_snn::rng::SeedRng::new(2), &device).unwrap();
     let losses = model.losses(&batch).unwrap();
-    let stl: f32 = losses.stl.clone().unwrap().into_scalar();
+    let stl: f32 = losses.get("stl").cloned().unwrap().into_scalar();
     assert!(stl.is_finite(), "STL loss {stl}");
     let grads = all_grads(&model, &losses.total.backward());
     let norm = grads.iter().map(|g| (*g as f64).powi(2)).sum::<f64>().sqrt();

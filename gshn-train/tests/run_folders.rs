@@ -189,6 +189,17 @@ fn a_torn_last_log_line_does_not_block_resume() {
     assert_eq!(r.step, 12);
     let steps: Vec<usize> = read_log(&dir).unwrap().iter().map(|r| r.step).collect();
     assert_eq!(steps, vec![2, 4, 6, 8, 10, 12]);
+    // metrics.csv (rewritten whole on resume, then appended): one field per header column in
+    // every row, and a column for every task's loss terms and validation metrics.
+    let csv = std::fs::read_to_string(dir.join("metrics.csv")).unwrap();
+    let header: Vec<&str> = csv.lines().next().unwrap().split(',').collect();
+    assert!(csv.lines().skip(1).all(|l| l.split(',').count() == header.len()), "{csv}");
+    for c in gshn_train::task::loss_columns() {
+        assert!(header.contains(&c.key), "{} in {header:?}", c.key);
+    }
+    for c in gshn_train::task::val_columns() {
+        assert!(header.contains(&format!("val_{}", c.key).as_str()), "val_{} in {header:?}", c.key);
+    }
     // A bad line before the last one is an error naming the file and the line.
     let text = std::fs::read_to_string(dir.join("metrics.jsonl")).unwrap();
     let mut lines: Vec<&str> = text.lines().collect();
@@ -196,6 +207,26 @@ fn a_torn_last_log_line_does_not_block_resume() {
     std::fs::write(dir.join("metrics.jsonl"), lines.join("\n")).unwrap();
     let err = read_log(&dir).unwrap_err().to_string();
     assert!(err.contains("metrics.jsonl") && err.contains("line 2"), "{err}");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
+/// A metrics log written before the log's columns came from the tasks (named fields, in
+/// another order) reads back with the same values: runs made by older code resume and
+/// report.
+#[test]
+fn a_log_written_before_the_task_columns_reads_the_same() {
+    let dir = scratch("old-log");
+    std::fs::create_dir_all(&dir).unwrap();
+    let old = r#"{"step":200,"stage":"main","loss":1.69,"clip":0.5,"vqa":0.25,"node":0.0,"stl":0.0,"lr":0.002,"images_per_s":167.1,"val_i2t_r1":0.1,"val_t2i_r1":0.2,"val_t2i_r5":0.3,"val_t2i_r10":0.4,"val_vqa":0.6,"elapsed_s":57.4,"entailment":0.59,"val_entailment":0.7,"nlvr":0.0,"val_nlvr":null}"#;
+    let older = r#"{"step":100,"stage":"stl","loss":2.5,"clip":0.0,"vqa":0.0,"node":0.0,"stl":2.5,"lr":0.001,"images_per_s":150.0,"val_i2t_r1":null,"val_t2i_r1":null,"val_t2i_r5":null,"val_t2i_r10":null,"val_vqa":null,"elapsed_s":30.0}"#;
+    std::fs::write(dir.join("metrics.jsonl"), format!("{older}\n{old}\n")).unwrap();
+    let rows = read_log(&dir).unwrap();
+    assert_eq!(rows.len(), 2);
+    let (a, b) = (&rows[0], &rows[1]);
+    assert_eq!((a.step, a.stage.as_str(), a.term("stl"), a.term("entailment"), a.validated()), (100, "stl", 2.5, 0.0, false));
+    assert_eq!((b.term("clip"), b.term("vqa"), b.term("entailment"), b.term("nlvr")), (0.5, 0.25, 0.59, 0.0));
+    assert_eq!((b.val("t2i_r10"), b.val("vqa"), b.val("entailment"), b.val("nlvr")), (Some(0.4), Some(0.6), Some(0.7), None));
+    assert!(b.validated() && (b.lr, b.images_per_s, b.elapsed_s) == (0.002, 167.1, 57.4));
     std::fs::remove_dir_all(&dir).ok();
 }
 

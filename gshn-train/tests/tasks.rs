@@ -90,7 +90,7 @@ fn visual_entailment_trains_and_reports_its_baselines() {
     assert!((0.0..=1.0).contains(&e.accuracy) && (0.0..=1.0).contains(&e.hypothesis_only) && e.majority > 0.2 && e.majority < 0.5);
     assert_eq!(e.per_class.values().map(|a| a.count).sum::<usize>(), e.hypotheses);
     assert!(e.per_claim.len() >= 3, "{:?}", e.per_claim.keys());
-    assert!(result.log.iter().any(|r| r.entailment > 0.0) && result.log.iter().any(|r| r.val_entailment.is_some()));
+    assert!(result.log.iter().any(|r| r.term("entailment") > 0.0) && result.log.iter().any(|r| r.val("entailment").is_some()));
     let md = result.test.as_ref().unwrap().markdown();
     assert!(md.contains("Visual entailment") && md.contains("hypothesis only"), "{md}");
     std::fs::remove_dir_all(&dir).ok();
@@ -106,7 +106,7 @@ fn nlvr_trains_and_reports_its_baselines() {
     assert_eq!(n.statements, result.data.test.items.iter().map(|p| p.statements.len()).sum::<usize>());
     assert!(n.majority >= 0.5 && n.majority < 0.7 && (0.0..=1.0).contains(&n.single_image) && (0.0..=1.0).contains(&n.text_only));
     assert!(n.per_kind.len() == 3, "{:?}", n.per_kind.keys());
-    assert!(result.log.iter().any(|r| r.nlvr > 0.0) && result.log.iter().any(|r| r.val_nlvr.is_some()));
+    assert!(result.log.iter().any(|r| r.term("nlvr") > 0.0) && result.log.iter().any(|r| r.val("nlvr").is_some()));
     std::fs::remove_dir_all(&dir).ok();
 }
 
@@ -121,7 +121,7 @@ fn probes_train_only_themselves() {
     let batcher = data.batcher(&cfg).unwrap();
     let batch = batcher.batch(&data.train.refs(&(0..16).collect::<Vec<_>>()), &mut SeedRng::new(1), &device).unwrap();
     let losses = model.losses(&batch).unwrap();
-    let grads = GradientsParams::from_grads(losses.entailment_probe.clone().unwrap().backward(), &model);
+    let grads = GradientsParams::from_grads(losses.get("entailment_probe").cloned().unwrap().backward(), &model);
     let head = model.entailment.as_ref().unwrap();
     assert!(grads.get::<2>(head.probe_hidden.weight.id).is_some(), "the probe learns");
     assert!(grads.get::<2>(head.pair.query.weight.id).is_none(), "the probe's loss leaves the classifier alone");
@@ -130,9 +130,62 @@ fn probes_train_only_themselves() {
         _ => unreachable!("the tiny config trains its text encoder"),
     };
     assert!(grads.get::<2>(text).is_none(), "and the text encoder");
-    let grads = GradientsParams::from_grads(losses.entailment.clone().unwrap().backward(), &model);
+    let grads = GradientsParams::from_grads(losses.get("entailment").cloned().unwrap().backward(), &model);
     assert!(grads.get::<2>(text).is_some() && grads.get::<2>(head.pair.query.weight.id).is_some(), "the task's own loss trains the encoders");
     assert_eq!(model.entailment.as_ref().map(|h| h.num_params() > 0), Some(true));
+}
+
+/// The task registry: every task adds the terms it declares, under their names, and only
+/// when its weight is on; the total is their weighted sum; the log's columns are unique.
+#[test]
+fn each_task_adds_its_own_terms_and_its_weight_switches_them() {
+    use gshn_train::task::{loss_columns, val_columns, TASKS};
+    let _rng = RNG.lock().unwrap_or_else(|e| e.into_inner());
+    let cfg = tiny(&["data.hypotheses=3", "data.statements=1", "model.loss.entailment=0.7", "model.loss.nlvr=0.3", "model.loss.node=0.1"]);
+    let data = load_data(&cfg).unwrap();
+    assert!(TASKS.iter().all(|t| t.carried_by(&data.train) && t.learns(&data.train, &cfg.model.loss)), "the multi-task data carries every task");
+    let device = Device::flex().autodiff();
+    let model = cfg.model.clone().with_vocab_size(data.vocab.len()).with_answers(data.answers.len()).init(&device).unwrap();
+    let batch = data.batcher(&cfg).unwrap().batch(&data.train.refs(&(0..16).collect::<Vec<_>>()), &mut SeedRng::new(1), &device).unwrap();
+    let w = cfg.model.loss.clone();
+    let names = |l: &gshn_train::Losses| l.terms.iter().map(|(n, _)| *n).collect::<Vec<_>>();
+    let all = model.losses_with(&batch, &w).unwrap();
+    assert_eq!(names(&all), ["clip", "vqa", "entailment", "entailment_probe", "nlvr", "nlvr_probes", "node"]);
+    let weight = |n: &str| match n {
+        "clip" => w.clip,
+        "vqa" => w.vqa,
+        "entailment" | "entailment_probe" => w.entailment,
+        "nlvr" | "nlvr_probes" => w.nlvr,
+        "node" => w.node,
+        other => panic!("unexpected term {other}"),
+    };
+    let sum: f32 = all.terms.iter().map(|(n, t)| weight(n) as f32 * t.clone().into_scalar::<f32>()).sum();
+    let total: f32 = all.total.clone().into_scalar();
+    assert!((total - sum).abs() < 1e-4 * total.abs().max(1.0), "{total} vs {sum}");
+    // Each task's weight at 0 removes its terms and no other.
+    type Off = fn(&mut gshn_train::model::config::LossConfig);
+    let offs: [(Off, &[&str]); 4] = [
+        (|w| w.clip = 0.0, &["clip"]),
+        (|w| w.vqa = 0.0, &["vqa"]),
+        (|w| w.entailment = 0.0, &["entailment", "entailment_probe"]),
+        (|w| w.nlvr = 0.0, &["nlvr", "nlvr_probes"]),
+    ];
+    for (off, gone) in offs {
+        let mut w = w.clone();
+        off(&mut w);
+        let kept: Vec<&str> = names(&all).into_iter().filter(|n| !gone.contains(n)).collect();
+        assert_eq!(names(&model.losses_with(&batch, &w).unwrap()), kept, "{gone:?} off");
+    }
+    // The log's columns: every logged term is one a task adds, and no key twice.
+    let keys: Vec<&str> = loss_columns().iter().map(|c| c.key).collect();
+    assert!(names(&all).iter().filter(|n| !n.ends_with("_probe") && !n.ends_with("_probes")).all(|n| keys.contains(n)), "{keys:?}");
+    for cols in [loss_columns(), val_columns()] {
+        let mut k: Vec<&str> = cols.iter().map(|c| c.key).collect();
+        k.sort_unstable();
+        k.dedup();
+        assert_eq!(k.len(), cols.len(), "{cols:?}");
+    }
+    assert!(TASKS.iter().all(|t| t.val_columns().iter().any(|c| c.key == t.headline().key)), "each headline is one of its task's validation columns");
 }
 
 #[test]

@@ -68,10 +68,10 @@ fn the_loss_falls_and_a_killed_run_resumes_to_the_same_result() {
     assert_eq!(whole.step, 148);
     // The main stage's CLIP loss falls well below chance (ln 16 = 2.77 for a batch of 16).
     let main: Vec<&LogRow> = whole.log.iter().filter(|r| r.stage == "main").collect();
-    let last = main.last().unwrap().clip;
-    assert!(last < 0.85 * 16f64.ln() && last < main[0].clip, "CLIP loss {} → {last}", main[0].clip);
-    assert!(whole.log.iter().any(|r| r.stage == "stl" && r.stl > 0.0), "the STL stage ran");
-    assert!(whole.log.iter().any(|r| r.val_vqa.is_some()), "validation ran with VQA");
+    let last = main.last().unwrap().term("clip");
+    assert!(last < 0.85 * 16f64.ln() && last < main[0].term("clip"), "CLIP loss {} → {last}", main[0].term("clip"));
+    assert!(whole.log.iter().any(|r| r.stage == "stl" && r.term("stl") > 0.0), "the STL stage ran");
+    assert!(whole.log.iter().any(|r| r.val("vqa").is_some()), "validation ran with VQA");
     let test = whole.test.clone().unwrap();
     assert!(test.vqa.is_some() && test.hard_negative_accuracy.is_some() && test.layers.len() == 2);
     assert!(test.layers.iter().all(|l| (0.0..=1.0).contains(&l.firing_rate())));

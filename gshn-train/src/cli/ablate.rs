@@ -107,20 +107,9 @@ pub struct Ablation {
     pub primary: String,
 }
 
-/// The metrics of a run, by name, in table order.
-pub const METRICS: [(&str, &str); 19] = [
-    ("t2i_r1", "text→image R@1"),
-    ("t2i_r5", "text→image R@5"),
-    ("t2i_r10", "text→image R@10"),
-    ("i2t_r1", "image→text R@1"),
-    ("i2t_r10", "image→text R@10"),
-    ("hard_negative", "hard-negative accuracy"),
-    ("vqa", "VQA accuracy"),
-    ("ve", "visual-entailment accuracy"),
-    ("ve_hypothesis_only", "VE hypothesis-only probe accuracy"),
-    ("nlvr", "NLVR² accuracy"),
-    ("nlvr_text_only", "NLVR² text-only probe accuracy"),
-    ("nlvr_single_image", "NLVR² single-image probe accuracy"),
+/// The model's own metrics beside the tasks': spiking statistics, energy, fusion, PLIF's τ,
+/// the training time.
+pub const MODEL_METRICS: [(&str, &str); 7] = [
     ("firing_rate", "mean firing rate"),
     ("sops", "spike-driven SOPs / image"),
     ("energy_nj", "compute energy / image (nJ)"),
@@ -130,22 +119,21 @@ pub const METRICS: [(&str, &str); 19] = [
     ("train_s", "training time (s)"),
 ];
 
-/// The named metrics of a test evaluation (`None` where the run has no such number).
+/// Every metric an ablation can compare and plot, `(name, label)`: each task's
+/// ([`crate::task::Task::metrics`], in [`crate::task::TASKS`] order), then [`MODEL_METRICS`].
+pub fn metrics() -> Vec<(&'static str, &'static str)> {
+    crate::task::TASKS.iter().flat_map(|t| t.metrics().iter().copied()).chain(MODEL_METRICS).collect()
+}
+
+/// The names of [`metrics`], comma-separated (for errors).
+fn metric_list() -> String {
+    metrics().iter().map(|m| m.0).collect::<Vec<_>>().join(", ")
+}
+
+/// The named metrics of a test evaluation (`None` where the run has no such number): a
+/// task's from the report ([`EvalReport::task_metric`]), else the model's.
 pub fn metric(e: &EvalReport, train_s: f64, name: &str) -> Option<f64> {
-    let r = e.retrieval.as_ref();
     match name {
-        "t2i_r1" => r.map(|r| r.t2i_recall[0]),
-        "t2i_r5" => r.map(|r| r.t2i_recall[1]),
-        "t2i_r10" => r.map(|r| r.t2i_recall[2]),
-        "i2t_r1" => r.map(|r| r.i2t_recall[0]),
-        "i2t_r10" => r.map(|r| r.i2t_recall[2]),
-        "hard_negative" => e.hard_negative_accuracy,
-        "vqa" => e.vqa.as_ref().map(|v| v.accuracy),
-        "ve" => e.entailment.as_ref().map(|v| v.accuracy),
-        "ve_hypothesis_only" => e.entailment.as_ref().map(|v| v.hypothesis_only),
-        "nlvr" => e.nlvr.as_ref().map(|v| v.accuracy),
-        "nlvr_text_only" => e.nlvr.as_ref().map(|v| v.text_only),
-        "nlvr_single_image" => e.nlvr.as_ref().map(|v| v.single_image),
         "firing_rate" => (!e.layers.is_empty()).then(|| e.mean_firing_rate()),
         "sops" => (!e.layers.is_empty()).then_some(e.sops_per_image),
         // The whole image side, so defined without a spiking branch too (0 only in reports
@@ -156,7 +144,7 @@ pub fn metric(e: &EvalReport, train_s: f64, name: &str) -> Option<f64> {
         "r" => (!e.r.is_empty()).then(|| e.r.iter().map(|&v| v as f64).sum::<f64>() / e.r.len() as f64),
         "plif_tau" => (!e.plif_tau.is_empty()).then(|| e.plif_tau.iter().sum::<f64>() / e.plif_tau.len() as f64),
         "train_s" => Some(train_s),
-        _ => None,
+        task => e.task_metric(task),
     }
 }
 
@@ -235,13 +223,13 @@ impl Ablation {
             return Err(parse_err(path, format!("the reference variant `{reference}` does not exist")));
         }
         for m in &file.plot {
-            if !METRICS.iter().any(|(k, _)| k == m) {
-                return Err(parse_err(path, format!("unknown plot metric `{m}` (one of {})", METRICS.map(|m| m.0).join(", "))));
+            if !metrics().iter().any(|(k, _)| k == m) {
+                return Err(parse_err(path, format!("unknown plot metric `{m}` (one of {})", metric_list())));
             }
         }
         let primary = file.primary.or_else(|| file.plot.first().cloned()).unwrap_or_else(|| "t2i_r10".into());
-        if !METRICS.iter().any(|(k, _)| *k == primary) {
-            return Err(parse_err(path, format!("unknown primary metric `{primary}` (one of {})", METRICS.map(|m| m.0).join(", "))));
+        if !metrics().iter().any(|(k, _)| *k == primary) {
+            return Err(parse_err(path, format!("unknown primary metric `{primary}` (one of {})", metric_list())));
         }
         Ok(Self { seeds: file.seeds, data_seeds: file.data_seeds, variants: resolved, reference, plot: file.plot, primary })
     }
@@ -510,7 +498,7 @@ fn finished(out: &Path, variant: &Variant, cfg: &ExperimentConfig) -> Result<Opt
     let eval: EvalReport = serde_json::from_str(&text).map_err(|e| DataError::Malformed { path: eval_path.clone(), reason: e.to_string() })?;
     let log = crate::cli::run_log::read_log(&dir)?;
     let train_s = log.last().map_or(0.0, |r| r.elapsed_s);
-    let curve = log.into_iter().filter(|r| r.val_t2i_r1.is_some() || r.val_vqa.is_some()).collect();
+    let curve = log.into_iter().filter(|r| r.validated()).collect();
     Ok(Some(RunRow { variant: variant.name.clone(), data_seed: cfg.data_seed(), seed: cfg.seed, eval, train_s, curve }))
 }
 
@@ -518,11 +506,12 @@ fn finished(out: &Path, variant: &Variant, cfg: &ExperimentConfig) -> Result<Opt
 /// has none), written with a CSV library so that names with commas stay one field.
 pub fn runs_csv(rows: &[RunRow]) -> String {
     let mut w = csv::Writer::from_writer(Vec::new());
-    let header: Vec<&str> = ["variant", "data_seed", "seed"].into_iter().chain(METRICS.iter().map(|m| m.0)).collect();
+    let all = metrics();
+    let header: Vec<&str> = ["variant", "data_seed", "seed"].into_iter().chain(all.iter().map(|m| m.0)).collect();
     w.write_record(&header).expect("writing to memory");
     for r in rows {
         let mut rec = vec![r.variant.clone(), r.data_seed.to_string(), r.seed.to_string()];
-        rec.extend(METRICS.iter().map(|(k, _)| metric(&r.eval, r.train_s, k).map_or(String::new(), |v| v.to_string())));
+        rec.extend(all.iter().map(|(k, _)| metric(&r.eval, r.train_s, k).map_or(String::new(), |v| v.to_string())));
         w.write_record(&rec).expect("writing to memory");
     }
     String::from_utf8(w.into_inner().expect("writing to memory")).expect("UTF-8 fields")
@@ -546,7 +535,7 @@ pub fn write_outputs(ab: &Ablation, rows: &[RunRow], diverged: &[DivergedRun], o
         crate::cli::checkpoint::write_atomic(&p, text.as_bytes()).map_err(io_at(&p))?;
     }
     for m in &ab.plot {
-        let label = METRICS.iter().find(|(k, _)| k == m).map_or(m.as_str(), |x| x.1);
+        let label = metrics().into_iter().find(|(k, _)| k == m).map_or(m.as_str(), |x| x.1);
         let chart = BarChart {
             title: format!("{label} (mean, 95% CI over {} runs per variant)", ab.runs_per_variant()),
             y_label: label.to_string(),
@@ -554,11 +543,10 @@ pub fn write_outputs(ab: &Ablation, rows: &[RunRow], diverged: &[DivergedRun], o
         };
         plot::save(&out.join(m), &chart)?;
     }
-    let curves: [(&str, &str, Pick); 2] =
-        [("curve_t2i_r10", "validation text→image R@10", |c| c.val_t2i_r10), ("curve_vqa", "validation VQA accuracy", |c| c.val_vqa)];
-    for (file, label, pick) in curves {
-        if let Some(chart) = learning_curve(ab, rows, label, pick) {
-            plot::save(&out.join(file), &chart)?;
+    // One learning curve per task: its headline validation metric.
+    for c in crate::task::TASKS.iter().map(|t| t.headline()) {
+        if let Some(chart) = learning_curve(ab, rows, &format!("validation {}", c.label), c.key) {
+            plot::save(&out.join(format!("curve_{}", c.key)), &chart)?;
         }
     }
     Ok(())
@@ -604,7 +592,7 @@ fn fmt(v: f64) -> String {
 pub fn table(ab: &Ablation, rows: &[RunRow]) -> String {
     let mut s = String::new();
     let compared = ab.variants.len().saturating_sub(1);
-    let mut used: Vec<(&str, &str)> = METRICS.iter().copied().filter(|(k, _)| rows.iter().any(|r| metric(&r.eval, r.train_s, k).is_some())).collect();
+    let mut used: Vec<(&str, &str)> = metrics().into_iter().filter(|(k, _)| rows.iter().any(|r| metric(&r.eval, r.train_s, k).is_some())).collect();
     // The primary first.
     used.sort_by_key(|(k, _)| *k != ab.primary);
     let secondary = used.iter().filter(|(k, _)| *k != ab.primary).count();
@@ -687,40 +675,27 @@ pub fn table(ab: &Ablation, rows: &[RunRow]) -> String {
     s
 }
 
-/// `curves.csv`: every validation row of every run (variant, data seed, seed, step, then the
-/// validation metrics), the learning curves behind the table.
+/// `curves.csv`: every validation row of every run (variant, data seed, seed, step, stage,
+/// loss, then every task's validation metrics), the learning curves behind the table.
 pub fn curves_csv(rows: &[RunRow]) -> String {
     let mut w = csv::Writer::from_writer(Vec::new());
-    w.write_record(["variant", "data_seed", "seed", "step", "stage", "loss", "val_t2i_r1", "val_t2i_r5", "val_t2i_r10", "val_i2t_r1", "val_vqa"])
-        .expect("writing to memory");
+    let vals = crate::task::val_columns();
+    let head = ["variant", "data_seed", "seed", "step", "stage", "loss"].map(String::from).into_iter().chain(vals.iter().map(|c| format!("val_{}", c.key)));
+    w.write_record(head.collect::<Vec<_>>()).expect("writing to memory");
     let opt = |v: Option<f64>| v.map_or(String::new(), |x| x.to_string());
     for r in rows {
         for c in &r.curve {
-            w.write_record([
-                r.variant.clone(),
-                r.data_seed.to_string(),
-                r.seed.to_string(),
-                c.step.to_string(),
-                c.stage.clone(),
-                c.loss.to_string(),
-                opt(c.val_t2i_r1),
-                opt(c.val_t2i_r5),
-                opt(c.val_t2i_r10),
-                opt(c.val_i2t_r1),
-                opt(c.val_vqa),
-            ])
-            .expect("writing to memory");
+            let fixed = [r.variant.clone(), r.data_seed.to_string(), r.seed.to_string(), c.step.to_string(), c.stage.clone(), c.loss.to_string()];
+            w.write_record(fixed.into_iter().chain(vals.iter().map(|v| opt(c.val(v.key)))).collect::<Vec<_>>()).expect("writing to memory");
         }
     }
     String::from_utf8(w.into_inner().expect("writing to memory")).expect("UTF-8 fields")
 }
 
-/// Picks one validation metric from a log row.
-type Pick = fn(&crate::cli::run_log::LogRow) -> Option<f64>;
-
 /// The learning curve of one validation metric: per variant, the mean over its runs at each
 /// step that every run logged.
-fn learning_curve(ab: &Ablation, rows: &[RunRow], label: &str, pick: Pick) -> Option<LineChart> {
+fn learning_curve(ab: &Ablation, rows: &[RunRow], label: &str, key: &str) -> Option<LineChart> {
+    let pick = |c: &crate::cli::run_log::LogRow| c.val(key);
     let series: Vec<Series> = ab
         .variants
         .iter()

@@ -123,6 +123,41 @@ impl EvalReport {
         }
     }
 
+    /// The validation metrics the metrics log records, by their column keys
+    /// ([`crate::task::Task::val_columns`]): retrieval's R@1 both ways and text→image R@5/10,
+    /// and each other task's accuracy, where the split carries the task.
+    pub fn validation(&self) -> Vec<(&'static str, f64)> {
+        let mut v = Vec::new();
+        if let Some(r) = &self.retrieval {
+            v.extend([("i2t_r1", r.i2t_recall[0]), ("t2i_r1", r.t2i_recall[0]), ("t2i_r5", r.t2i_recall[1]), ("t2i_r10", r.t2i_recall[2])]);
+        }
+        v.extend(self.vqa.as_ref().map(|q| ("vqa", q.accuracy)));
+        v.extend(self.entailment.as_ref().map(|e| ("entailment", e.accuracy)));
+        v.extend(self.nlvr.as_ref().map(|n| ("nlvr", n.accuracy)));
+        v
+    }
+
+    /// A task's test metric by its name ([`crate::task::Task::metrics`]); `None` where the
+    /// split does not carry the task or the name is not a task's.
+    pub fn task_metric(&self, name: &str) -> Option<f64> {
+        let r = self.retrieval.as_ref();
+        match name {
+            "t2i_r1" => r.map(|r| r.t2i_recall[0]),
+            "t2i_r5" => r.map(|r| r.t2i_recall[1]),
+            "t2i_r10" => r.map(|r| r.t2i_recall[2]),
+            "i2t_r1" => r.map(|r| r.i2t_recall[0]),
+            "i2t_r10" => r.map(|r| r.i2t_recall[2]),
+            "hard_negative" => self.hard_negative_accuracy,
+            "vqa" => self.vqa.as_ref().map(|v| v.accuracy),
+            "ve" => self.entailment.as_ref().map(|v| v.accuracy),
+            "ve_hypothesis_only" => self.entailment.as_ref().map(|v| v.hypothesis_only),
+            "nlvr" => self.nlvr.as_ref().map(|v| v.accuracy),
+            "nlvr_text_only" => self.nlvr.as_ref().map(|v| v.text_only),
+            "nlvr_single_image" => self.nlvr.as_ref().map(|v| v.single_image),
+            _ => None,
+        }
+    }
+
     /// `r` as text: the scalar, or the mean and range of a per-channel `r`.
     pub fn r_text(&self) -> String {
         match self.r.len() {

@@ -175,41 +175,21 @@ pub fn write_report(dir: &Path, input: &ReportInput, examples: Option<&RgbImage>
         log.iter().filter(|r| stage.is_none_or(|s| r.stage == s)).filter_map(|r| f(r).map(|v| (r.step as f64, v))).collect()
     };
     let mut loss = vec![Series::line("total", pts(&|r| Some(r.loss), None))];
-    if log.iter().any(|r| r.stage == "main") {
-        loss.push(Series::line("CLIP", pts(&|r| Some(r.clip), Some("main"))));
-    }
-    if log.iter().any(|r| r.vqa > 0.0) {
-        loss.push(Series::line("VQA", pts(&|r| Some(r.vqa), Some("main"))));
-    }
-    if log.iter().any(|r| r.entailment > 0.0) {
-        loss.push(Series::line("VE", pts(&|r| Some(r.entailment), Some("main"))));
-    }
-    if log.iter().any(|r| r.nlvr > 0.0) {
-        loss.push(Series::line("NLVR", pts(&|r| Some(r.nlvr), Some("main"))));
-    }
-    if log.iter().any(|r| r.node > 0.0) {
-        loss.push(Series::line("node InfoNCE", pts(&|r| Some(r.node), Some("main"))));
-    }
-    if log.iter().any(|r| r.stage == "stl") {
-        loss.push(Series::line("STL", pts(&|r| Some(r.stl), Some("stl"))));
+    // Each loss term in the stages where it was computed.
+    for c in crate::task::loss_columns() {
+        let stages: Vec<&str> = log.iter().filter(|r| r.term(c.key) > 0.0).map(|r| r.stage.as_str()).collect();
+        if !stages.is_empty() {
+            let points = log.iter().filter(|r| stages.contains(&r.stage.as_str())).map(|r| (r.step as f64, r.term(c.key))).collect();
+            loss.push(Series::line(c.label, points));
+        }
     }
     let chart = LineChart { title: "training loss".into(), x_label: "step".into(), y_label: "loss".into(), series: loss, y_range: None };
     plot::save(&dir.join("loss"), &chart)?;
-    let mut curves = vec![
-        Series::line("i→t R@1", pts(&|r| r.val_i2t_r1, None)),
-        Series::line("t→i R@1", pts(&|r| r.val_t2i_r1, None)),
-        Series::line("t→i R@5", pts(&|r| r.val_t2i_r5, None)),
-        Series::line("t→i R@10", pts(&|r| r.val_t2i_r10, None)),
-    ];
-    if log.iter().any(|r| r.val_vqa.is_some()) {
-        curves.push(Series::line("VQA acc", pts(&|r| r.val_vqa, None)));
-    }
-    if log.iter().any(|r| r.val_entailment.is_some()) {
-        curves.push(Series::line("VE acc", pts(&|r| r.val_entailment, None)));
-    }
-    if log.iter().any(|r| r.val_nlvr.is_some()) {
-        curves.push(Series::line("NLVR acc", pts(&|r| r.val_nlvr, None)));
-    }
+    let curves: Vec<Series> = crate::task::val_columns()
+        .into_iter()
+        .filter(|c| log.iter().any(|r| r.val(c.key).is_some()))
+        .map(|c| Series::line(c.label, pts(&|r| r.val(c.key), None)))
+        .collect();
     let chart =
         LineChart { title: "validation".into(), x_label: "step".into(), y_label: "recall / accuracy".into(), series: curves, y_range: Some((0.0, 1.0)) };
     plot::save(&dir.join("validation"), &chart)?;

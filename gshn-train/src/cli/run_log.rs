@@ -2,6 +2,7 @@
 //! and `metrics.csv` (the same rows for a spreadsheet), appended as training goes and
 //! rewritten whole on resume.
 
+use std::collections::BTreeMap;
 use std::fs;
 use std::io::Write;
 use std::path::Path;
@@ -10,8 +11,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::cli::checkpoint::write_atomic;
 use crate::cli::run_error::{io_at, DataError, RunError};
+use crate::task;
 
-/// One row of the metrics log (`metrics.jsonl` and `metrics.csv`).
+/// One row of the metrics log (`metrics.jsonl` and `metrics.csv`): the step's fixed fields
+/// and one column per loss term and validation metric of the tasks
+/// ([`crate::task::loss_columns`], [`crate::task::val_columns`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LogRow {
     /// Step (both stages counted).
@@ -20,73 +24,80 @@ pub struct LogRow {
     pub stage: String,
     /// Mean total loss since the previous row.
     pub loss: f64,
-    /// Mean CLIP loss (main stage).
-    pub clip: f64,
-    /// Mean VQA loss (main stage).
-    pub vqa: f64,
-    /// Mean node-level InfoNCE (main stage).
-    pub node: f64,
-    /// Mean STL loss (STL stage).
-    pub stl: f64,
     /// Learning rate at the row's step.
     pub lr: f64,
     /// Training images per second since the previous row.
     pub images_per_s: f64,
-    /// Validation image→text R@1 (rows where validation ran).
-    pub val_i2t_r1: Option<f64>,
-    /// Validation text→image R@1.
-    pub val_t2i_r1: Option<f64>,
-    /// Validation text→image R@5.
-    pub val_t2i_r5: Option<f64>,
-    /// Validation text→image R@10.
-    pub val_t2i_r10: Option<f64>,
-    /// Validation VQA accuracy.
-    pub val_vqa: Option<f64>,
     /// Seconds since the run began (all sessions).
     pub elapsed_s: f64,
-    /// Mean visual-entailment loss (main stage; 0 without the task).
-    #[serde(default)]
-    pub entailment: f64,
-    /// Validation visual-entailment accuracy.
-    #[serde(default)]
-    pub val_entailment: Option<f64>,
-    /// Mean NLVR² loss (main stage; 0 without the task).
-    #[serde(default)]
-    pub nlvr: f64,
-    /// Validation NLVR² accuracy.
-    #[serde(default)]
-    pub val_nlvr: Option<f64>,
+    /// The mean of each loss term since the previous row, by its key (`clip`, `stl`, `vqa`,
+    /// `entailment`, `nlvr`, `node`; 0 for a term not computed), and each validation metric
+    /// as `val_` + its key (`val_t2i_r10`, `val_vqa`, …; null where validation did not run).
+    #[serde(flatten)]
+    pub columns: BTreeMap<String, Option<f64>>,
 }
 
-const CSV_HEADER: &str =
-    "step,stage,loss,clip,vqa,node,stl,lr,images_per_s,val_i2t_r1,val_t2i_r1,val_t2i_r5,val_t2i_r10,val_vqa,elapsed_s,entailment,val_entailment,nlvr,val_nlvr";
-
 impl LogRow {
+    /// A row with every loss term 0 and no validation metric.
+    pub fn new(step: usize, stage: &str, loss: f64, lr: f64, images_per_s: f64, elapsed_s: f64) -> Self {
+        let mut columns: BTreeMap<String, Option<f64>> = task::loss_columns().iter().map(|c| (c.key.to_string(), Some(0.0))).collect();
+        columns.extend(task::val_columns().iter().map(|c| (val_key(c.key), None)));
+        Self { step, stage: stage.into(), loss, lr, images_per_s, elapsed_s, columns }
+    }
+
+    /// The mean of loss term `key` since the previous row (0 where it was not computed).
+    pub fn term(&self, key: &str) -> f64 {
+        self.columns.get(key).copied().flatten().unwrap_or(0.0)
+    }
+
+    /// Sets loss term `key`.
+    pub fn set_term(&mut self, key: &str, value: f64) {
+        self.columns.insert(key.into(), Some(value));
+    }
+
+    /// Validation metric `key` (`t2i_r10`, `vqa`, `entailment`, …), where validation ran.
+    pub fn val(&self, key: &str) -> Option<f64> {
+        self.columns.get(&val_key(key)).copied().flatten()
+    }
+
+    /// Sets validation metric `key`.
+    pub fn set_val(&mut self, key: &str, value: Option<f64>) {
+        self.columns.insert(val_key(key), value);
+    }
+
+    /// Whether validation ran at this row (any validation metric is set).
+    pub fn validated(&self) -> bool {
+        task::val_columns().iter().any(|c| self.val(c.key).is_some())
+    }
+
     fn csv(&self) -> String {
         let o = |v: Option<f64>| v.map_or(String::new(), |v| format!("{v:.4}"));
+        let terms: Vec<String> = task::loss_columns().iter().map(|c| format!("{:.5}", self.term(c.key))).collect();
+        let vals: Vec<String> = task::val_columns().iter().map(|c| o(self.val(c.key))).collect();
         format!(
-            "{},{},{:.5},{:.5},{:.5},{:.5},{:.5},{:.3e},{:.1},{},{},{},{},{},{:.1},{:.5},{},{:.5},{}",
+            "{},{},{:.5},{},{:.3e},{:.1},{},{:.1}",
             self.step,
             self.stage,
             self.loss,
-            self.clip,
-            self.vqa,
-            self.node,
-            self.stl,
+            terms.join(","),
             self.lr,
             self.images_per_s,
-            o(self.val_i2t_r1),
-            o(self.val_t2i_r1),
-            o(self.val_t2i_r5),
-            o(self.val_t2i_r10),
-            o(self.val_vqa),
-            self.elapsed_s,
-            self.entailment,
-            o(self.val_entailment),
-            self.nlvr,
-            o(self.val_nlvr)
+            vals.join(","),
+            self.elapsed_s
         )
     }
+}
+
+/// The log's key of validation metric `key`.
+fn val_key(key: &str) -> String {
+    format!("val_{key}")
+}
+
+/// `metrics.csv`'s header: the fixed fields, the loss terms, the validation metrics.
+fn csv_header() -> String {
+    let terms: Vec<&str> = task::loss_columns().iter().map(|c| c.key).collect();
+    let vals: Vec<String> = task::val_columns().iter().map(|c| val_key(c.key)).collect();
+    format!("step,stage,loss,{},lr,images_per_s,{},elapsed_s", terms.join(","), vals.join(","))
 }
 
 /// Reads a run's metrics log (a torn last line is dropped; see [`read_log_noting`]).
@@ -98,7 +109,7 @@ pub(crate) fn write_log(run_dir: &Path, rows: &[LogRow]) -> Result<(), RunError>
     let jsonl: String = rows.iter().map(|r| serde_json::to_string(r).expect("a log row serialises") + "\n").collect();
     let p = run_dir.join("metrics.jsonl");
     write_atomic(&p, jsonl.as_bytes()).map_err(io_at(&p))?;
-    let csv: String = std::iter::once(CSV_HEADER.to_string()).chain(rows.iter().map(LogRow::csv)).map(|l| l + "\n").collect();
+    let csv: String = std::iter::once(csv_header()).chain(rows.iter().map(LogRow::csv)).map(|l| l + "\n").collect();
     let p = run_dir.join("metrics.csv");
     write_atomic(&p, csv.as_bytes()).map_err(io_at(&p))
 }
@@ -114,7 +125,7 @@ pub(crate) fn append_log(run_dir: &Path, row: &LogRow) -> Result<(), RunError> {
         writeln!(f, "{line}").map_err(io_at(&p))
     };
     append("metrics.jsonl", serde_json::to_string(row).expect("a log row serialises"), None)?;
-    append("metrics.csv", row.csv(), Some(CSV_HEADER))
+    append("metrics.csv", row.csv(), Some(&csv_header()))
 }
 
 /// Reads a run's metrics log. A last line that does not parse (a crash or a full disk while it

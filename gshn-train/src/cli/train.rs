@@ -31,6 +31,7 @@ use crate::data::shapeworld::{answer_vocabulary, generate, parse_holdout, ShapeW
 use crate::dataset::Dataset;
 use crate::model::config::LossConfig;
 use crate::model::{Gshn, Vocab};
+use crate::task::TASKS;
 
 /// The learning rate at 1-based `step` of a stage of `len` steps: linear warm-up over
 /// `cfg.warmup` steps, then cosine decay to 0 at the end of the stage.
@@ -149,19 +150,13 @@ fn check_trainable(cfg: &ExperimentConfig, data: &Data) -> Result<(), RunError> 
     if !train.has_captions() && cfg.train.stl_steps > 0 {
         return unfit("Spiked Text Learning contrasts caption words with segments, and this data has no captions: set train.stl_steps = 0".into());
     }
-    let learns_vqa = cfg.model.loss.vqa > 0.0 && train.has_questions();
-    let learns_entailment = cfg.model.loss.entailment > 0.0 && train.has_hypotheses();
-    let learns_nlvr = cfg.model.loss.nlvr > 0.0 && train.has_statements();
-    if !(train.has_captions() || learns_vqa || learns_entailment || learns_nlvr) {
-        return unfit(
-            "this data has no captions, nor questions (with model.loss.vqa > 0), nor hypotheses (with model.loss.entailment > 0), nor statements about image pairs (with model.loss.nlvr > 0): nothing to learn".into(),
-        );
+    let w = &cfg.model.loss;
+    if !TASKS.iter().any(|t| t.learns(train, w)) {
+        let examples: Vec<&str> = TASKS.iter().map(|t| t.examples()).collect();
+        return unfit(format!("this data has none of: {}; nothing to learn", examples.join(", ")));
     }
-    if cfg.model.loss.nlvr > 0.0 && !train.has_statements() {
-        return unfit("model.loss.nlvr > 0 but the training split has no image pairs with statements (ShapeWorld: set data.statements, e.g. 1)".into());
-    }
-    if cfg.model.loss.entailment > 0.0 && !train.has_hypotheses() {
-        return unfit("model.loss.entailment > 0 but the training split has no entailment hypotheses (ShapeWorld: set data.hypotheses, e.g. 3)".into());
+    if let Some(hint) = TASKS.iter().filter(|t| !t.carried_by(train)).find_map(|t| t.missing(w)) {
+        return unfit(hint.into());
     }
     if matches!(cfg.model.text.encoder, crate::model::config::TextEncoderChoice::Scratch) {
         let (words, width) = (vocab.len(), cfg.model.text.width);
@@ -380,7 +375,8 @@ pub fn run(cfg: &ExperimentConfig, device: &Device, opts: &RunOptions) -> Result
     let session_start = Instant::now();
     let elapsed = |t: &Instant| elapsed_before + t.elapsed().as_secs_f64();
     let stl_weights = cfg.model.loss.stl_only();
-    // [total, clip, stl, vqa, node] summed on the device since the last read.
+    // [total, the loss columns…] summed on the device since the last read.
+    let columns = crate::task::loss_columns();
     let mut acc: Option<Tensor<1>> = None;
     let mut acc_n = 0usize;
     let mut window = Instant::now();
@@ -437,47 +433,22 @@ pub fn run(cfg: &ExperimentConfig, device: &Device, opts: &RunOptions) -> Result
             }
             let mean = |k: usize| sums[k] as f64 / acc_n.max(1) as f64;
             let ips = window_images as f64 / window.elapsed().as_secs_f64().max(1e-9);
-            let mut row = LogRow {
-                step,
-                stage: if stl { "stl" } else { "main" }.into(),
-                loss: mean(0),
-                clip: mean(1),
-                vqa: mean(3),
-                node: mean(4),
-                stl: mean(2),
-                lr,
-                images_per_s: ips,
-                val_i2t_r1: None,
-                val_t2i_r1: None,
-                val_t2i_r5: None,
-                val_t2i_r10: None,
-                val_vqa: None,
-                elapsed_s: elapsed(&session_start),
-                entailment: mean(5),
-                val_entailment: None,
-                nlvr: mean(7),
-                val_nlvr: None,
-            };
+            let mut row = LogRow::new(step, if stl { "stl" } else { "main" }, mean(0), lr, ips, elapsed(&session_start));
+            for (k, c) in columns.iter().enumerate() {
+                row.set_term(c.key, mean(k + 1));
+            }
             if eval_now && data.val.len() >= 2 {
                 let v = evaluate(&model, &data.val, &batcher, &cfg.eval.energy, cfg.eval.batch_size, device, None)?;
-                if let Some(r) = &v.retrieval {
-                    row.val_i2t_r1 = Some(r.i2t_recall[0]);
-                    row.val_t2i_r1 = Some(r.t2i_recall[0]);
-                    row.val_t2i_r5 = Some(r.t2i_recall[1]);
-                    row.val_t2i_r10 = Some(r.t2i_recall[2]);
+                for (key, value) in v.validation() {
+                    row.set_val(key, Some(value));
                 }
-                row.val_vqa = v.vqa.as_ref().map(|q| q.accuracy);
-                row.val_entailment = v.entailment.as_ref().map(|e| e.accuracy);
-                row.val_nlvr = v.nlvr.as_ref().map(|e| e.accuracy);
             }
             {
-                let validated = |r: &LogRow| r.val_t2i_r1.is_some() || r.val_vqa.is_some() || r.val_entailment.is_some() || r.val_nlvr.is_some();
-                let last_val = if validated(&row) { Some(row.clone()) } else { log.iter().rev().find(|r| validated(r)).cloned() };
+                let last_val = if row.validated() { Some(row.clone()) } else { log.iter().rev().find(|r| r.validated()).cloned() };
                 let val_text = last_val.map_or(String::from("val –"), |r| {
-                    let rec = r.val_t2i_r1.map_or(String::new(), |t| format!("val R@1 i→t {:.3} t→i {t:.3}", r.val_i2t_r1.unwrap_or(0.0)));
-                    let ve = r.val_entailment.map_or(String::new(), |v| format!(" val VE {v:.3}"))
-                        + &r.val_nlvr.map_or(String::new(), |v| format!(" val NLVR {v:.3}"));
-                    format!("{rec}{}{ve}", r.val_vqa.map_or(String::new(), |v| format!(" val VQA {v:.3}"))).trim_start().to_string()
+                    let shown: Vec<String> =
+                        crate::task::val_columns().iter().filter(|c| c.brief).filter_map(|c| r.val(c.key).map(|v| format!("{} {v:.3}", c.label))).collect();
+                    format!("val {}", shown.join(" "))
                 });
                 let done = session_steps as f64 / session_start.elapsed().as_secs_f64().max(1e-9);
                 let eta = (total - step) as f64 / done.max(1e-9);
@@ -513,7 +484,8 @@ pub fn run(cfg: &ExperimentConfig, device: &Device, opts: &RunOptions) -> Result
 }
 
 /// One optimiser step on `batch`: the losses (with `weights`, or the model's own), backward,
-/// AdamW at `lr`. Returns the updated model and the loss terms ([`crate::loss::Losses::stacked`])
+/// AdamW at `lr`. Returns the updated model and the total with the log's loss columns
+/// ([`crate::loss::Losses::stacked`] over [`crate::task::loss_columns`])
 /// (detached, still on the device: reading them is the caller's choice).
 pub fn train_step(model: Gshn, optim: &mut ModuleOptimizer, batch: &GshnBatch, weights: Option<&LossConfig>, lr: f64) -> Result<(Gshn, Tensor<1>), RunError> {
     let losses = match weights {
@@ -521,9 +493,12 @@ pub fn train_step(model: Gshn, optim: &mut ModuleOptimizer, batch: &GshnBatch, w
         None => model.losses(batch)?,
     };
     if losses.is_empty() {
-        return Err(DataError::Unfit("the batch gives no loss term (no captions and no questions)".into()).into());
+        return Err(
+            DataError::Unfit("the batch gives no loss term (no captions, questions, hypotheses or statements with their weights above 0)".into()).into()
+        );
     }
-    let parts = losses.stacked();
+    let keys: Vec<&str> = crate::task::loss_columns().iter().map(|c| c.key).collect();
+    let parts = losses.stacked(&keys);
     let grads = GradientsParams::from_grads(losses.total.backward(), &model);
     Ok((optim.step(lr, model, grads), parts))
 }

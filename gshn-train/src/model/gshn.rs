@@ -30,10 +30,11 @@ use super::vqa::{VqaHead, VqaHeadConfig, VqaOutput};
 use crate::batch::{GshnBatch, ImageBatch, PairBatch, QuestionBatch, TextBatch, SPARE_ROWS};
 use crate::dataset::{Dataset, Prepared};
 use crate::error::{bad_input, invalid, Result};
-use crate::loss::{clip_loss, contrast, cross_entropy, l2_normalize, masked_symmetric_infonce, token_segment_similarity, LogitScale, Losses, LOGIT_SCALE_INIT};
+use crate::loss::{l2_normalize, masked_symmetric_infonce, token_segment_similarity, LogitScale, Losses, LOGIT_SCALE_INIT};
 use crate::model::config::{LossConfig, StlMode};
 use crate::task::entailment::{EntailmentHead, EntailmentHeadConfig, EntailmentOutput};
 use crate::task::nlvr::{NlvrHead, NlvrHeadConfig, NlvrOutput, PairSide};
+use crate::task::{NODE_COLUMN, TASKS};
 
 /// What the image encoder produced. Node rows are in the batch's padded layout (`B·M` rows,
 /// row `b·M + k` node `k` of image `b`); [`ImageBatch::real_rows`] selects the real ones.
@@ -337,52 +338,20 @@ impl Gshn {
         self.losses_with(batch, &self.config.loss)
     }
 
-    /// Every loss term with weights `w`: CLIP (needs captions), Spiked Text Learning (needs
-    /// captions), VQA (needs questions), visual entailment and its hypothesis-only probe
-    /// (need hypotheses and the entailment head), NLVR² and its two probes (need pairs with
-    /// statements and the NLVR head), node-level InfoNCE (needs both branches). A term
-    /// with weight 0, or whose input the batch lacks, is not computed.
+    /// Every loss term with weights `w`: each task's in [`TASKS`] (retrieval's CLIP and
+    /// Spiked Text Learning, VQA, visual entailment and its hypothesis-only probe, NLVR² and
+    /// its two probes; [`crate::task::Task::add_losses`]), then node-level InfoNCE (needs both
+    /// branches). A term with weight 0, or whose input the batch lacks, is not computed.
     pub fn losses_with(&self, batch: &GshnBatch, w: &LossConfig) -> Result<Losses> {
         let images = &batch.images;
         let out = self.encode_images(images)?;
         let mut losses = Losses::new(&images.pixels.device());
-        if let Some(captions) = &batch.captions {
-            if w.clip > 0.0 || w.stl > 0.0 {
-                let (words, sentence) = self.text_features(captions);
-                // In-batch pairs whose caption is also true of the other image are left out.
-                let exclude = batch.positives.clone().filter(|_| w.mask_false_negatives);
-                if w.clip > 0.0 {
-                    let text = l2_normalize(self.text_proj.forward(sentence.clone()));
-                    losses.add_clip(clip_loss(out.embedding.clone(), text, self.logit_scale.scale(), exclude.clone().map(|p| p.transpose())), w.clip);
-                }
-                if w.stl > 0.0 {
-                    let logits = match w.stl_mode {
-                        StlMode::Sentence => self.stl_sentence_logits(images, &out, sentence),
-                        StlMode::WordSegment | StlMode::SpikedWords => self.stl_logits(images, &out, words, captions.pad.clone()),
-                    };
-                    losses.add_stl(contrast(logits, exclude), w.stl);
-                }
-            }
-        }
-        if let (Some(q), true) = (&batch.questions, w.vqa > 0.0) {
-            let logits = self.answer(images, &out, q).logits;
-            losses.add_vqa(cross_entropy(logits, q.answers.clone()), w.vqa);
-        }
-        if let (Some(h), true) = (&batch.hypotheses, w.entailment > 0.0) {
-            if let Some(e) = self.entail(images, &out, h) {
-                losses.add_entailment(cross_entropy(e.logits, h.answers.clone()), cross_entropy(e.text_only, h.answers.clone()), w.entailment);
-            }
-        }
-        if let (Some(p), true) = (&batch.pairs, w.nlvr > 0.0) {
-            if let Some(o) = self.judge_pairs(images, &out, p)? {
-                let t = p.statements.answers.clone();
-                let probes = cross_entropy(o.text_only, t.clone()).add(cross_entropy(o.single_image, t.clone()));
-                losses.add_nlvr(cross_entropy(o.logits, t), probes, w.nlvr);
-            }
+        for task in TASKS {
+            task.add_losses(self, batch, &out, w, &mut losses)?;
         }
         if w.node > 0.0 {
             if let Some(n) = self.node_infonce(images, &out, w.node_temperature, w.node_max) {
-                losses.add_node(n, w.node);
+                losses.add(NODE_COLUMN.key, n, w.node);
             }
         }
         Ok(losses)

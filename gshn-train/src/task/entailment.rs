@@ -26,12 +26,70 @@ use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
 use serde::{Deserialize, Serialize};
 
+use crate::batch::GshnBatch;
 use crate::data::shapeworld_ve::LABELS;
-use crate::dataset::QaItem;
+use crate::dataset::{Dataset, QaItem};
+use crate::loss::{cross_entropy, LossConfig, Losses};
 use crate::model::vqa::{VqaHead, VqaHeadConfig};
+use crate::model::{Gshn, ImageOutput};
+use crate::task::{Column, Task};
 
 /// Classes: contradiction, neutral, entailment.
 pub const CLASSES: usize = 3;
+
+/// Visual entailment as a [`Task`]: one hypothesis per image that has hypotheses,
+/// `entailment = CE(EntailmentHead(h, V'), label)` and the hypothesis-only probe's
+/// `entailment_probe = CE(probe(stopgrad h), label)`, both with weight `loss.entailment` (the
+/// probe's gradient reaches only the probe).
+#[derive(Debug, Clone, Copy)]
+pub struct Entailment;
+
+impl Task for Entailment {
+    fn name(&self) -> &'static str {
+        "entailment"
+    }
+
+    fn carried_by(&self, data: &Dataset) -> bool {
+        data.has_hypotheses()
+    }
+
+    fn learns(&self, data: &Dataset, w: &LossConfig) -> bool {
+        w.entailment > 0.0 && data.has_hypotheses()
+    }
+
+    fn examples(&self) -> &'static str {
+        "hypotheses (with model.loss.entailment > 0)"
+    }
+
+    fn missing(&self, w: &LossConfig) -> Option<&'static str> {
+        (w.entailment > 0.0)
+            .then_some("model.loss.entailment > 0 but the training split has no entailment hypotheses (ShapeWorld: set data.hypotheses, e.g. 3)")
+    }
+
+    fn add_losses(&self, model: &Gshn, batch: &GshnBatch, out: &ImageOutput, w: &LossConfig, losses: &mut Losses) -> crate::error::Result<()> {
+        if let (Some(h), true) = (&batch.hypotheses, w.entailment > 0.0) {
+            if let Some(e) = model.entail(&batch.images, out, h) {
+                losses.add("entailment", cross_entropy(e.logits, h.answers.clone()), w.entailment);
+                losses.add("entailment_probe", cross_entropy(e.text_only, h.answers.clone()), w.entailment);
+            }
+        }
+        Ok(())
+    }
+
+    fn loss_columns(&self) -> &'static [Column] {
+        const C: &[Column] = &[Column::new("entailment", "VE")];
+        C
+    }
+
+    fn val_columns(&self) -> &'static [Column] {
+        const C: &[Column] = &[Column::new("entailment", "VE acc")];
+        C
+    }
+
+    fn metrics(&self) -> &'static [(&'static str, &'static str)] {
+        &[("ve", "visual-entailment accuracy"), ("ve_hypothesis_only", "VE hypothesis-only probe accuracy")]
+    }
+}
 
 /// Configuration of the [`EntailmentHead`].
 #[derive(Config, Debug)]

@@ -25,9 +25,68 @@ use burn::tensor::activation::relu;
 use burn::tensor::{Bool, Device, Tensor};
 use serde::{Deserialize, Serialize};
 
-use crate::dataset::PairStatement;
+use crate::batch::GshnBatch;
+use crate::dataset::{Dataset, PairStatement};
+use crate::loss::{cross_entropy, LossConfig, Losses};
 use crate::model::vqa::attention_pool;
+use crate::model::{Gshn, ImageOutput};
 use crate::task::entailment::Accuracy;
+use crate::task::{Column, Task};
+
+/// NLVR² as a [`Task`]: one statement per pair that has statements, `nlvr =
+/// CE(NlvrHead(s, V'_left, V'_right), truth)` and its probes' `nlvr_probes = CE(text-only) +
+/// CE(single-image)`, both with weight `loss.nlvr` (the probes' gradients reach only the
+/// probes).
+#[derive(Debug, Clone, Copy)]
+pub struct Nlvr;
+
+impl Task for Nlvr {
+    fn name(&self) -> &'static str {
+        "nlvr"
+    }
+
+    fn carried_by(&self, data: &Dataset) -> bool {
+        data.has_statements()
+    }
+
+    fn learns(&self, data: &Dataset, w: &LossConfig) -> bool {
+        w.nlvr > 0.0 && data.has_statements()
+    }
+
+    fn examples(&self) -> &'static str {
+        "statements about image pairs (with model.loss.nlvr > 0)"
+    }
+
+    fn missing(&self, w: &LossConfig) -> Option<&'static str> {
+        (w.nlvr > 0.0).then_some("model.loss.nlvr > 0 but the training split has no image pairs with statements (ShapeWorld: set data.statements, e.g. 1)")
+    }
+
+    fn add_losses(&self, model: &Gshn, batch: &GshnBatch, out: &ImageOutput, w: &LossConfig, losses: &mut Losses) -> crate::error::Result<()> {
+        if let (Some(p), true) = (&batch.pairs, w.nlvr > 0.0) {
+            if let Some(o) = model.judge_pairs(&batch.images, out, p)? {
+                let t = p.statements.answers.clone();
+                let probes = cross_entropy(o.text_only, t.clone()).add(cross_entropy(o.single_image, t.clone()));
+                losses.add("nlvr", cross_entropy(o.logits, t), w.nlvr);
+                losses.add("nlvr_probes", probes, w.nlvr);
+            }
+        }
+        Ok(())
+    }
+
+    fn loss_columns(&self) -> &'static [Column] {
+        const C: &[Column] = &[Column::new("nlvr", "NLVR")];
+        C
+    }
+
+    fn val_columns(&self) -> &'static [Column] {
+        const C: &[Column] = &[Column::new("nlvr", "NLVR acc")];
+        C
+    }
+
+    fn metrics(&self) -> &'static [(&'static str, &'static str)] {
+        &[("nlvr", "NLVR² accuracy"), ("nlvr_text_only", "NLVR² text-only probe accuracy"), ("nlvr_single_image", "NLVR² single-image probe accuracy")]
+    }
+}
 
 /// Configuration of the [`NlvrHead`].
 #[derive(Config, Debug)]

@@ -1,9 +1,98 @@
 //! Image–text retrieval as a task: its metrics — recall@K both ways with several captions per
 //! image ([`retrieval`]), claim-aware recall and its ceilings ([`claim_aware`]), hard-negative
-//! discrimination ([`pairwise_accuracy`]). Its loss is CLIP's symmetric InfoNCE
-//! ([`crate::loss::clip_loss`], `Gshn::losses`' `clip` term).
+//! discrimination ([`pairwise_accuracy`]). Its loss terms ([`Retrieval`]) are CLIP's
+//! symmetric InfoNCE ([`crate::loss::clip_loss`], `clip`) and Spiked Text Learning's
+//! word–segment InfoNCE (`stl`), the latter trained in a stage of its own by the runner.
 
+use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
+
+use crate::batch::GshnBatch;
+use crate::dataset::Dataset;
+use crate::loss::{clip_loss, contrast, l2_normalize};
+use crate::loss::{LossConfig, Losses};
+use crate::model::config::StlMode;
+use crate::model::{Gshn, ImageOutput};
+use crate::task::{Column, Task};
+
+/// Image–text retrieval as a [`Task`]: with captions, CLIP's InfoNCE between each image and
+/// its caption, `clip = InfoNCE(s · image · textᵀ)` (weight `loss.clip`), and Spiked Text
+/// Learning, `stl = InfoNCE(s · STL(words, E_SNN))` (weight `loss.stl`; [`Gshn::stl_logits`]);
+/// in-batch pairs whose caption is also true of the other image are left out of both where
+/// `loss.mask_false_negatives` is set.
+#[derive(Debug, Clone, Copy)]
+pub struct Retrieval;
+
+impl Task for Retrieval {
+    fn name(&self) -> &'static str {
+        "retrieval"
+    }
+
+    fn carried_by(&self, data: &Dataset) -> bool {
+        data.has_captions()
+    }
+
+    /// Captions always give something to learn: CLIP in the main stage, STL in its own.
+    fn learns(&self, data: &Dataset, _w: &LossConfig) -> bool {
+        data.has_captions()
+    }
+
+    fn examples(&self) -> &'static str {
+        "captions"
+    }
+
+    fn missing(&self, _w: &LossConfig) -> Option<&'static str> {
+        None
+    }
+
+    fn add_losses(&self, model: &Gshn, batch: &GshnBatch, out: &ImageOutput, w: &LossConfig, losses: &mut Losses) -> crate::error::Result<()> {
+        let Some(captions) = &batch.captions else { return Ok(()) };
+        if w.clip <= 0.0 && w.stl <= 0.0 {
+            return Ok(());
+        }
+        let (words, sentence): (Tensor<3>, Tensor<2>) = model.text_features(captions);
+        // In-batch pairs whose caption is also true of the other image are left out.
+        let exclude = batch.positives.clone().filter(|_| w.mask_false_negatives);
+        if w.clip > 0.0 {
+            let text = l2_normalize(model.text_proj.forward(sentence.clone()));
+            losses.add("clip", clip_loss(out.embedding.clone(), text, model.logit_scale.scale(), exclude.clone().map(|p| p.transpose())), w.clip);
+        }
+        if w.stl > 0.0 {
+            let logits = match w.stl_mode {
+                StlMode::Sentence => model.stl_sentence_logits(&batch.images, out, sentence),
+                StlMode::WordSegment | StlMode::SpikedWords => model.stl_logits(&batch.images, out, words, captions.pad.clone()),
+            };
+            losses.add("stl", contrast(logits, exclude), w.stl);
+        }
+        Ok(())
+    }
+
+    fn loss_columns(&self) -> &'static [Column] {
+        const C: &[Column] = &[Column::new("clip", "CLIP"), Column::new("stl", "STL")];
+        C
+    }
+
+    fn val_columns(&self) -> &'static [Column] {
+        const C: &[Column] =
+            &[Column::new("i2t_r1", "i→t R@1"), Column::new("t2i_r1", "t→i R@1"), Column::quiet("t2i_r5", "t→i R@5"), Column::quiet("t2i_r10", "t→i R@10")];
+        C
+    }
+
+    fn metrics(&self) -> &'static [(&'static str, &'static str)] {
+        &[
+            ("t2i_r1", "text→image R@1"),
+            ("t2i_r5", "text→image R@5"),
+            ("t2i_r10", "text→image R@10"),
+            ("i2t_r1", "image→text R@1"),
+            ("i2t_r10", "image→text R@10"),
+            ("hard_negative", "hard-negative accuracy"),
+        ]
+    }
+
+    fn headline(&self) -> Column {
+        Column::quiet("t2i_r10", "text→image R@10")
+    }
+}
 
 /// Retrieval results in both directions.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -19,7 +19,61 @@ use burn::tensor::{Bool, Device, Tensor};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-use crate::dataset::QaItem;
+use crate::batch::GshnBatch;
+use crate::dataset::{Dataset, QaItem};
+use crate::loss::{cross_entropy, LossConfig, Losses};
+use crate::model::{Gshn, ImageOutput};
+use crate::task::{Column, Task};
+
+/// VQA as a [`Task`]: one question per image that has questions, `vqa = CE(VqaHead(q, V'),
+/// answer)` (weight `loss.vqa`).
+#[derive(Debug, Clone, Copy)]
+pub struct Vqa;
+
+impl Task for Vqa {
+    fn name(&self) -> &'static str {
+        "vqa"
+    }
+
+    fn carried_by(&self, data: &Dataset) -> bool {
+        data.has_questions()
+    }
+
+    fn learns(&self, data: &Dataset, w: &LossConfig) -> bool {
+        w.vqa > 0.0 && data.has_questions()
+    }
+
+    fn examples(&self) -> &'static str {
+        "questions (with model.loss.vqa > 0)"
+    }
+
+    /// VQA's weight is on by default and most data has no questions: not an error.
+    fn missing(&self, _w: &LossConfig) -> Option<&'static str> {
+        None
+    }
+
+    fn add_losses(&self, model: &Gshn, batch: &GshnBatch, out: &ImageOutput, w: &LossConfig, losses: &mut Losses) -> crate::error::Result<()> {
+        if let (Some(q), true) = (&batch.questions, w.vqa > 0.0) {
+            let logits = model.answer(&batch.images, out, q).logits;
+            losses.add("vqa", cross_entropy(logits, q.answers.clone()), w.vqa);
+        }
+        Ok(())
+    }
+
+    fn loss_columns(&self) -> &'static [Column] {
+        const C: &[Column] = &[Column::new("vqa", "VQA")];
+        C
+    }
+
+    fn val_columns(&self) -> &'static [Column] {
+        const C: &[Column] = &[Column::new("vqa", "VQA acc")];
+        C
+    }
+
+    fn metrics(&self) -> &'static [(&'static str, &'static str)] {
+        &[("vqa", "VQA accuracy")]
+    }
+}
 
 /// Configuration of the [`VqaHead`].
 #[derive(Config, Debug)]
