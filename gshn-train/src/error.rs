@@ -28,6 +28,9 @@ pub enum GshnError {
     /// From gshn-seg.
     #[error(transparent)]
     Seg(#[from] SegError),
+    /// The device could not give back a tensor's values.
+    #[error("device: {0}")]
+    Device(String),
     /// Pretrained weights that are missing, damaged or do not fit.
     #[error(transparent)]
     Weights(#[from] crate::model::weights::WeightsError),

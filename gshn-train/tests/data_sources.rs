@@ -195,7 +195,7 @@ fn without_captions_the_text_encoder_is_counted_per_question() {
     let device = burn::tensor::Device::flex().autodiff();
     let r = gshn_train::cli::train::run(&c, &device, &gshn_train::cli::train::RunOptions { out, resume: false, stop_after: None, progress: false }).unwrap();
     let test = r.test.unwrap();
-    assert!(test.retrieval.is_none() && test.vqa.is_some());
+    assert!(test.tasks.retrieval.is_none() && test.tasks.vqa.is_some());
     // The embeddings layer reads `len × width` values: len is the mean question length.
     let qs: Vec<&str> = r.data.test.items.iter().flat_map(|p| p.questions.iter().map(|q| q.text.as_str())).collect();
     let len = qs.iter().map(|q| r.batcher.vocab.encode(q).len().min(r.batcher.max_text)).sum::<usize>() as f64 / qs.len() as f64;

@@ -61,16 +61,22 @@ fn retrieval_and_vqa_are_unchanged_by_the_new_tasks() {
     let _rng = RNG.lock().unwrap_or_else(|e| e.into_inner());
     let dir = scratch("golden");
     let test = run(&tiny(&[]), &Device::flex().autodiff(), &opts(&dir)).unwrap().test.unwrap();
-    let r = test.retrieval.as_ref().unwrap();
-    let v = test.vqa.as_ref().unwrap();
+    let r = test.tasks.retrieval.as_ref().unwrap();
+    let v = test.tasks.vqa.as_ref().unwrap();
     let got = [r.i2t_recall, r.t2i_recall]
         .concat()
         .into_iter()
-        .chain([r.i2t_rank[0], r.t2i_rank[0], v.accuracy, test.hard_negative_accuracy.unwrap()])
+        .chain([r.i2t_rank[0], r.t2i_rank[0], v.accuracy, test.tasks.hard_negative_accuracy.unwrap()])
         .collect::<Vec<f64>>();
     println!("golden {got:?}");
     assert_eq!(got, GOLDEN.to_vec(), "retrieval R@1/5/10 both ways, mean ranks, VQA and hard-negative accuracy");
-    assert!(test.entailment.is_none() && test.nlvr.is_none());
+    assert!(test.tasks.entailment.is_none() && test.tasks.nlvr.is_none());
+    // eval.json keeps the task fields at the top level (older runs' files read the same).
+    let json = std::fs::read_to_string(dir.join("eval.json")).unwrap();
+    let value: serde_json::Value = serde_json::from_str(&json).unwrap();
+    assert!(value.get("tasks").is_none() && value["retrieval"].is_object() && value["vqa"].is_object() && value["hard_negative_accuracy"].is_number());
+    let back: gshn_train::cli::eval::EvalReport = serde_json::from_str(&json).unwrap();
+    assert_eq!(back.tasks, test.tasks);
     std::fs::remove_dir_all(&dir).ok();
 }
 
@@ -82,7 +88,7 @@ fn visual_entailment_trains_and_reports_its_baselines() {
     let dir = scratch("ve");
     let cfg = tiny(&["data.occluders=0.5", "data.hypotheses=3", "model.loss.entailment=1.0", "train.stl_steps=0"]);
     let result = run(&cfg, &Device::flex().autodiff(), &opts(&dir)).unwrap();
-    let e = result.test.as_ref().unwrap().entailment.as_ref().expect("entailment is scored");
+    let e = result.test.as_ref().unwrap().tasks.entailment.as_ref().expect("entailment is scored");
     assert_eq!(e.hypotheses, result.data.test.items.iter().map(|p| p.hypotheses.len()).sum::<usize>(), "every test hypothesis is scored");
     assert!(e.hypotheses > 60);
     let shares: f64 = e.class_shares.values().sum();
@@ -102,7 +108,7 @@ fn nlvr_trains_and_reports_its_baselines() {
     let dir = scratch("nlvr");
     let cfg = tiny(&["data.statements=2", "model.loss.nlvr=1.0", "train.stl_steps=0"]);
     let result = run(&cfg, &Device::flex().autodiff(), &opts(&dir)).unwrap();
-    let n = result.test.as_ref().unwrap().nlvr.as_ref().expect("NLVR² is scored");
+    let n = result.test.as_ref().unwrap().tasks.nlvr.as_ref().expect("NLVR² is scored");
     assert_eq!(n.statements, result.data.test.items.iter().map(|p| p.statements.len()).sum::<usize>());
     assert!(n.majority >= 0.5 && n.majority < 0.7 && (0.0..=1.0).contains(&n.single_image) && (0.0..=1.0).contains(&n.text_only));
     assert!(n.per_kind.len() == 3, "{:?}", n.per_kind.keys());

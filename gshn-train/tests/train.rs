@@ -73,7 +73,7 @@ fn the_loss_falls_and_a_killed_run_resumes_to_the_same_result() {
     assert!(whole.log.iter().any(|r| r.stage == "stl" && r.term("stl") > 0.0), "the STL stage ran");
     assert!(whole.log.iter().any(|r| r.val("vqa").is_some()), "validation ran with VQA");
     let test = whole.test.clone().unwrap();
-    assert!(test.vqa.is_some() && test.hard_negative_accuracy.is_some() && test.layers.len() == 2);
+    assert!(test.tasks.vqa.is_some() && test.tasks.hard_negative_accuracy.is_some() && test.layers.len() == 2);
     assert!(test.layers.iter().all(|l| (0.0..=1.0).contains(&l.firing_rate())));
     assert!(whole_dir.join("eval.json").is_file() && whole_dir.join("metrics.csv").is_file() && whole_dir.join("config.toml").is_file());
     let csv = std::fs::read_to_string(whole_dir.join("metrics.csv")).unwrap();

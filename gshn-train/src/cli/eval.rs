@@ -1,8 +1,8 @@
-//! Evaluation: retrieval both ways with every caption, hard-negative discrimination, VQA
-//! accuracy overall and per question type, visual entailment and NLVR² beside their
-//! baselines (each task where the data carries it and the model learns it), spiking
-//! statistics (firing rate per layer, SOPs, estimated energy) and the learned fusion weight
-//! `r`.
+//! Evaluation: every task's metrics beside their baselines, each where the data carries the
+//! task and the model learns it (each task's [`Scorer`], run batch by
+//! batch: retrieval both ways with every caption and hard-negative discrimination, VQA
+//! accuracy overall and per question type, visual entailment and NLVR²), spiking statistics
+//! (firing rate per layer, SOPs, estimated energy) and the learned fusion weight `r`.
 
 use burn::module::Module;
 use burn::tensor::{Device, Tensor};
@@ -11,14 +11,13 @@ use serde::{Deserialize, Serialize};
 
 use crate::batch::GshnBatcher;
 use crate::cli::run_error::{DataError, RunError};
-use crate::dataset::{CaptionClaims, Dataset, QaItem};
+use crate::dataset::Dataset;
 use crate::energy::{image_ops, snn_ops, text_ops, total_memory_pj, total_pj, twin_of, LayerOps, Measured, MEM_ACCESS_PJ};
 use crate::model::{Branches, Gshn};
-use crate::task::entailment::EntailmentMetrics;
-use crate::task::nlvr::NlvrMetrics;
-use crate::task::retrieval::{claim_aware, pairwise_accuracy, retrieval, ClaimAwareMetrics, RetrievalMetrics};
+use crate::task::{EvalBatch, Scorer, TaskScores, TASKS};
 
-pub use crate::task::vqa::{VqaBaselines, VqaMetrics};
+pub use crate::task::retrieval::caption_truth;
+pub use crate::task::vqa::{vqa_baselines, VqaBaselines, VqaMetrics};
 
 /// What the energy model counts: every layer of the image side, the text encoder, and the
 /// equal-width non-spiking twin (docs: [`crate::energy`]).
@@ -64,28 +63,10 @@ pub struct EnergyReport {
 pub struct EvalReport {
     /// Images evaluated.
     pub images: usize,
-    /// Retrieval with all captions of each image (`None` without captions).
-    pub retrieval: Option<RetrievalMetrics>,
-    /// Claim-aware retrieval and the ceilings of standard recall (ShapeWorld).
-    #[serde(default)]
-    pub claim_retrieval: Option<ClaimAwareMetrics>,
-    /// Fraction of (source caption, hard negative) pairs where the true caption scores
-    /// higher — each negative against the caption it was made from (against every true
-    /// caption of its image where the data does not say); `None` without negatives.
-    pub hard_negative_accuracy: Option<f64>,
-    /// VQA; `None` without questions.
-    pub vqa: Option<VqaMetrics>,
-    /// VQA without looking at the image (needs the training split's answers).
-    #[serde(default)]
-    pub vqa_baselines: Option<VqaBaselines>,
-    /// Visual entailment with its baselines; `None` without hypotheses or without the
-    /// entailment head.
-    #[serde(default)]
-    pub entailment: Option<EntailmentMetrics>,
-    /// NLVR² with its baselines; `None` without image pairs with statements or without the
-    /// NLVR head.
-    #[serde(default)]
-    pub nlvr: Option<NlvrMetrics>,
+    /// Every task's results: retrieval, claim-aware retrieval, hard negatives, VQA and its
+    /// baselines, visual entailment, NLVR² (flattened: `eval.json` keeps its fields).
+    #[serde(flatten)]
+    pub tasks: TaskScores,
     /// Spiking layers' counts over the split (empty without a spiking branch).
     pub layers: Vec<LayerStats>,
     /// Energy preset used.
@@ -123,39 +104,16 @@ impl EvalReport {
         }
     }
 
-    /// The validation metrics the metrics log records, by their column keys
-    /// ([`crate::task::Task::val_columns`]): retrieval's R@1 both ways and text→image R@5/10,
-    /// and each other task's accuracy, where the split carries the task.
+    /// The validation metrics the metrics log records, by their column keys: each task's
+    /// ([`crate::task::Task::validation`]).
     pub fn validation(&self) -> Vec<(&'static str, f64)> {
-        let mut v = Vec::new();
-        if let Some(r) = &self.retrieval {
-            v.extend([("i2t_r1", r.i2t_recall[0]), ("t2i_r1", r.t2i_recall[0]), ("t2i_r5", r.t2i_recall[1]), ("t2i_r10", r.t2i_recall[2])]);
-        }
-        v.extend(self.vqa.as_ref().map(|q| ("vqa", q.accuracy)));
-        v.extend(self.entailment.as_ref().map(|e| ("entailment", e.accuracy)));
-        v.extend(self.nlvr.as_ref().map(|n| ("nlvr", n.accuracy)));
-        v
+        TASKS.iter().flat_map(|t| t.validation(&self.tasks)).collect()
     }
 
     /// A task's test metric by its name ([`crate::task::Task::metrics`]); `None` where the
     /// split does not carry the task or the name is not a task's.
     pub fn task_metric(&self, name: &str) -> Option<f64> {
-        let r = self.retrieval.as_ref();
-        match name {
-            "t2i_r1" => r.map(|r| r.t2i_recall[0]),
-            "t2i_r5" => r.map(|r| r.t2i_recall[1]),
-            "t2i_r10" => r.map(|r| r.t2i_recall[2]),
-            "i2t_r1" => r.map(|r| r.i2t_recall[0]),
-            "i2t_r10" => r.map(|r| r.i2t_recall[2]),
-            "hard_negative" => self.hard_negative_accuracy,
-            "vqa" => self.vqa.as_ref().map(|v| v.accuracy),
-            "ve" => self.entailment.as_ref().map(|v| v.accuracy),
-            "ve_hypothesis_only" => self.entailment.as_ref().map(|v| v.hypothesis_only),
-            "nlvr" => self.nlvr.as_ref().map(|v| v.accuracy),
-            "nlvr_text_only" => self.nlvr.as_ref().map(|v| v.text_only),
-            "nlvr_single_image" => self.nlvr.as_ref().map(|v| v.single_image),
-            _ => None,
-        }
+        TASKS.iter().find_map(|t| t.metric(&self.tasks, name))
     }
 
     /// `r` as text: the scalar, or the mean and range of a per-channel `r`.
@@ -175,70 +133,12 @@ impl EvalReport {
     pub fn markdown(&self) -> String {
         let mut s = String::new();
         s += &format!("Test images: {} (chance text→image R@1 {:.4})\n\n", self.images, 1.0 / self.images as f64);
-        if let Some(m) = &self.retrieval {
-            let c = self.claim_retrieval.as_ref();
-            let ceil = |v: Option<[f64; 3]>| v.map_or(String::new(), |v| format!(" | {:.3} | {:.3} | {:.3}", v[0], v[1], v[2]));
-            let head = if c.is_some() { " | truth-only ranker R@1 | R@5 | R@10" } else { "" };
-            let rule = if c.is_some() { "|---|---|---" } else { "" };
-            s += &format!("| direction | R@1 | R@5 | R@10 | mean rank | median rank{head} |\n|---|---|---|---|---|---{rule}|\n");
-            s += &format!(
-                "| image→text | {:.3} | {:.3} | {:.3} | {:.1} | {:.1}{} |\n",
-                m.i2t_recall[0],
-                m.i2t_recall[1],
-                m.i2t_recall[2],
-                m.i2t_rank[0],
-                m.i2t_rank[1],
-                ceil(c.map(|c| c.i2t_ceiling))
-            );
-            s += &format!(
-                "| text→image | {:.3} | {:.3} | {:.3} | {:.1} | {:.1}{} |\n",
-                m.t2i_recall[0],
-                m.t2i_recall[1],
-                m.t2i_recall[2],
-                m.t2i_rank[0],
-                m.t2i_rank[1],
-                ceil(c.map(|c| c.t2i_ceiling))
-            );
-            if let Some(c) = c {
-                s += &format!(
-                    "| image→text, claim-aware | {:.3} | {:.3} | {:.3} | | | 1 | 1 | 1 |\n| text→image, claim-aware | {:.3} | {:.3} | {:.3} | | | 1 | 1 | 1 |\n\n",
-                    c.i2t_recall[0], c.i2t_recall[1], c.i2t_recall[2], c.t2i_recall[0], c.t2i_recall[1], c.t2i_recall[2]
-                );
-                s += &format!(
-                    "Claim-aware: a caption counts as found at any image it is true of; its chance level (a random ranking) is R@1/5/10 {:.3}/{:.3}/{:.3} image→text and {:.3}/{:.3}/{:.3} text→image. Truth-only ranker: the standard recall of a model that ranks by truth alone, ties broken at random — a reference, not an upper bound. {:.1} % of the captions are true of their own image only.\n\n",
-                    c.i2t_chance[0], c.i2t_chance[1], c.i2t_chance[2], c.t2i_chance[0], c.t2i_chance[1], c.t2i_chance[2],
-                    100.0 * c.unique_captions
-                );
-            } else {
-                s += "\n";
-            }
+        for t in TASKS {
+            s += &t.markdown(&self.tasks);
         }
         s += "| metric | value | baseline |\n|---|---|---|\n";
-        if let Some(h) = self.hard_negative_accuracy {
-            s += &format!("| hard-negative accuracy (vs the caption each negative was made from) | {h:.3} | 0.5 (chance) |\n");
-        }
-        if let Some(v) = &self.vqa {
-            let b = self.vqa_baselines.as_ref();
-            let base = |k: &str| {
-                b.map_or("–".to_string(), |b| {
-                    format!(
-                        "prior {:.3}, question-text lookup {:.3}",
-                        b.prior.get(k).copied().unwrap_or(f64::NAN),
-                        b.question_only.get(k).copied().unwrap_or(f64::NAN)
-                    )
-                })
-            };
-            s += &format!("| VQA accuracy ({} questions) | {:.3} | {} |\n", v.questions, v.accuracy, base("all"));
-            for (k, (acc, n)) in &v.per_type {
-                s += &format!("| VQA {k} ({n}) | {acc:.3} | {} |\n", base(k));
-            }
-        }
         for l in &self.layers {
             s += &format!("| firing rate {} | {:.3} | |\n", l.name, l.firing_rate());
-        }
-        let tasks: Vec<String> = self.entailment.iter().map(|e| e.markdown()).chain(self.nlvr.iter().map(|n| n.markdown())).collect();
-        if !tasks.is_empty() {
-            s += &format!("\n{}\n| metric | value | baseline |\n|---|---|---|\n", tasks.join("\n"));
         }
         let e = &self.energy;
         if !self.layers.is_empty() {
@@ -282,12 +182,7 @@ impl EvalReport {
     /// What the text encoder's energy is counted per: a caption, or a question on a split
     /// without captions.
     fn text_unit(&self) -> &'static str {
-        match (&self.retrieval, &self.vqa, &self.entailment, &self.nlvr) {
-            (None, Some(_), _, _) => "question",
-            (None, None, Some(_), _) => "hypothesis",
-            (None, None, None, Some(_)) => "statement",
-            _ => "caption",
-        }
+        TASKS.iter().find(|t| t.scored(&self.tasks)).map_or("caption", |t| t.text_unit())
     }
 
     /// The per-layer operation table (Markdown).
@@ -324,54 +219,14 @@ impl EvalReport {
     }
 }
 
-/// `(image, question)` of every question of every image, in image order.
-fn all_questions(data: &Dataset) -> Vec<(usize, &QaItem)> {
-    data.items.iter().enumerate().flat_map(|(i, p)| p.questions.iter().map(move |q| (i, q))).collect()
-}
-
-/// `(image, hypothesis)` of every entailment hypothesis of every image, in image order.
-fn all_hypotheses(data: &Dataset) -> Vec<(usize, &QaItem)> {
-    data.items.iter().enumerate().flat_map(|(i, p)| p.hypotheses.iter().map(move |q| (i, q))).collect()
-}
-
-/// The items of `(image, item)` pairs whose image lies in `start..end`, with their image as
-/// a row of that batch; `cursor` (into `all`, in image order) moves past them.
-fn in_batch<'a>(all: &[(usize, &'a QaItem)], cursor: &mut usize, start: usize, end: usize) -> Vec<(usize, &'a QaItem)> {
-    let stop = all[*cursor..].iter().position(|q| q.0 >= end).map_or(all.len(), |p| *cursor + p);
-    let out = all[*cursor..stop].iter().map(|&(i, q)| (i - start, q)).collect();
-    *cursor = stop;
-    out
-}
-
 /// A float tensor's values, row-major.
 pub(crate) fn to_vec<const D: usize>(t: Tensor<D>) -> Result<Vec<f32>, RunError> {
-    t.to_data().convert::<f32>().try_to_vec::<f32>().map_err(|e| RunError::Device(format!("reading a tensor: {e:?}")))
+    Ok(crate::task::to_vec(t)?)
 }
 
 /// The index of the largest logit of each row.
 pub(crate) fn argmax_rows(logits: Tensor<2>) -> Result<Vec<usize>, RunError> {
-    let v = logits.argmax(1).to_data().convert::<i64>().try_to_vec::<i64>().map_err(|e| RunError::Device(format!("reading a tensor: {e:?}")))?;
-    Ok(v.into_iter().map(|i| i as usize).collect())
-}
-
-/// The answer-prior and question-text-lookup baselines on `data`'s questions, from `train`'s
-/// answers.
-pub fn vqa_baselines(train: &Dataset, data: &Dataset) -> Option<VqaBaselines> {
-    let train: Vec<&QaItem> = train.items.iter().flat_map(|p| &p.questions).collect();
-    let questions: Vec<&QaItem> = all_questions(data).into_iter().map(|(_, q)| q).collect();
-    VqaBaselines::new(&train, &questions)
-}
-
-/// For each caption of `data` (in image order), the images of `data` it is true of, when
-/// every example carries checkable claims.
-pub fn caption_truth(data: &Dataset) -> Option<Vec<Vec<usize>>> {
-    let claims: Vec<&dyn CaptionClaims> = data.items.iter().map(|p| p.claims.as_deref()).collect::<Option<Vec<_>>>()?;
-    Some(
-        claims
-            .iter()
-            .flat_map(|c| (0..c.captions()).map(|k| claims.iter().enumerate().filter(|(_, o)| c.holds_of(k, **o) == Some(true)).map(|(i, _)| i).collect()))
-            .collect(),
-    )
+    Ok(crate::task::argmax_rows(logits)?)
 }
 
 /// Evaluates `model` on `data` with batches of `batch_size` images; `energy` names an
@@ -392,10 +247,6 @@ pub fn evaluate(
     let preset = energy.to_string();
     let model = model.clone().valid();
     let n = data.len();
-    let (mut image_emb, mut text_emb, mut neg_emb) = (vec![], vec![], vec![]);
-    let mut text_image = Vec::new();
-    let mut neg_image = Vec::new();
-    let mut neg_source = Vec::new();
     let mut layers: Vec<LayerStats> = Vec::new();
     let mut input_spikes = 0.0;
     // Nonzero outputs of each layer of a ReLU twin's branch (empty for a spiking model).
@@ -403,22 +254,13 @@ pub fn evaluate(
     let mut nonzero: Vec<f64> = Vec::new();
     // A task is scored where the data carries it and the model learns it (its loss weight
     // is > 0): an untrained head's numbers would read as results.
-    let w = &model.config.loss;
-    let scores_retrieval = w.clip > 0.0;
-    let questions = if w.vqa > 0.0 { all_questions(data) } else { vec![] };
-    let mut vqa_right = vec![false; questions.len()];
-    let mut q_cursor = 0;
-    let hypotheses = if model.entailment.is_some() && w.entailment > 0.0 { all_hypotheses(data) } else { vec![] };
-    let (mut ve_pred, mut ve_probe, mut h_cursor) = (Vec::with_capacity(hypotheses.len()), Vec::with_capacity(hypotheses.len()), 0);
-    let pairs = model.nlvr.is_some() && w.nlvr > 0.0 && data.has_statements();
-    let (mut nlvr_items, mut nlvr_pred, mut nlvr_text, mut nlvr_single) = (vec![], vec![], vec![], vec![]);
+    let mut scorers: Vec<Box<dyn Scorer + '_>> = TASKS.iter().filter_map(|t| t.scorer(&model, data)).collect();
     let d = model.config.d_model;
     let spiking_input = matches!(model.config.snn.encoding, crate::model::config::Encoding::Rate | crate::model::config::Encoding::Latency);
     for start in (0..n).step_by(batch_size.max(1)) {
         let idx: Vec<usize> = (start..(start + batch_size).min(n)).collect();
         let batch = batcher.images(&data.refs(&idx), device)?;
         let out = model.encode_images(&batch)?;
-        image_emb.push(out.embedding.clone());
         // Spiking statistics of real nodes only (padding rows are not neurons of any image):
         // layer 1 is fed the encoded tokens (SOPs when they are spikes), later layers the
         // spikes of the layer before; each input feeds d_model synapses.
@@ -453,91 +295,15 @@ pub fn evaluate(
                 layers.iter_mut().zip(&stats).for_each(|(a, b)| a.accumulate(b));
             }
         }
-        let texts: Vec<&str> = if scores_retrieval { idx.iter().flat_map(|&i| data[i].captions.iter().map(|s| s.as_str())).collect() } else { vec![] };
-        if !texts.is_empty() {
-            text_image.extend(idx.iter().flat_map(|&i| std::iter::repeat_n(i, data[i].captions.len())));
-            text_emb.push(model.encode_text(&batcher.texts(&texts, device)));
-        }
-        let negs: Vec<&str> = if scores_retrieval { idx.iter().flat_map(|&i| data[i].negatives.iter().map(|s| s.as_str())).collect() } else { vec![] };
-        if !negs.is_empty() {
-            for &i in &idx {
-                neg_image.extend(std::iter::repeat_n(i, data[i].negatives.len()));
-                let sources = &data[i].negative_sources;
-                neg_source.extend((0..data[i].negatives.len()).map(|j| sources.get(j).copied()));
-            }
-            neg_emb.push(model.encode_text(&batcher.texts(&negs, device)));
-        }
-        // VQA on this batch's questions.
-        let first = q_cursor;
-        let qs = in_batch(&questions, &mut q_cursor, start, start + idx.len());
-        if !qs.is_empty() {
-            let pred = argmax_rows(model.answer(&batch, &out, &batcher.questions(&qs, device)).logits)?;
-            for (k, (_, q)) in qs.iter().enumerate() {
-                vqa_right[first + k] = pred[k] == q.answer;
-            }
-        }
-        // Entailment on this batch's hypotheses: the model and the hypothesis-only probe.
-        let hs = in_batch(&hypotheses, &mut h_cursor, start, start + idx.len());
-        if let Some(e) = (!hs.is_empty()).then(|| model.entail(&batch, &out, &batcher.questions(&hs, device))).flatten() {
-            ve_pred.extend(argmax_rows(e.logits)?);
-            ve_probe.extend(argmax_rows(e.text_only)?);
-        }
-        // NLVR² on every statement of this batch's pairs, unswapped.
-        if pairs {
-            let items = data.refs(&idx);
-            let chosen: Vec<(usize, &crate::dataset::PairStatement, bool)> =
-                items.iter().enumerate().flat_map(|(r, p)| p.statements.iter().map(move |s| (r, s, false))).collect();
-            if !chosen.is_empty() {
-                let pb = batcher.pair_statements(&items, &chosen, device)?;
-                if let Some(o) = model.judge_pairs(&batch, &out, &pb)? {
-                    nlvr_pred.extend(argmax_rows(o.logits)?);
-                    nlvr_text.extend(argmax_rows(o.text_only)?);
-                    nlvr_single.extend(argmax_rows(o.single_image)?);
-                    nlvr_items.extend(chosen.iter().map(|c| c.1));
-                }
-            }
+        let scoring = EvalBatch { model: &model, data, range: start..start + idx.len(), images: &batch, out: &out, batcher, device };
+        for scorer in &mut scorers {
+            scorer.batch(&scoring)?;
         }
     }
-    let images = Tensor::cat(image_emb, 0);
-    let n_texts = text_image.len();
-    let sim = if n_texts > 0 { to_vec(images.clone().matmul(Tensor::cat(text_emb, 0).transpose()))? } else { vec![] };
-    let retrieval = (n_texts > 0).then(|| retrieval(&sim, n, &text_image));
-    let claim_retrieval = if n_texts > 0 { caption_truth(data).map(|truth| claim_aware(&sim, n, &text_image, &truth)) } else { None };
-    let hard_negative_accuracy = if neg_emb.is_empty() || n_texts == 0 {
-        None
-    } else {
-        let negs = Tensor::cat(neg_emb, 0);
-        let neg_sim = to_vec(images.matmul(negs.transpose()))?;
-        let n_neg = neg_image.len();
-        // The first caption of each image, to find caption k of image i.
-        let mut first = vec![usize::MAX; n];
-        for (t, &i) in text_image.iter().enumerate().rev() {
-            first[i] = t;
-        }
-        let mut pairs = Vec::new();
-        for (j, (&i, source)) in neg_image.iter().zip(&neg_source).enumerate() {
-            let s_neg = neg_sim[i * n_neg + j];
-            match source {
-                Some(k) => pairs.push((sim[i * n_texts + first[i] + k], s_neg)),
-                None => {
-                    for (t, _) in text_image.iter().enumerate().filter(|(_, &ti)| ti == i) {
-                        pairs.push((sim[i * n_texts + t], s_neg));
-                    }
-                }
-            }
-        }
-        Some(pairwise_accuracy(&pairs))
-    };
-    let vqa = VqaMetrics::new(&questions.iter().map(|(_, q)| *q).collect::<Vec<_>>(), &vqa_right);
-    let entailment = (!hypotheses.is_empty()).then(|| {
-        let items: Vec<&QaItem> = hypotheses.iter().map(|(_, q)| *q).collect();
-        let train_items: Option<Vec<&QaItem>> = train.map(|t| t.items.iter().flat_map(|p| &p.hypotheses).collect());
-        EntailmentMetrics::new(&items, &ve_pred, &ve_probe, train_items.as_deref().filter(|t| !t.is_empty()))
-    });
-    let nlvr = (!nlvr_items.is_empty()).then(|| {
-        let train_items: Option<Vec<&crate::dataset::PairStatement>> = train.map(|t| t.items.iter().flat_map(|p| &p.statements).collect());
-        NlvrMetrics::new(&nlvr_items, &nlvr_pred, &nlvr_text, &nlvr_single, train_items.as_deref().filter(|t| !t.is_empty()))
-    });
+    let mut tasks = TaskScores::default();
+    for scorer in scorers {
+        scorer.finish(train, &mut tasks)?;
+    }
     // Whole-model operation counts from what the split measured.
     let cfg = &model.config;
     let side = data[0].image.width() as usize;
@@ -568,15 +334,7 @@ pub fn evaluate(
         sum as f64 / count.max(1) as f64
     };
     // Per text of the first scored task: caption, question, hypothesis or statement.
-    let caption_len = if n_texts > 0 {
-        text_len(&mut data.items.iter().flat_map(|p| p.captions.iter().map(String::as_str)))
-    } else if !questions.is_empty() {
-        text_len(&mut questions.iter().map(|(_, q)| q.text.as_str()))
-    } else if !hypotheses.is_empty() {
-        text_len(&mut hypotheses.iter().map(|(_, q)| q.text.as_str()))
-    } else {
-        text_len(&mut nlvr_items.iter().map(|s| s.text.as_str()))
-    };
+    let caption_len = TASKS.iter().find(|t| t.scored(&tasks)).map_or(0.0, |t| text_len(&mut t.texts(data).into_iter()));
     let text_layers = text_ops(cfg, caption_len);
     let image_pj = total_pj(&image_layers, &energy_model);
     let (snn_pj, twin_snn_pj) = (total_pj(&snn_layers, &energy_model), total_pj(&twin_layers, &energy_model));
@@ -598,13 +356,7 @@ pub fn evaluate(
     };
     Ok(EvalReport {
         images: n,
-        retrieval,
-        claim_retrieval,
-        hard_negative_accuracy,
-        vqa,
-        vqa_baselines: train.and_then(|t| vqa_baselines(t, data)),
-        entailment,
-        nlvr,
+        tasks,
         sops_per_image: snn_layers.iter().map(|o| o.sops).sum(),
         acs_per_image: snn_layers.iter().map(|o| o.acs).sum(),
         macs_per_image: snn_layers.iter().map(|o| o.macs).sum(),

@@ -229,7 +229,7 @@ pub fn write_report(dir: &Path, input: &ReportInput, examples: Option<&RgbImage>
         cfg.seed
     );
     let _ = writeln!(md, "## Test metrics\n\n{}", test.markdown());
-    if test.retrieval.is_some() {
+    if test.tasks.retrieval.is_some() {
         let _ = writeln!(md, "Chance R@1 is {:.4} (text→image) — one image in {}.\n", 1.0 / test.images as f64, test.images);
     }
     let _ = writeln!(md, "## Training\n\n![loss](loss.png)\n\n![validation](validation.png)\n");

@@ -187,7 +187,7 @@ pub fn score(loaded: &Loaded, cfg: &ExperimentConfig, own: bool, device: &Device
     data.attach_features(&loaded.model, device, say)?;
     let batcher = data.batcher(cfg)?.with_frozen_text(&loaded.model, device);
     let report = evaluate(&loaded.model, &data.test, &batcher, &cfg.eval.energy, cfg.eval.batch_size, device, Some(&data.train))?;
-    if report.retrieval.is_none() && report.vqa.is_none() && report.entailment.is_none() && report.nlvr.is_none() {
+    if !crate::task::TASKS.iter().any(|t| t.scored(&report.tasks)) {
         let l = &cfg.model.loss;
         let learned: Vec<&str> = [
             (l.clip > 0.0, "retrieval (captions)"),
@@ -235,8 +235,8 @@ pub fn table(rows: &[TransferRow]) -> String {
         let m = |name: &str| crate::cli::ablate::metric(e, 0.0, name);
         let n = e.images.max(1) as f64;
         let r10 = m("t2i_r10").map_or("–".into(), |v| format!("{v:.3} ({:.3})", (10.0 / n).min(1.0)));
-        let ve = e.entailment.as_ref().map_or("–".into(), |v| format!("{:.3} ({:.3})", v.accuracy, v.majority));
-        let nlvr = e.nlvr.as_ref().map_or("–".into(), |v| format!("{:.3} ({:.3})", v.accuracy, v.majority));
+        let ve = e.tasks.entailment.as_ref().map_or("–".into(), |v| format!("{:.3} ({:.3})", v.accuracy, v.majority));
+        let nlvr = e.tasks.nlvr.as_ref().map_or("–".into(), |v| format!("{:.3} ({:.3})", v.accuracy, v.majority));
         md.push_str(&format!(
             "| {} | {} | {:.1} % ({} of {}) | {} | {r10} | {} | {} | {ve} | {nlvr} |\n",
             r.set.name.replace('|', "\\|"),

@@ -32,7 +32,7 @@ use crate::dataset::{Dataset, QaItem};
 use crate::loss::{cross_entropy, LossConfig, Losses};
 use crate::model::vqa::{VqaHead, VqaHeadConfig};
 use crate::model::{Gshn, ImageOutput};
-use crate::task::{Column, Task};
+use crate::task::{argmax_rows, every_item, in_batch, Column, EvalBatch, Scorer, Task, TaskScores};
 
 /// Classes: contradiction, neutral, entailment.
 pub const CLASSES: usize = 3;
@@ -88,6 +88,41 @@ impl Task for Entailment {
 
     fn metrics(&self) -> &'static [(&'static str, &'static str)] {
         &[("ve", "visual-entailment accuracy"), ("ve_hypothesis_only", "VE hypothesis-only probe accuracy")]
+    }
+
+    fn scorer<'a>(&self, model: &Gshn, data: &'a Dataset) -> Option<Box<dyn Scorer + 'a>> {
+        (model.entailment.is_some() && model.config.loss.entailment > 0.0).then(|| {
+            Box::new(EntailmentScorer { hypotheses: every_item(data, |p| &p.hypotheses), pred: vec![], probe: vec![], cursor: 0 }) as Box<dyn Scorer + 'a>
+        })
+    }
+
+    fn scored(&self, scores: &TaskScores) -> bool {
+        scores.entailment.is_some()
+    }
+
+    fn texts<'a>(&self, data: &'a Dataset) -> Vec<&'a str> {
+        every_item(data, |p| &p.hypotheses).into_iter().map(|(_, q)| q.text.as_str()).collect()
+    }
+
+    fn text_unit(&self) -> &'static str {
+        "hypothesis"
+    }
+
+    fn metric(&self, scores: &TaskScores, name: &str) -> Option<f64> {
+        let e = scores.entailment.as_ref();
+        match name {
+            "ve" => e.map(|v| v.accuracy),
+            "ve_hypothesis_only" => e.map(|v| v.hypothesis_only),
+            _ => None,
+        }
+    }
+
+    fn validation(&self, scores: &TaskScores) -> Vec<(&'static str, f64)> {
+        scores.entailment.iter().map(|e| ("entailment", e.accuracy)).collect()
+    }
+
+    fn markdown(&self, scores: &TaskScores) -> String {
+        scores.entailment.as_ref().map_or(String::new(), |e| e.markdown() + "\n")
     }
 }
 
@@ -228,5 +263,33 @@ impl EntailmentMetrics {
             s += &format!("| true {k} ({}) | {:.3} | | |\n", a.count, a.accuracy);
         }
         s
+    }
+}
+
+/// Visual entailment's evaluation: the model's and the probe's class for every hypothesis.
+struct EntailmentScorer<'a> {
+    hypotheses: Vec<(usize, &'a QaItem)>,
+    pred: Vec<usize>,
+    probe: Vec<usize>,
+    cursor: usize,
+}
+
+impl Scorer for EntailmentScorer<'_> {
+    fn batch(&mut self, b: &EvalBatch) -> crate::error::Result<()> {
+        let hs = in_batch(&self.hypotheses, &mut self.cursor, &b.range);
+        if let Some(e) = (!hs.is_empty()).then(|| b.model.entail(b.images, b.out, &b.batcher.questions(&hs, b.device))).flatten() {
+            self.pred.extend(argmax_rows(e.logits)?);
+            self.probe.extend(argmax_rows(e.text_only)?);
+        }
+        Ok(())
+    }
+
+    fn finish(self: Box<Self>, train: Option<&Dataset>, scores: &mut TaskScores) -> crate::error::Result<()> {
+        if !self.hypotheses.is_empty() {
+            let items: Vec<&QaItem> = self.hypotheses.iter().map(|(_, q)| *q).collect();
+            let train_items: Option<Vec<&QaItem>> = train.map(|t| t.items.iter().flat_map(|p| &p.hypotheses).collect());
+            scores.entailment = Some(EntailmentMetrics::new(&items, &self.pred, &self.probe, train_items.as_deref().filter(|t| !t.is_empty())));
+        }
+        Ok(())
     }
 }

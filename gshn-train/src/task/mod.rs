@@ -15,16 +15,22 @@
 //! * [`nlvr`]: NLVR² as in ALBEF and BLIP: two images + a statement → true / false, with
 //!   ShapeWorld-NLVR ([`crate::data::shapeworld_nlvr`]) for exact truth.
 //!
-//! [`TASKS`] lists them; [`Gshn::losses_with`] sums the terms of every task in it (then the
-//! model's own node-level term), and the runner's log, progress line, charts and "nothing to
-//! learn" checks are built from it. Retrieval and VQA keep their older paths
-//! (`crate::metrics`, `crate::model::vqa`) as re-exports. Their evaluation still runs inside
-//! `cli::eval::evaluate`; docs/architecture.md ("How to add a task") lists the files a task
-//! touches.
+//! [`TASKS`] lists them. [`Gshn::losses_with`] sums the terms of every task in it (then the
+//! model's own node-level term); the runner's evaluation runs each task's [`Scorer`] on every
+//! batch and collects the results in [`TaskScores`] (the task fields of `eval.json`); the
+//! report, the metrics log, the progress line, the charts, the "nothing to learn" checks and
+//! `gshn ablate`'s metrics are built from it. Retrieval and VQA keep their older paths
+//! (`crate::metrics`, `crate::model::vqa`) as re-exports; docs/architecture.md ("How to add
+//! a task") lists the files a task touches.
 
-use crate::batch::GshnBatch;
-use crate::dataset::Dataset;
-use crate::error::Result;
+use std::ops::Range;
+
+use burn::tensor::{Device, Tensor};
+use serde::{Deserialize, Serialize};
+
+use crate::batch::{GshnBatch, GshnBatcher, ImageBatch};
+use crate::dataset::{Dataset, QaItem};
+use crate::error::{GshnError, Result};
 use crate::loss::{LossConfig, Losses};
 use crate::model::{Gshn, ImageOutput};
 
@@ -96,6 +102,113 @@ pub trait Task: Sync {
     fn headline(&self) -> Column {
         self.val_columns()[0]
     }
+
+    /// Its evaluation of `model` on `data`, batch by batch; `None` where the model does not
+    /// learn the task (its weight is 0: an untrained head's numbers would read as results).
+    fn scorer<'a>(&self, model: &Gshn, data: &'a Dataset) -> Option<Box<dyn Scorer + 'a>>;
+
+    /// Whether `scores` hold the task's results.
+    fn scored(&self, scores: &TaskScores) -> bool;
+
+    /// Its texts in `data` (captions, questions, …): the text encoder's energy is counted per
+    /// text of the first scored task.
+    fn texts<'a>(&self, data: &'a Dataset) -> Vec<&'a str>;
+
+    /// What one of its texts is called (`caption`, `question`, …).
+    fn text_unit(&self) -> &'static str;
+
+    /// Its value of test metric `name` (one of [`metrics`](Self::metrics)).
+    fn metric(&self, scores: &TaskScores, name: &str) -> Option<f64>;
+
+    /// Its validation metrics by their [`val_columns`](Self::val_columns) keys.
+    fn validation(&self, scores: &TaskScores) -> Vec<(&'static str, f64)>;
+
+    /// Its section of the evaluation report (Markdown tables, each metric beside its
+    /// baselines); empty where it was not scored.
+    fn markdown(&self, scores: &TaskScores) -> String;
+}
+
+/// Every task's results on one split: the task fields of `eval.json` (`None` where the
+/// split does not carry the task or the model does not learn it).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct TaskScores {
+    /// Retrieval with all captions of each image.
+    #[serde(default)]
+    pub retrieval: Option<retrieval::RetrievalMetrics>,
+    /// Claim-aware retrieval and a truth-only ranker's standard recall (ShapeWorld).
+    #[serde(default)]
+    pub claim_retrieval: Option<retrieval::ClaimAwareMetrics>,
+    /// Fraction of (source caption, hard negative) pairs where the true caption scores
+    /// higher — each negative against the caption it was made from (against every true
+    /// caption of its image where the data does not say).
+    #[serde(default)]
+    pub hard_negative_accuracy: Option<f64>,
+    /// VQA.
+    #[serde(default)]
+    pub vqa: Option<vqa::VqaMetrics>,
+    /// VQA without looking at the image (from the training split's answers).
+    #[serde(default)]
+    pub vqa_baselines: Option<vqa::VqaBaselines>,
+    /// Visual entailment with its baselines.
+    #[serde(default)]
+    pub entailment: Option<entailment::EntailmentMetrics>,
+    /// NLVR² with its baselines.
+    #[serde(default)]
+    pub nlvr: Option<nlvr::NlvrMetrics>,
+}
+
+/// One evaluation batch as a [`Scorer`] sees it: the images `range` of the split (batch row
+/// `r` is image `range.start + r`), their batch and their encoding.
+pub struct EvalBatch<'a> {
+    /// The model (in evaluation mode).
+    pub model: &'a Gshn,
+    /// The split.
+    pub data: &'a Dataset,
+    /// The images of this batch, as indices into `data`.
+    pub range: Range<usize>,
+    /// Their batch.
+    pub images: &'a ImageBatch,
+    /// Their encoding.
+    pub out: &'a ImageOutput,
+    /// The batcher (texts, questions, pairs → device batches).
+    pub batcher: &'a GshnBatcher,
+    /// The device.
+    pub device: &'a Device,
+}
+
+/// A task's evaluation over the batches of one split.
+pub trait Scorer {
+    /// Scores the task's items about the images of `batch`.
+    fn batch(&mut self, batch: &EvalBatch) -> Result<()>;
+
+    /// Writes the task's results into `scores`; `train` (when given) supplies the baselines'
+    /// training items.
+    fn finish(self: Box<Self>, train: Option<&Dataset>, scores: &mut TaskScores) -> Result<()>;
+}
+
+/// `(image, item)` of every item `of` each image of `data`, in image order.
+pub(crate) fn every_item<'a>(data: &'a Dataset, of: impl Fn(&'a crate::dataset::Prepared) -> &'a [QaItem]) -> Vec<(usize, &'a QaItem)> {
+    data.items.iter().enumerate().flat_map(|(i, p)| of(p).iter().map(move |q| (i, q))).collect()
+}
+
+/// The items of `(image, item)` pairs whose image lies in `range`, with their image as a row
+/// of that batch; `cursor` (into `all`, in image order) moves past them.
+pub(crate) fn in_batch<'a>(all: &[(usize, &'a QaItem)], cursor: &mut usize, range: &Range<usize>) -> Vec<(usize, &'a QaItem)> {
+    let stop = all[*cursor..].iter().position(|q| q.0 >= range.end).map_or(all.len(), |p| *cursor + p);
+    let out = all[*cursor..stop].iter().map(|&(i, q)| (i - range.start, q)).collect();
+    *cursor = stop;
+    out
+}
+
+/// A float tensor's values, row-major.
+pub fn to_vec<const D: usize>(t: Tensor<D>) -> Result<Vec<f32>> {
+    t.to_data().convert::<f32>().try_to_vec::<f32>().map_err(|e| GshnError::Device(format!("reading a tensor: {e:?}")))
+}
+
+/// The index of the largest logit of each row.
+pub fn argmax_rows(logits: Tensor<2>) -> Result<Vec<usize>> {
+    let v = logits.argmax(1).to_data().convert::<i64>().try_to_vec::<i64>().map_err(|e| GshnError::Device(format!("reading a tensor: {e:?}")))?;
+    Ok(v.into_iter().map(|i| i as usize).collect())
 }
 
 /// Every task, in the order their loss terms are added (retrieval, VQA, entailment, NLVR²).

@@ -31,7 +31,7 @@ use crate::loss::{cross_entropy, LossConfig, Losses};
 use crate::model::vqa::attention_pool;
 use crate::model::{Gshn, ImageOutput};
 use crate::task::entailment::Accuracy;
-use crate::task::{Column, Task};
+use crate::task::{argmax_rows, Column, EvalBatch, Scorer, Task, TaskScores};
 
 /// NLVR² as a [`Task`]: one statement per pair that has statements, `nlvr =
 /// CE(NlvrHead(s, V'_left, V'_right), truth)` and its probes' `nlvr_probes = CE(text-only) +
@@ -85,6 +85,41 @@ impl Task for Nlvr {
 
     fn metrics(&self) -> &'static [(&'static str, &'static str)] {
         &[("nlvr", "NLVR² accuracy"), ("nlvr_text_only", "NLVR² text-only probe accuracy"), ("nlvr_single_image", "NLVR² single-image probe accuracy")]
+    }
+
+    fn scorer<'a>(&self, model: &Gshn, data: &'a Dataset) -> Option<Box<dyn Scorer + 'a>> {
+        (model.nlvr.is_some() && model.config.loss.nlvr > 0.0 && data.has_statements())
+            .then(|| Box::new(NlvrScorer { data, items: vec![], pred: vec![], text_only: vec![], single_image: vec![] }) as Box<dyn Scorer + 'a>)
+    }
+
+    fn scored(&self, scores: &TaskScores) -> bool {
+        scores.nlvr.is_some()
+    }
+
+    fn texts<'a>(&self, data: &'a Dataset) -> Vec<&'a str> {
+        data.items.iter().flat_map(|p| p.statements.iter().map(|s| s.text.as_str())).collect()
+    }
+
+    fn text_unit(&self) -> &'static str {
+        "statement"
+    }
+
+    fn metric(&self, scores: &TaskScores, name: &str) -> Option<f64> {
+        let n = scores.nlvr.as_ref();
+        match name {
+            "nlvr" => n.map(|v| v.accuracy),
+            "nlvr_text_only" => n.map(|v| v.text_only),
+            "nlvr_single_image" => n.map(|v| v.single_image),
+            _ => None,
+        }
+    }
+
+    fn validation(&self, scores: &TaskScores) -> Vec<(&'static str, f64)> {
+        scores.nlvr.iter().map(|n| ("nlvr", n.accuracy)).collect()
+    }
+
+    fn markdown(&self, scores: &TaskScores) -> String {
+        scores.nlvr.as_ref().map_or(String::new(), |n| n.markdown() + "\n")
     }
 }
 
@@ -238,5 +273,43 @@ impl NlvrMetrics {
             s += &format!("| {k} ({}) | {:.3} | | | |\n", a.count, a.accuracy);
         }
         s
+    }
+}
+
+/// NLVR²'s evaluation: every statement about every pair of the split, unswapped, read by the
+/// model and its two probes.
+struct NlvrScorer<'a> {
+    data: &'a Dataset,
+    items: Vec<&'a PairStatement>,
+    pred: Vec<usize>,
+    text_only: Vec<usize>,
+    single_image: Vec<usize>,
+}
+
+impl<'a> Scorer for NlvrScorer<'a> {
+    fn batch(&mut self, b: &EvalBatch) -> crate::error::Result<()> {
+        let idx: Vec<usize> = b.range.clone().collect();
+        let data = self.data;
+        let items = data.refs(&idx);
+        let chosen: Vec<(usize, &PairStatement, bool)> = items.iter().enumerate().flat_map(|(r, p)| p.statements.iter().map(move |s| (r, s, false))).collect();
+        if !chosen.is_empty() {
+            let pb = b.batcher.pair_statements(&items, &chosen, b.device)?;
+            if let Some(o) = b.model.judge_pairs(b.images, b.out, &pb)? {
+                self.pred.extend(argmax_rows(o.logits)?);
+                self.text_only.extend(argmax_rows(o.text_only)?);
+                self.single_image.extend(argmax_rows(o.single_image)?);
+                self.items.extend(chosen.iter().map(|c| c.1));
+            }
+        }
+        Ok(())
+    }
+
+    fn finish(self: Box<Self>, train: Option<&Dataset>, scores: &mut TaskScores) -> crate::error::Result<()> {
+        if !self.items.is_empty() {
+            let train_items: Option<Vec<&PairStatement>> = train.map(|t| t.items.iter().flat_map(|p| &p.statements).collect());
+            scores.nlvr =
+                Some(NlvrMetrics::new(&self.items, &self.pred, &self.text_only, &self.single_image, train_items.as_deref().filter(|t| !t.is_empty())));
+        }
+        Ok(())
     }
 }

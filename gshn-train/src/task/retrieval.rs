@@ -8,12 +8,11 @@ use burn::tensor::Tensor;
 use serde::{Deserialize, Serialize};
 
 use crate::batch::GshnBatch;
-use crate::dataset::Dataset;
-use crate::loss::{clip_loss, contrast, l2_normalize};
-use crate::loss::{LossConfig, Losses};
+use crate::dataset::{CaptionClaims, Dataset};
+use crate::loss::{clip_loss, contrast, l2_normalize, LossConfig, Losses};
 use crate::model::config::StlMode;
 use crate::model::{Gshn, ImageOutput};
-use crate::task::{Column, Task};
+use crate::task::{to_vec, Column, EvalBatch, Scorer, Task, TaskScores};
 
 /// Image–text retrieval as a [`Task`]: with captions, CLIP's InfoNCE between each image and
 /// its caption, `clip = InfoNCE(s · image · textᵀ)` (weight `loss.clip`), and Spiked Text
@@ -91,6 +90,176 @@ impl Task for Retrieval {
 
     fn headline(&self) -> Column {
         Column::quiet("t2i_r10", "text→image R@10")
+    }
+
+    fn scorer<'a>(&self, model: &Gshn, data: &'a Dataset) -> Option<Box<dyn Scorer + 'a>> {
+        (model.config.loss.clip > 0.0).then(|| Box::new(RetrievalScorer::new(data)) as Box<dyn Scorer + 'a>)
+    }
+
+    fn scored(&self, scores: &TaskScores) -> bool {
+        scores.retrieval.is_some()
+    }
+
+    fn texts<'a>(&self, data: &'a Dataset) -> Vec<&'a str> {
+        data.items.iter().flat_map(|p| p.captions.iter().map(String::as_str)).collect()
+    }
+
+    fn text_unit(&self) -> &'static str {
+        "caption"
+    }
+
+    fn metric(&self, scores: &TaskScores, name: &str) -> Option<f64> {
+        let r = scores.retrieval.as_ref();
+        match name {
+            "t2i_r1" => r.map(|r| r.t2i_recall[0]),
+            "t2i_r5" => r.map(|r| r.t2i_recall[1]),
+            "t2i_r10" => r.map(|r| r.t2i_recall[2]),
+            "i2t_r1" => r.map(|r| r.i2t_recall[0]),
+            "i2t_r10" => r.map(|r| r.i2t_recall[2]),
+            "hard_negative" => scores.hard_negative_accuracy,
+            _ => None,
+        }
+    }
+
+    fn validation(&self, scores: &TaskScores) -> Vec<(&'static str, f64)> {
+        scores
+            .retrieval
+            .as_ref()
+            .map_or(vec![], |r| vec![("i2t_r1", r.i2t_recall[0]), ("t2i_r1", r.t2i_recall[0]), ("t2i_r5", r.t2i_recall[1]), ("t2i_r10", r.t2i_recall[2])])
+    }
+
+    fn markdown(&self, scores: &TaskScores) -> String {
+        let mut s = String::new();
+        if let Some(m) = &scores.retrieval {
+            let c = scores.claim_retrieval.as_ref();
+            let ceil = |v: Option<[f64; 3]>| v.map_or(String::new(), |v| format!(" | {:.3} | {:.3} | {:.3}", v[0], v[1], v[2]));
+            let head = if c.is_some() { " | truth-only ranker R@1 | R@5 | R@10" } else { "" };
+            let rule = if c.is_some() { "|---|---|---" } else { "" };
+            s += &format!("| direction | R@1 | R@5 | R@10 | mean rank | median rank{head} |\n|---|---|---|---|---|---{rule}|\n");
+            s += &format!(
+                "| image→text | {:.3} | {:.3} | {:.3} | {:.1} | {:.1}{} |\n",
+                m.i2t_recall[0],
+                m.i2t_recall[1],
+                m.i2t_recall[2],
+                m.i2t_rank[0],
+                m.i2t_rank[1],
+                ceil(c.map(|c| c.i2t_ceiling))
+            );
+            s += &format!(
+                "| text→image | {:.3} | {:.3} | {:.3} | {:.1} | {:.1}{} |\n",
+                m.t2i_recall[0],
+                m.t2i_recall[1],
+                m.t2i_recall[2],
+                m.t2i_rank[0],
+                m.t2i_rank[1],
+                ceil(c.map(|c| c.t2i_ceiling))
+            );
+            if let Some(c) = c {
+                s += &format!(
+                    "| image→text, claim-aware | {:.3} | {:.3} | {:.3} | | | 1 | 1 | 1 |\n| text→image, claim-aware | {:.3} | {:.3} | {:.3} | | | 1 | 1 | 1 |\n\n",
+                    c.i2t_recall[0], c.i2t_recall[1], c.i2t_recall[2], c.t2i_recall[0], c.t2i_recall[1], c.t2i_recall[2]
+                );
+                s += &format!(
+                    "Claim-aware: a caption counts as found at any image it is true of; its chance level (a random ranking) is R@1/5/10 {:.3}/{:.3}/{:.3} image→text and {:.3}/{:.3}/{:.3} text→image. Truth-only ranker: the standard recall of a model that ranks by truth alone, ties broken at random — a reference, not an upper bound. {:.1} % of the captions are true of their own image only.\n\n",
+                    c.i2t_chance[0], c.i2t_chance[1], c.i2t_chance[2], c.t2i_chance[0], c.t2i_chance[1], c.t2i_chance[2],
+                    100.0 * c.unique_captions
+                );
+            } else {
+                s += "\n";
+            }
+        }
+        if let Some(h) = scores.hard_negative_accuracy {
+            s += &format!("| metric | value | baseline |\n|---|---|---|\n| hard-negative accuracy (vs the caption each negative was made from) | {h:.3} | 0.5 (chance) |\n\n");
+        }
+        s
+    }
+}
+
+/// For each caption of `data` (in image order), the images of `data` it is true of, when
+/// every example carries checkable claims.
+pub fn caption_truth(data: &Dataset) -> Option<Vec<Vec<usize>>> {
+    let claims: Vec<&dyn CaptionClaims> = data.items.iter().map(|p| p.claims.as_deref()).collect::<Option<Vec<_>>>()?;
+    Some(
+        claims
+            .iter()
+            .flat_map(|c| (0..c.captions()).map(|k| claims.iter().enumerate().filter(|(_, o)| c.holds_of(k, **o) == Some(true)).map(|(i, _)| i).collect()))
+            .collect(),
+    )
+}
+
+/// Retrieval's evaluation: every image's embedding, every caption's and hard negative's (with
+/// its image and the caption it was made from), then recall both ways, claim-aware recall and
+/// hard-negative accuracy over the whole split.
+struct RetrievalScorer<'a> {
+    data: &'a Dataset,
+    images: Vec<Tensor<2>>,
+    texts: Vec<Tensor<2>>,
+    negatives: Vec<Tensor<2>>,
+    text_image: Vec<usize>,
+    neg_image: Vec<usize>,
+    neg_source: Vec<Option<usize>>,
+}
+
+impl<'a> RetrievalScorer<'a> {
+    fn new(data: &'a Dataset) -> Self {
+        Self { data, images: vec![], texts: vec![], negatives: vec![], text_image: vec![], neg_image: vec![], neg_source: vec![] }
+    }
+}
+
+impl Scorer for RetrievalScorer<'_> {
+    fn batch(&mut self, b: &EvalBatch) -> crate::error::Result<()> {
+        let data = self.data;
+        self.images.push(b.out.embedding.clone());
+        let texts: Vec<&str> = b.range.clone().flat_map(|i| data[i].captions.iter().map(String::as_str)).collect();
+        if !texts.is_empty() {
+            self.text_image.extend(b.range.clone().flat_map(|i| std::iter::repeat_n(i, data[i].captions.len())));
+            self.texts.push(b.model.encode_text(&b.batcher.texts(&texts, b.device)));
+        }
+        let negs: Vec<&str> = b.range.clone().flat_map(|i| data[i].negatives.iter().map(String::as_str)).collect();
+        if !negs.is_empty() {
+            for i in b.range.clone() {
+                self.neg_image.extend(std::iter::repeat_n(i, data[i].negatives.len()));
+                let sources = &data[i].negative_sources;
+                self.neg_source.extend((0..data[i].negatives.len()).map(|j| sources.get(j).copied()));
+            }
+            self.negatives.push(b.model.encode_text(&b.batcher.texts(&negs, b.device)));
+        }
+        Ok(())
+    }
+
+    fn finish(self: Box<Self>, _train: Option<&Dataset>, scores: &mut TaskScores) -> crate::error::Result<()> {
+        let n = self.data.len();
+        let (text_image, n_texts) = (&self.text_image, self.text_image.len());
+        if n_texts == 0 || self.images.is_empty() {
+            return Ok(());
+        }
+        let images = Tensor::cat(self.images, 0);
+        let sim = to_vec(images.clone().matmul(Tensor::cat(self.texts, 0).transpose()))?;
+        scores.retrieval = Some(retrieval(&sim, n, text_image));
+        scores.claim_retrieval = caption_truth(self.data).map(|truth| claim_aware(&sim, n, text_image, &truth));
+        if !self.negatives.is_empty() {
+            let neg_sim = to_vec(images.matmul(Tensor::cat(self.negatives, 0).transpose()))?;
+            let n_neg = self.neg_image.len();
+            // The first caption of each image, to find caption k of image i.
+            let mut first = vec![usize::MAX; n];
+            for (t, &i) in text_image.iter().enumerate().rev() {
+                first[i] = t;
+            }
+            let mut pairs = Vec::new();
+            for (j, (&i, source)) in self.neg_image.iter().zip(&self.neg_source).enumerate() {
+                let s_neg = neg_sim[i * n_neg + j];
+                match source {
+                    Some(k) => pairs.push((sim[i * n_texts + first[i] + k], s_neg)),
+                    None => {
+                        for (t, _) in text_image.iter().enumerate().filter(|(_, &ti)| ti == i) {
+                            pairs.push((sim[i * n_texts + t], s_neg));
+                        }
+                    }
+                }
+            }
+            scores.hard_negative_accuracy = Some(pairwise_accuracy(&pairs));
+        }
+        Ok(())
     }
 }
 

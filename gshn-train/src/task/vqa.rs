@@ -23,7 +23,7 @@ use crate::batch::GshnBatch;
 use crate::dataset::{Dataset, QaItem};
 use crate::loss::{cross_entropy, LossConfig, Losses};
 use crate::model::{Gshn, ImageOutput};
-use crate::task::{Column, Task};
+use crate::task::{argmax_rows, every_item, in_batch, Column, EvalBatch, Scorer, Task, TaskScores};
 
 /// VQA as a [`Task`]: one question per image that has questions, `vqa = CE(VqaHead(q, V'),
 /// answer)` (weight `loss.vqa`).
@@ -72,6 +72,52 @@ impl Task for Vqa {
 
     fn metrics(&self) -> &'static [(&'static str, &'static str)] {
         &[("vqa", "VQA accuracy")]
+    }
+
+    /// Scores the model where `loss.vqa` > 0; the baselines wherever the split has questions.
+    fn scorer<'a>(&self, model: &Gshn, data: &'a Dataset) -> Option<Box<dyn Scorer + 'a>> {
+        let questions = if model.config.loss.vqa > 0.0 { every_item(data, |p| &p.questions) } else { vec![] };
+        Some(Box::new(VqaScorer { data, right: vec![false; questions.len()], questions, cursor: 0 }))
+    }
+
+    fn scored(&self, scores: &TaskScores) -> bool {
+        scores.vqa.is_some()
+    }
+
+    fn texts<'a>(&self, data: &'a Dataset) -> Vec<&'a str> {
+        every_item(data, |p| &p.questions).into_iter().map(|(_, q)| q.text.as_str()).collect()
+    }
+
+    fn text_unit(&self) -> &'static str {
+        "question"
+    }
+
+    fn metric(&self, scores: &TaskScores, name: &str) -> Option<f64> {
+        (name == "vqa").then(|| scores.vqa.as_ref().map(|v| v.accuracy)).flatten()
+    }
+
+    fn validation(&self, scores: &TaskScores) -> Vec<(&'static str, f64)> {
+        scores.vqa.iter().map(|v| ("vqa", v.accuracy)).collect()
+    }
+
+    fn markdown(&self, scores: &TaskScores) -> String {
+        let Some(v) = &scores.vqa else { return String::new() };
+        let b = scores.vqa_baselines.as_ref();
+        let base = |k: &str| {
+            b.map_or("–".to_string(), |b| {
+                format!(
+                    "prior {:.3}, question-text lookup {:.3}",
+                    b.prior.get(k).copied().unwrap_or(f64::NAN),
+                    b.question_only.get(k).copied().unwrap_or(f64::NAN)
+                )
+            })
+        };
+        let mut s =
+            format!("| metric | value | baseline |\n|---|---|---|\n| VQA accuracy ({} questions) | {:.3} | {} |\n", v.questions, v.accuracy, base("all"));
+        for (k, (acc, n)) in &v.per_type {
+            s += &format!("| VQA {k} ({n}) | {acc:.3} | {} |\n", base(k));
+        }
+        s + "\n"
     }
 }
 
@@ -216,6 +262,42 @@ impl VqaBaselines {
             prior: tally.iter().map(|(k, v)| (k.clone(), v.0 as f64 / v.2 as f64)).collect(),
             question_only: tally.iter().map(|(k, v)| (k.clone(), v.1 as f64 / v.2 as f64)).collect(),
         })
+    }
+}
+
+/// The answer-prior and question-text-lookup baselines on `data`'s questions, from `train`'s
+/// answers.
+pub fn vqa_baselines(train: &Dataset, data: &Dataset) -> Option<VqaBaselines> {
+    let train: Vec<&QaItem> = train.items.iter().flat_map(|p| &p.questions).collect();
+    let questions: Vec<&QaItem> = every_item(data, |p| &p.questions).into_iter().map(|(_, q)| q).collect();
+    VqaBaselines::new(&train, &questions)
+}
+
+/// VQA's evaluation: the model's answer to every question of the split.
+struct VqaScorer<'a> {
+    data: &'a Dataset,
+    questions: Vec<(usize, &'a QaItem)>,
+    right: Vec<bool>,
+    cursor: usize,
+}
+
+impl Scorer for VqaScorer<'_> {
+    fn batch(&mut self, b: &EvalBatch) -> crate::error::Result<()> {
+        let first = self.cursor;
+        let qs = in_batch(&self.questions, &mut self.cursor, &b.range);
+        if !qs.is_empty() {
+            let pred = argmax_rows(b.model.answer(b.images, b.out, &b.batcher.questions(&qs, b.device)).logits)?;
+            for (k, (_, q)) in qs.iter().enumerate() {
+                self.right[first + k] = pred[k] == q.answer;
+            }
+        }
+        Ok(())
+    }
+
+    fn finish(self: Box<Self>, train: Option<&Dataset>, scores: &mut TaskScores) -> crate::error::Result<()> {
+        scores.vqa = VqaMetrics::new(&self.questions.iter().map(|(_, q)| *q).collect::<Vec<_>>(), &self.right);
+        scores.vqa_baselines = train.and_then(|t| vqa_baselines(t, self.data));
+        Ok(())
     }
 }
 
