@@ -275,8 +275,20 @@ impl Default for LossConfig {
 
 impl LossConfig {
     /// The Spiked Text Learning stage's weights: STL alone, keeping this config's STL reading
-    /// (`stl_mode`) and false-negative masking.
+    /// (`stl_mode`) and false-negative masking. Every field is named (no `..self`), so that a
+    /// new task's weight cannot stay on in the STL stage unnoticed.
     pub fn stl_only(&self) -> Self {
-        Self { clip: 0.0, stl: 1.0, vqa: 0.0, entailment: 0.0, nlvr: 0.0, node: 0.0, ..self.clone() }
+        Self {
+            clip: 0.0,
+            stl: 1.0,
+            vqa: 0.0,
+            entailment: 0.0,
+            nlvr: 0.0,
+            node: 0.0,
+            node_temperature: self.node_temperature,
+            node_max: self.node_max,
+            stl_mode: self.stl_mode,
+            mask_false_negatives: self.mask_false_negatives,
+        }
     }
 }

@@ -192,6 +192,15 @@ fn each_task_adds_its_own_terms_and_its_weight_switches_them() {
         assert_eq!(k.len(), cols.len(), "{cols:?}");
     }
     assert!(TASKS.iter().all(|t| t.val_columns().iter().any(|c| c.key == t.headline().key)), "each headline is one of its task's validation columns");
+    // No column takes a fixed field's key (it would write a duplicate JSON key), and no
+    // task's metric hides behind a model metric or another task's.
+    use gshn_train::cli::run_log::FIXED_FIELDS;
+    assert!(loss_columns().iter().chain(&val_columns()).all(|c| !FIXED_FIELDS.contains(&c.key) && !FIXED_FIELDS.contains(&format!("val_{}", c.key).as_str())));
+    let mut names: Vec<&str> = gshn_train::cli::ablate::metrics().into_iter().map(|m| m.0).collect();
+    let n = names.len();
+    names.sort_unstable();
+    names.dedup();
+    assert_eq!(names.len(), n, "metric names are unique");
 }
 
 #[test]

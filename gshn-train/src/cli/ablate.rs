@@ -518,7 +518,8 @@ pub fn runs_csv(rows: &[RunRow]) -> String {
 }
 
 /// Writes `runs.csv`, `curves.csv`, `table.md` (with the diverged runs listed), the bar
-/// charts and the learning curves (`curve_t2i_r10`, `curve_vqa`).
+/// charts and one learning curve per task (`curve_KEY`, its headline validation metric:
+/// `curve_t2i_r10`, `curve_vqa`, `curve_entailment`, `curve_nlvr`).
 pub fn write_outputs(ab: &Ablation, rows: &[RunRow], diverged: &[DivergedRun], out: &Path) -> Result<(), RunError> {
     let mut md = table(ab, rows);
     if !diverged.is_empty() {

@@ -177,7 +177,7 @@ pub fn write_report(dir: &Path, input: &ReportInput, examples: Option<&RgbImage>
     let mut loss = vec![Series::line("total", pts(&|r| Some(r.loss), None))];
     // Each loss term in the stages where it was computed.
     for c in crate::task::loss_columns() {
-        let stages: Vec<&str> = log.iter().filter(|r| r.term(c.key) > 0.0).map(|r| r.stage.as_str()).collect();
+        let stages: std::collections::BTreeSet<&str> = log.iter().filter(|r| r.term(c.key) > 0.0).map(|r| r.stage.as_str()).collect();
         if !stages.is_empty() {
             let points = log.iter().filter(|r| stages.contains(&r.stage.as_str())).map(|r| (r.step as f64, r.term(c.key))).collect();
             loss.push(Series::line(c.label, points));

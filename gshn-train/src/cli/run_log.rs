@@ -33,36 +33,37 @@ pub struct LogRow {
     /// The mean of each loss term since the previous row, by its key (`clip`, `stl`, `vqa`,
     /// `entailment`, `nlvr`, `node`; 0 for a term not computed), and each validation metric
     /// as `val_` + its key (`val_t2i_r10`, `val_vqa`, …; null where validation did not run).
+    /// Any other field of a line is kept as it was read (a log written by newer code reads).
     #[serde(flatten)]
-    pub columns: BTreeMap<String, Option<f64>>,
+    pub columns: BTreeMap<String, serde_json::Value>,
 }
 
 impl LogRow {
     /// A row with every loss term 0 and no validation metric.
     pub fn new(step: usize, stage: &str, loss: f64, lr: f64, images_per_s: f64, elapsed_s: f64) -> Self {
-        let mut columns: BTreeMap<String, Option<f64>> = task::loss_columns().iter().map(|c| (c.key.to_string(), Some(0.0))).collect();
-        columns.extend(task::val_columns().iter().map(|c| (val_key(c.key), None)));
+        let mut columns: BTreeMap<String, serde_json::Value> = task::loss_columns().iter().map(|c| (c.key.to_string(), 0.0.into())).collect();
+        columns.extend(task::val_columns().iter().map(|c| (val_key(c.key), serde_json::Value::Null)));
         Self { step, stage: stage.into(), loss, lr, images_per_s, elapsed_s, columns }
     }
 
     /// The mean of loss term `key` since the previous row (0 where it was not computed).
     pub fn term(&self, key: &str) -> f64 {
-        self.columns.get(key).copied().flatten().unwrap_or(0.0)
+        self.columns.get(key).and_then(serde_json::Value::as_f64).unwrap_or(0.0)
     }
 
     /// Sets loss term `key`.
     pub fn set_term(&mut self, key: &str, value: f64) {
-        self.columns.insert(key.into(), Some(value));
+        self.columns.insert(key.into(), value.into());
     }
 
     /// Validation metric `key` (`t2i_r10`, `vqa`, `entailment`, …), where validation ran.
     pub fn val(&self, key: &str) -> Option<f64> {
-        self.columns.get(&val_key(key)).copied().flatten()
+        self.columns.get(&val_key(key)).and_then(serde_json::Value::as_f64)
     }
 
     /// Sets validation metric `key`.
     pub fn set_val(&mut self, key: &str, value: Option<f64>) {
-        self.columns.insert(val_key(key), value);
+        self.columns.insert(val_key(key), value.map_or(serde_json::Value::Null, Into::into));
     }
 
     /// Whether validation ran at this row (any validation metric is set).
@@ -87,6 +88,9 @@ impl LogRow {
         )
     }
 }
+
+/// The fields every row has besides its columns (no column may take one of these keys).
+pub const FIXED_FIELDS: [&str; 6] = ["step", "stage", "loss", "lr", "images_per_s", "elapsed_s"];
 
 /// The log's key of validation metric `key`.
 fn val_key(key: &str) -> String {

@@ -188,16 +188,7 @@ pub fn score(loaded: &Loaded, cfg: &ExperimentConfig, own: bool, device: &Device
     let batcher = data.batcher(cfg)?.with_frozen_text(&loaded.model, device);
     let report = evaluate(&loaded.model, &data.test, &batcher, &cfg.eval.energy, cfg.eval.batch_size, device, Some(&data.train))?;
     if !crate::task::TASKS.iter().any(|t| t.scored(&report.tasks)) {
-        let l = &cfg.model.loss;
-        let learned: Vec<&str> = [
-            (l.clip > 0.0, "retrieval (captions)"),
-            (l.vqa > 0.0, "VQA (questions)"),
-            (l.entailment > 0.0, "visual entailment (hypotheses)"),
-            (l.nlvr > 0.0, "NLVR² (image pairs with statements)"),
-        ]
-        .into_iter()
-        .filter_map(|(on, name)| on.then_some(name))
-        .collect();
+        let learned: Vec<&str> = crate::task::TASKS.iter().filter(|t| t.weighted(&cfg.model.loss)).map(|t| t.title()).collect();
         return Err(DataError::Unfit(format!(
             "{} carries none of the tasks this checkpoint learned: {}",
             crate::cli::train::data_description(cfg),

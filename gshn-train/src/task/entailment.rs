@@ -49,12 +49,16 @@ impl Task for Entailment {
         "entailment"
     }
 
-    fn carried_by(&self, data: &Dataset) -> bool {
-        data.has_hypotheses()
+    fn title(&self) -> &'static str {
+        "visual entailment (hypotheses)"
     }
 
-    fn learns(&self, data: &Dataset, w: &LossConfig) -> bool {
-        w.entailment > 0.0 && data.has_hypotheses()
+    fn weighted(&self, w: &LossConfig) -> bool {
+        w.entailment > 0.0
+    }
+
+    fn carried_by(&self, data: &Dataset) -> bool {
+        data.has_hypotheses()
     }
 
     fn examples(&self) -> &'static str {

@@ -68,12 +68,22 @@ pub trait Task: Sync {
     /// The task's name (`retrieval`, `vqa`, `entailment`, `nlvr`).
     fn name(&self) -> &'static str;
 
+    /// The task and its examples as messages name them (`"VQA (questions)"`).
+    fn title(&self) -> &'static str;
+
+    /// Whether its weight in `w` is on (above 0): the model learns the task where the data
+    /// carries it.
+    fn weighted(&self, w: &LossConfig) -> bool;
+
     /// Whether `data` carries the task's examples.
     fn carried_by(&self, data: &Dataset) -> bool;
 
     /// Whether a model with loss weights `w` learns from the task on `data`: its weight is
-    /// above 0 and the data carries it.
-    fn learns(&self, data: &Dataset, w: &LossConfig) -> bool;
+    /// on and the data carries it (retrieval: captions, whatever the weights, since they train
+    /// the STL stage too).
+    fn learns(&self, data: &Dataset, w: &LossConfig) -> bool {
+        self.weighted(w) && self.carried_by(data)
+    }
 
     /// The task's examples as the "nothing to learn" message names them (`"questions (with
     /// model.loss.vqa > 0)"`).
@@ -98,13 +108,15 @@ pub trait Task: Sync {
     fn metrics(&self) -> &'static [(&'static str, &'static str)];
 
     /// The validation metric that stands for the task in learning curves (a key of
-    /// [`val_columns`](Self::val_columns); by default the first).
+    /// [`val_columns`](Self::val_columns); by default the first: a task has at least one).
     fn headline(&self) -> Column {
         self.val_columns()[0]
     }
 
     /// Its evaluation of `model` on `data`, batch by batch; `None` where the model does not
     /// learn the task (its weight is 0: an untrained head's numbers would read as results).
+    /// VQA's scorer always runs: the baselines need no model, and it scores the model only
+    /// where VQA's weight is on.
     fn scorer<'a>(&self, model: &Gshn, data: &'a Dataset) -> Option<Box<dyn Scorer + 'a>>;
 
     /// Whether `scores` hold the task's results.
@@ -129,7 +141,8 @@ pub trait Task: Sync {
 }
 
 /// Every task's results on one split: the task fields of `eval.json` (`None` where the
-/// split does not carry the task or the model does not learn it).
+/// split does not carry the task or the model does not learn it; VQA's baselines wherever the
+/// split has questions and the training split is given).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 pub struct TaskScores {
     /// Retrieval with all captions of each image.

@@ -45,12 +45,16 @@ impl Task for Nlvr {
         "nlvr"
     }
 
-    fn carried_by(&self, data: &Dataset) -> bool {
-        data.has_statements()
+    fn title(&self) -> &'static str {
+        "NLVR² (image pairs with statements)"
     }
 
-    fn learns(&self, data: &Dataset, w: &LossConfig) -> bool {
-        w.nlvr > 0.0 && data.has_statements()
+    fn weighted(&self, w: &LossConfig) -> bool {
+        w.nlvr > 0.0
+    }
+
+    fn carried_by(&self, data: &Dataset) -> bool {
+        data.has_statements()
     }
 
     fn examples(&self) -> &'static str {

@@ -27,6 +27,14 @@ impl Task for Retrieval {
         "retrieval"
     }
 
+    fn title(&self) -> &'static str {
+        "retrieval (captions)"
+    }
+
+    fn weighted(&self, w: &LossConfig) -> bool {
+        w.clip > 0.0
+    }
+
     fn carried_by(&self, data: &Dataset) -> bool {
         data.has_captions()
     }

@@ -35,12 +35,16 @@ impl Task for Vqa {
         "vqa"
     }
 
-    fn carried_by(&self, data: &Dataset) -> bool {
-        data.has_questions()
+    fn title(&self) -> &'static str {
+        "VQA (questions)"
     }
 
-    fn learns(&self, data: &Dataset, w: &LossConfig) -> bool {
-        w.vqa > 0.0 && data.has_questions()
+    fn weighted(&self, w: &LossConfig) -> bool {
+        w.vqa > 0.0
+    }
+
+    fn carried_by(&self, data: &Dataset) -> bool {
+        data.has_questions()
     }
 
     fn examples(&self) -> &'static str {
