@@ -182,7 +182,7 @@ impl EvalReport {
     /// What the text encoder's energy is counted per: a caption, or a question on a split
     /// without captions.
     fn text_unit(&self) -> &'static str {
-        TASKS.iter().find(|t| t.scored(&self.tasks)).map_or("caption", |t| t.text_unit())
+        self.tasks.first_scored().map_or("caption", |t| t.text_unit())
     }
 
     /// The per-layer operation table (Markdown).
@@ -217,16 +217,6 @@ impl EvalReport {
         rows(&mut s, &self.energy.text_layers);
         s
     }
-}
-
-/// A float tensor's values, row-major.
-pub(crate) fn to_vec<const D: usize>(t: Tensor<D>) -> Result<Vec<f32>, RunError> {
-    Ok(crate::task::to_vec(t)?)
-}
-
-/// The index of the largest logit of each row.
-pub(crate) fn argmax_rows(logits: Tensor<2>) -> Result<Vec<usize>, RunError> {
-    Ok(crate::task::argmax_rows(logits)?)
 }
 
 /// Evaluates `model` on `data` with batches of `batch_size` images; `energy` names an
@@ -334,7 +324,7 @@ pub fn evaluate(
         sum as f64 / count.max(1) as f64
     };
     // Per text of the first scored task: caption, question, hypothesis or statement.
-    let caption_len = TASKS.iter().find(|t| t.scored(&tasks)).map_or(0.0, |t| text_len(&mut t.texts(data).into_iter()));
+    let caption_len = tasks.first_scored().map_or(0.0, |t| text_len(&mut t.texts(data).into_iter()));
     let text_layers = text_ops(cfg, caption_len);
     let image_pj = total_pj(&image_layers, &energy_model);
     let (snn_pj, twin_snn_pj) = (total_pj(&snn_layers, &energy_model), total_pj(&twin_layers, &energy_model));

@@ -12,7 +12,7 @@ use image::imageops::{resize, FilterType};
 use image::{Rgb, RgbImage};
 
 use crate::batch::GshnBatcher;
-use crate::cli::eval::{argmax_rows, to_vec, EvalReport};
+use crate::cli::eval::EvalReport;
 use crate::cli::experiment::ExperimentConfig;
 use crate::cli::plot::{self, Bar, BarChart, LineChart, Series};
 use crate::cli::run_error::{io_at, DataError, RunError};
@@ -20,6 +20,7 @@ use crate::cli::run_log::{hms, LogRow};
 use crate::data::shapeworld_ve::LABELS;
 use crate::dataset::{Dataset, QaItem};
 use crate::model::Gshn;
+use crate::task::{argmax_rows, to_vec};
 
 /// Pixels per side of an example picture.
 const PANEL: u32 = 256;
@@ -171,10 +172,8 @@ pub struct ReportInput<'a> {
 pub fn write_report(dir: &Path, input: &ReportInput, examples: Option<&RgbImage>) -> Result<(), RunError> {
     std::fs::create_dir_all(dir).map_err(io_at(dir))?;
     let (cfg, log, test) = (input.config, input.log, input.test);
-    let pts = |f: &dyn Fn(&LogRow) -> Option<f64>, stage: Option<&str>| -> Vec<(f64, f64)> {
-        log.iter().filter(|r| stage.is_none_or(|s| r.stage == s)).filter_map(|r| f(r).map(|v| (r.step as f64, v))).collect()
-    };
-    let mut loss = vec![Series::line("total", pts(&|r| Some(r.loss), None))];
+    let pts = |f: &dyn Fn(&LogRow) -> Option<f64>| -> Vec<(f64, f64)> { log.iter().filter_map(|r| f(r).map(|v| (r.step as f64, v))).collect() };
+    let mut loss = vec![Series::line("total", pts(&|r| Some(r.loss)))];
     // Each loss term in the stages where it was computed.
     for c in crate::task::loss_columns() {
         let stages: std::collections::BTreeSet<&str> = log.iter().filter(|r| r.term(c.key) > 0.0).map(|r| r.stage.as_str()).collect();
@@ -188,7 +187,7 @@ pub fn write_report(dir: &Path, input: &ReportInput, examples: Option<&RgbImage>
     let curves: Vec<Series> = crate::task::val_columns()
         .into_iter()
         .filter(|c| log.iter().any(|r| r.val(c.key).is_some()))
-        .map(|c| Series::line(c.label, pts(&|r| r.val(c.key), None)))
+        .map(|c| Series::line(c.label, pts(&|r| r.val(c.key))))
         .collect();
     let chart =
         LineChart { title: "validation".into(), x_label: "step".into(), y_label: "recall / accuracy".into(), series: curves, y_range: Some((0.0, 1.0)) };

@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::batch::{GshnBatch, GshnBatcher};
 use crate::cli::checkpoint::{self, TrainState};
-use crate::cli::eval::{evaluate, to_vec, EvalReport};
+use crate::cli::eval::{evaluate, EvalReport};
 use crate::cli::experiment::{DataSource, ExperimentConfig, TrainConfig};
 use crate::cli::run_error::{io_at, DataError, RunError};
 use crate::cli::run_folder::{self, FolderState, RunLock};
@@ -31,7 +31,7 @@ use crate::data::shapeworld::{answer_vocabulary, generate, parse_holdout, ShapeW
 use crate::dataset::Dataset;
 use crate::model::config::LossConfig;
 use crate::model::{Gshn, Vocab};
-use crate::task::TASKS;
+use crate::task::{to_vec, TASKS};
 
 /// The learning rate at 1-based `step` of a stage of `len` steps: linear warm-up over
 /// `cfg.warmup` steps, then cosine decay to 0 at the end of the stage.

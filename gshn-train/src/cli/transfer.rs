@@ -187,7 +187,7 @@ pub fn score(loaded: &Loaded, cfg: &ExperimentConfig, own: bool, device: &Device
     data.attach_features(&loaded.model, device, say)?;
     let batcher = data.batcher(cfg)?.with_frozen_text(&loaded.model, device);
     let report = evaluate(&loaded.model, &data.test, &batcher, &cfg.eval.energy, cfg.eval.batch_size, device, Some(&data.train))?;
-    if !crate::task::TASKS.iter().any(|t| t.scored(&report.tasks)) {
+    if report.tasks.first_scored().is_none() {
         let learned: Vec<&str> = crate::task::TASKS.iter().filter(|t| t.weighted(&cfg.model.loss)).map(|t| t.title()).collect();
         return Err(DataError::Unfit(format!(
             "{} carries none of the tasks this checkpoint learned: {}",

@@ -170,6 +170,14 @@ pub struct TaskScores {
     pub nlvr: Option<nlvr::NlvrMetrics>,
 }
 
+impl TaskScores {
+    /// The first task of [`TASKS`] with results here: the text encoder's energy is counted per
+    /// text of this task (its [`Task::texts`], named by its [`Task::text_unit`]).
+    pub fn first_scored(&self) -> Option<&'static dyn Task> {
+        TASKS.iter().copied().find(|t| t.scored(self))
+    }
+}
+
 /// One evaluation batch as a [`Scorer`] sees it: the images `range` of the split (batch row
 /// `r` is image `range.start + r`), their batch and their encoding.
 pub struct EvalBatch<'a> {
