@@ -247,6 +247,17 @@ fn grids_expand_and_bad_ablation_files_are_clear_errors() {
     std::fs::remove_dir_all(&dir).ok();
 }
 
+/// A pilot is its full grid's first slice: every variant with the same config, on the full
+/// grid's first `seeds` seeds of all its draws, with the same reference, primary metric and
+/// plots (so that its runs are the full grid's, reused when that grid runs).
+fn assert_first_slice(pilot: &Ablation, full: &Path, seeds: usize) {
+    let full = Ablation::load(full, &[]).unwrap();
+    assert_eq!((&pilot.seeds[..], &pilot.data_seeds), (&full.seeds[..seeds], &full.data_seeds));
+    let configs = |a: &Ablation| a.variants.iter().map(|(v, c)| (v.name.clone(), c.clone())).collect::<Vec<_>>();
+    assert_eq!(configs(pilot), configs(&full));
+    assert_eq!((&pilot.reference, &pilot.primary, &pilot.plot), (&full.reference, &full.primary, &full.plot));
+}
+
 #[test]
 fn the_shipped_ablations_load() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs/ablations");
@@ -260,13 +271,7 @@ fn the_shipped_ablations_load() {
             if p.ends_with("snn_only.toml") {
                 assert_eq!((ab.seeds.len() * ab.data_seeds.len(), ab.primary.as_str()), (32, "t2i_r10"), "{}", p.display());
             } else if p.ends_with("snn_only_pilot.toml") {
-                // The pilot is the full grid's first slice: the same variants with the same
-                // configs, on the first four seeds of both draws.
-                let full = Ablation::load(&root.join("snn_only.toml"), &[]).unwrap();
-                assert_eq!((&ab.seeds[..], &ab.data_seeds), (&full.seeds[..4], &full.data_seeds));
-                let configs = |a: &Ablation| a.variants.iter().map(|(v, c)| (v.name.clone(), c.clone())).collect::<Vec<_>>();
-                assert_eq!(configs(&ab), configs(&full));
-                assert_eq!((&ab.reference, &ab.primary), (&full.reference, &full.primary));
+                assert_first_slice(&ab, &root.join("snn_only.toml"), 4);
             } else if p.ends_with("tokens_controls_pilot.toml") {
                 // A slice of the tokens grid: some of its variants, each with the same config,
                 // on its first seeds of its first draw.
@@ -278,13 +283,7 @@ fn the_shipped_ablations_load() {
                 }
                 assert_eq!(ab.reference, full.reference);
             } else if p.ends_with("branches_nlvr_pilot.toml") {
-                // The NLVR branches grid's first slice: every variant with the same config, on
-                // the first two seeds of both draws.
-                let full = Ablation::load(&root.join("branches_nlvr.toml"), &[]).unwrap();
-                assert_eq!((&ab.seeds[..], &ab.data_seeds), (&full.seeds[..2], &full.data_seeds));
-                let configs = |a: &Ablation| a.variants.iter().map(|(v, c)| (v.name.clone(), c.clone())).collect::<Vec<_>>();
-                assert_eq!(configs(&ab), configs(&full));
-                assert_eq!((&ab.reference, &ab.primary, &ab.plot), (&full.reference, &full.primary, &full.plot));
+                assert_first_slice(&ab, &root.join("branches_nlvr.toml"), 2);
             } else {
                 assert_eq!(ab.seeds.len(), 5, "{}", p.display());
             }
