@@ -14,11 +14,11 @@ use burn::module::Module;
 use burn::nn::conv::{Conv2d, Conv2dConfig};
 use burn::nn::pool::{AvgPool2d, AvgPool2dConfig};
 use burn::nn::PaddingConfig2d;
-use burn::tensor::activation::relu;
 use burn::tensor::{Device, Tensor};
 
 use super::config::Empty;
 use super::efficientnet::{self, EfficientNetLite0};
+use super::fused_conv;
 use super::tokens::TokensConfig;
 use super::weights;
 use super::weights::WeightsError;
@@ -37,6 +37,10 @@ pub struct CnnBackbone {
     pub pool: AvgPool2d,
     /// How many of the first convolutions are followed by a pool (`log₂ stride`).
     pub pools: usize,
+    /// Run each convolution, its bias and its ReLU as one fused op where the build has one
+    /// for the device ([`super::fused_conv`]); `TokensConfig::fused_conv`.
+    #[module(skip)]
+    pub fused: bool,
 }
 
 impl CnnBackbone {
@@ -55,14 +59,14 @@ impl CnnBackbone {
                 conv
             })
             .collect();
-        Self { convs, pool: AvgPool2dConfig::new([2, 2]).with_strides([2, 2]).init(), pools }
+        Self { convs, pool: AvgPool2dConfig::new([2, 2]).with_strides([2, 2]).init(), pools, fused: cfg.fused_conv }
     }
 
     /// Feature map `[B, cnn_channels, H/stride, W/stride]` of pixels `[B, 3, H, W]`.
     pub fn forward(&self, pixels: Tensor<4>) -> Tensor<4> {
         let mut x = pixels;
         for (i, conv) in self.convs.iter().enumerate() {
-            x = relu(conv.forward(x));
+            x = fused_conv::conv_relu(conv, x, self.fused);
             if i < self.pools {
                 x = self.pool_2x2(x);
             }

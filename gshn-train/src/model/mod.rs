@@ -11,6 +11,7 @@ pub mod backbone;
 pub mod config;
 pub mod efficientnet;
 pub mod feature_cache;
+pub mod fused_conv;
 pub mod fusion;
 pub mod gat_branch;
 pub mod gshn;

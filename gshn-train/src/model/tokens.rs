@@ -89,6 +89,10 @@ pub struct TokensConfig {
     pub backbone: Backbone,
     /// The CNN's output channels (EfficientNet-Lite0's are fixed by the tap). Default 32.
     pub cnn_channels: usize,
+    /// The CNN's convolutions, biases and ReLUs as fused ops on flex (`model::fused_conv`,
+    /// the same values; docs/performance.md has the speed). Default true; false runs Burn's
+    /// `Conv2d` and `relu` (the reference path). Other devices always run Burn's.
+    pub fused_conv: bool,
     /// Feature-map stride: one feature cell per `stride × stride` pixels (of the backbone's
     /// input), and the resolution the segment masks are resized to (a power of two, 1–16; 4, 8
     /// or 16 for EfficientNet-Lite0, tapped after its last block of that stride). Default 4.
@@ -107,7 +111,17 @@ pub struct TokensConfig {
 
 impl Default for TokensConfig {
     fn default() -> Self {
-        Self { backbone: Backbone::Cnn, cnn_channels: 32, stride: 4, geometry: true, graph: GraphChoice::RegionAdjacency, dilation: 1, k: 4, radius: 0.3 }
+        Self {
+            backbone: Backbone::Cnn,
+            cnn_channels: 32,
+            fused_conv: true,
+            stride: 4,
+            geometry: true,
+            graph: GraphChoice::RegionAdjacency,
+            dilation: 1,
+            k: 4,
+            radius: 0.3,
+        }
     }
 }
 
