@@ -4,7 +4,8 @@
 //! call. `compare-train` times the whole step against the PyTorch twin; this splits gshn's.
 //!
 //! ```text
-//! cargo run --example model_parts -- 2      # threads (default 1)
+//! cargo run --example model_parts -- 2                                  # threads (default 1)
+//! cargo run --example model_parts -- 1 model.tokens.fused_conv=false    # then config overrides
 //! ```
 
 use burn::tensor::{Device, Tensor};
@@ -30,7 +31,8 @@ fn time(name: &str, reps: usize, mut f: impl FnMut()) {
 fn main() -> anyhow::Result<()> {
     let threads: usize = std::env::args().nth(1).map(|s| s.parse()).transpose()?.unwrap_or(1);
     set_threads(threads);
-    let mut cfg = ExperimentConfig::load(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs/shapeworld.toml"), &[])?;
+    let sets: Vec<String> = std::env::args().skip(2).collect();
+    let mut cfg = ExperimentConfig::load(&std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs/shapeworld.toml"), &sets)?;
     (cfg.data.train_images, cfg.data.val_images, cfg.data.test_images) = (64, 0, 2);
     let data = load_data(&cfg)?;
     let device = Device::flex().autodiff();
