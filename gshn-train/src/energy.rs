@@ -140,7 +140,7 @@ pub fn image_ops(cfg: &GshnConfig, m: &Measured) -> Vec<LayerOps> {
     }
     out.push(LayerOps::new("tokens", tok, if cfg.tokens.geometry { n * d } else { 0.0 }));
     let branches = cfg.fusion.branches;
-    if branches != Branches::SnnOnly {
+    if branches.gat() {
         let heads = cfg.gat.heads as f64;
         let loops = if cfg.gat.add_self_loops { n } else { 0.0 };
         let ep = e + loops;
@@ -152,7 +152,7 @@ pub fn image_ops(cfg: &GshnConfig, m: &Measured) -> Vec<LayerOps> {
             out.push(LayerOps::new(format!("gat{}", l + 1), proj + att + agg + elu, ep * heads + n * d));
         }
     }
-    if branches != Branches::GatOnly {
+    if branches.snn() {
         out.extend(snn_ops(cfg, m));
     }
     if branches == Branches::Hybrid {

@@ -56,7 +56,7 @@ fn every_branch_encodes_unit_vectors_and_spikes_are_binary() {
     let _rng = RNG.lock().unwrap_or_else(|e| e.into_inner());
     let device = Device::flex();
     let (data, vocab) = small_data(6, &GshnConfig::default());
-    for branches in [Branches::Hybrid, Branches::GatOnly, Branches::SnnOnly] {
+    for branches in [Branches::Hybrid, Branches::GatOnly, Branches::SnnOnly, Branches::TokensOnly] {
         let mut cfg = small_config(&vocab);
         cfg.fusion.branches = branches;
         let model = cfg.init(&device).unwrap();
@@ -70,6 +70,16 @@ fn every_branch_encodes_unit_vectors_and_spikes_are_binary() {
         assert!(b.max_nodes.is_power_of_two() && b.max_nodes >= data.items.iter().take(6).map(|p| p.tokens.n).max().unwrap());
         match branches {
             Branches::GatOnly => assert!(out.spikes.is_empty() && out.snn_nodes.is_none() && model.snn.is_none()),
+            Branches::TokensOnly => {
+                // Neither branch exists or runs: V' is the tokens, row-normalised.
+                assert!(out.spikes.is_empty() && out.snn_nodes.is_none() && out.gat_nodes.is_none());
+                assert!(model.snn.is_none() && model.gat.is_none());
+                let want = values(&gshn_train::model::fusion::normalize_rows(out.tokens.clone()));
+                let got = values(&out.nodes);
+                assert!(got.iter().zip(&want).all(|(a, b)| (a - b).abs() < 1e-6), "tokens-only: V' is not N(V)");
+                let names: Vec<String> = gshn_train::energy::image_ops(&cfg, &gshn_train::energy::Measured::default()).into_iter().map(|l| l.name).collect();
+                assert!(names.iter().all(|n| !n.starts_with("gat") && !n.starts_with("snn") && n != "fusion"), "tokens-only counts no branch: {names:?}");
+            }
             _ => {
                 assert_eq!(out.spikes.len(), 2);
                 for s in &out.spikes {

@@ -276,12 +276,12 @@ class GshnTwin(nn.Module):
         self.geometry = nn.Linear(7, d) if meta["geometry"] else None
         g = meta["gat"]
         self.gat = None
-        if self.branches != "snn-only":
+        if self.branches in ("hybrid", "gat-only"):
             heads = g["heads"]
             self.gat = nn.ModuleList(
                 [GATConv(d, d // heads, heads=heads, concat=True, negative_slope=g["negative_slope"], dropout=0.0, add_self_loops=True, bias=True) for _ in range(g["layers"])]
             )
-        self.snn = SnnBranch(d, meta["snn"]) if self.branches != "gat-only" else None
+        self.snn = SnnBranch(d, meta["snn"]) if self.branches in ("hybrid", "snn-only") else None
         self.r = nn.Parameter(torch.tensor([float(meta["r"])]))
         self.image_proj = nn.Linear(d, e)
         self.text = TextEncoder(meta["vocab_size"], meta["text"])
@@ -317,7 +317,8 @@ class GshnTwin(nn.Module):
         if e is not None and f is not None:
             nodes = normalize_rows(e) * self.r + normalize_rows(f)
         else:
-            nodes = normalize_rows(e if e is not None else f)
+            # One branch, or neither (tokens-only: V' = V).
+            nodes = normalize_rows(e if e is not None else f if f is not None else v)
         mean = global_mean_pool(nodes, batch.batch_vec, size=batch.images)
         return l2_normalize(self.image_proj(mean)), nodes
 

@@ -308,10 +308,10 @@ pub fn evaluate(
     };
     let image_layers = image_ops(cfg, &measured);
     let twin = twin_of(cfg);
-    let snn_layers: Vec<LayerOps> = if cfg.fusion.branches == Branches::GatOnly { vec![] } else { snn_ops(cfg, &measured) };
+    let snn_layers: Vec<LayerOps> = if cfg.fusion.branches.snn() { snn_ops(cfg, &measured) } else { vec![] };
     // The twin beside a spiking model was not run (`nonzero` is empty): counted dense, an upper
     // bound. A twin model's own counts skip its measured zero outputs.
-    let twin_layers: Vec<LayerOps> = if cfg.fusion.branches == Branches::GatOnly { vec![] } else { snn_ops(&twin, &measured) };
+    let twin_layers: Vec<LayerOps> = if cfg.fusion.branches.snn() { snn_ops(&twin, &measured) } else { vec![] };
     // The text encoder is counted per text it reads: per caption, or per question where the
     // split has no captions (easy-VQA).
     let text_len = |texts: &mut dyn Iterator<Item = &str>| {

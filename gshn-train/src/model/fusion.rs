@@ -37,8 +37,9 @@ pub fn normalize_rows(x: Tensor<2>) -> Tensor<2> {
 }
 
 impl Fusion {
-    /// `V'` from the branches that run (`None` for a branch the config switches off).
-    pub fn forward(&self, snn: Option<Tensor<2>>, gat: Option<Tensor<2>>) -> Tensor<2> {
+    /// `V'` from the branches that run (`None` for a branch the config switches off), or from
+    /// the visual tokens `v` when neither runs (`tokens-only`).
+    pub fn forward(&self, snn: Option<Tensor<2>>, gat: Option<Tensor<2>>, v: Tensor<2>) -> Tensor<2> {
         let n = |x: Tensor<2>| if self.normalize { normalize_rows(x) } else { x };
         match (snn, gat) {
             (Some(e), Some(f)) => {
@@ -52,7 +53,7 @@ impl Fusion {
             }
             (Some(e), None) => n(e),
             (None, Some(f)) => n(f),
-            (None, None) => unreachable!("a GSHN runs at least one branch"),
+            (None, None) => n(v),
         }
     }
 
@@ -63,7 +64,8 @@ impl Fusion {
     }
 }
 
-/// Which branches the encoder uses (the paper's hybrid and the two ablations).
+/// Which branches the encoder uses (the paper's hybrid, the two ablations, and a control
+/// without either branch).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "kebab-case")]
 pub enum Branches {
@@ -74,6 +76,21 @@ pub enum Branches {
     GatOnly,
     /// `V' = E_SNN`.
     SnnOnly,
+    /// `V' = V`: the visual tokens alone, no graph branch. A control for the branch ablations:
+    /// what the tokens and the task heads achieve without either branch.
+    TokensOnly,
+}
+
+impl Branches {
+    /// Whether the GAT branch runs (hybrid, GAT-only).
+    pub fn gat(self) -> bool {
+        matches!(self, Self::Hybrid | Self::GatOnly)
+    }
+
+    /// Whether the spiking branch runs (hybrid, SNN-only).
+    pub fn snn(self) -> bool {
+        matches!(self, Self::Hybrid | Self::SnnOnly)
+    }
 }
 
 /// How `r` is set.

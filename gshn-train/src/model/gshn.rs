@@ -134,8 +134,8 @@ impl GshnConfig {
             backbone: ImageBackbone::new(&self.tokens, load, device)?,
             node_in: lin(self.tokens.feature_channels(), d),
             geometry: self.tokens.geometry.then(|| lin(GEOMETRY, d)),
-            gat: (branches != Branches::SnnOnly).then(|| self.gat.init(d, device)).transpose()?,
-            snn: (branches != Branches::GatOnly).then(|| self.snn.init(d, device)).transpose()?,
+            gat: branches.gat().then(|| self.gat.init(d, device)).transpose()?,
+            snn: branches.snn().then(|| self.snn.init(d, device)).transpose()?,
             fusion: self.fusion.init(d, device),
             image_proj: lin(d, self.embed_dim),
             text: match self.text.encoder.minilm() {
@@ -206,7 +206,7 @@ impl Gshn {
             }
             None => (None, vec![], None),
         };
-        let nodes = self.fusion.forward(snn_nodes.clone(), gat_nodes.clone());
+        let nodes = self.fusion.forward(snn_nodes.clone(), gat_nodes.clone(), v.clone());
         let mean: Tensor<2> = nodes.clone().reshape([b, m, d]).mul(batch.weights.clone()).sum_dim(1).reshape([b, d]);
         Ok(ImageOutput { embedding: l2_normalize(self.image_proj.forward(mean)), nodes, snn_nodes, gat_nodes, tokens: v, spikes, snn_input })
     }

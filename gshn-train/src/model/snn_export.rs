@@ -39,7 +39,7 @@ pub enum SnnExportError {
         why: &'static str,
     },
     /// The model has no spiking branch (`model.fusion.branches = "gat-only"`).
-    #[error("the model has no spiking branch (model.fusion.branches = \"gat-only\")")]
+    #[error("the model has no spiking branch (model.fusion.branches = \"gat-only\" or \"tokens-only\")")]
     NoBranch,
     /// Building the network failed.
     #[error("{0}")]
