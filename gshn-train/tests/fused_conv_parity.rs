@@ -82,8 +82,28 @@ fn the_backbones_shapes_match_burn() {
 }
 
 #[test]
+fn conv_relu_runs_the_fused_op_where_fusable() {
+    // The fused op called directly gives the same bits as `conv_relu(.., true)`: the wrapper
+    // took the fused path, not Burn's ops (whose values differ in the last bits).
+    use burn::backend::Dispatch;
+    use gshn_train::model::fused_conv::FusedConvOps;
+    let device = Device::flex().autodiff();
+    let conv = Conv2dConfig::new([3, 5], [3, 3]).with_padding(PaddingConfig2d::Same).init(&device);
+    let x = Tensor::<4>::random([2, 3, 9, 7], Distribution::Normal(0.0, 1.0), &device);
+    let bias = conv.bias.as_ref().unwrap().val();
+    let direct = Tensor::<4>::from_dispatch(<Dispatch as FusedConvOps>::conv_relu_forward(
+        x.clone().into_dispatch(),
+        conv.weight.val().into_dispatch(),
+        bias.into_dispatch(),
+    ));
+    assert_eq!(values(&conv_relu(&conv, x.clone(), true)), values(&direct));
+    assert_close("Burn", &values(&conv_relu(&conv, x, false)), &values(&direct), 1e-5);
+}
+
+#[test]
 fn non_contiguous_inputs_match_burn() {
     compare([2, 3, 4, 7, 5, 3], true, true);
+    compare([2, 3, 4, 7, 5, 5], true, true);
 }
 
 #[test]

@@ -76,8 +76,9 @@ pub enum Branches {
     GatOnly,
     /// `V' = E_SNN`.
     SnnOnly,
-    /// `V' = V`: the visual tokens alone, no graph branch. A control for the branch ablations:
-    /// what the tokens and the task heads achieve without either branch.
+    /// `V' = N(V)`: the visual tokens alone (row-normalised like a branch's output when
+    /// `normalize`), no graph branch. A control for the branch ablations: what the tokens and
+    /// the task heads achieve without either branch.
     TokensOnly,
 }
 

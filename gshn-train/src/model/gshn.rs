@@ -65,9 +65,9 @@ pub struct Gshn {
     pub node_in: Linear,
     /// Geometry embedding (box, centroid, area).
     pub geometry: Option<Linear>,
-    /// The graph attention branch (absent for `snn-only`).
+    /// The graph attention branch (absent for `snn-only` and `tokens-only`).
     pub gat: Option<GatBranch>,
-    /// The spiking branch (absent for `gat-only`).
+    /// The spiking branch (absent for `gat-only` and `tokens-only`).
     pub snn: Option<SnnBranch>,
     /// The fusion weight `r`.
     pub fusion: Fusion,

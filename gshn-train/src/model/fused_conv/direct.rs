@@ -61,9 +61,14 @@ impl Grid {
     }
 }
 
+/// The largest of the nine offsets (the kernels' bound on how far past `q` they read).
+fn max_offset(off: &[usize; 9]) -> usize {
+    off.iter().copied().max().unwrap_or(0)
+}
+
 /// `out[q] += Σ_t w[t] · src[q + off[t]]` for every `q < out.len()`.
 pub(super) fn stencil(out: &mut [f32], src: &[f32], w: &[f32; 9], off: &[usize; 9]) {
-    assert!(src.len() >= out.len() + off[8], "stencil: source too short");
+    assert!(src.len() >= out.len() + max_offset(off), "stencil: source too short");
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
         // SAFETY: the CPU has the features the function is compiled for.
@@ -74,7 +79,7 @@ pub(super) fn stencil(out: &mut [f32], src: &[f32], w: &[f32; 9], off: &[usize; 
 
 /// `[Σ_q g[q] · src[q + off[t]]]_t`.
 pub(super) fn dot9(g: &[f32], src: &[f32], off: &[usize; 9]) -> [f32; 9] {
-    assert!(src.len() >= g.len() + off[8], "dot9: source too short");
+    assert!(src.len() >= g.len() + max_offset(off), "dot9: source too short");
     #[cfg(target_arch = "x86_64")]
     if std::arch::is_x86_feature_detected!("avx2") && std::arch::is_x86_feature_detected!("fma") {
         // SAFETY: the CPU has the features the function is compiled for.
@@ -112,7 +117,7 @@ unsafe fn store8(p: *mut f32, v: std::arch::x86_64::__m256) {
 /// in registers.
 ///
 /// # Safety
-/// The CPU must have AVX2 and FMA; `src.len() ≥ out.len() + off[8]` and `off` ascending.
+/// The CPU must have AVX2 and FMA; `src.len() ≥ out.len() + max(off)`.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn stencil_fma(out: &mut [f32], src: &[f32], w: &[f32; 9], off: &[usize; 9]) {
@@ -124,7 +129,7 @@ unsafe fn stencil_fma(out: &mut [f32], src: &[f32], w: &[f32; 9], off: &[usize; 
     let wv: [__m256; 9] = std::array::from_fn(|t| _mm256_set1_ps(w[t]));
     let mut q = 0;
     while q < full {
-        // SAFETY: q + 8 ≤ n, and q + off[t] + 8 ≤ n + off[8] ≤ src.len().
+        // SAFETY: q + 8 ≤ n, and q + off[t] + 8 ≤ n + max(off) ≤ src.len().
         unsafe {
             let mut acc = load8(o.wrapping_add(q));
             for t in 0..9 {
@@ -147,7 +152,7 @@ unsafe fn stencil_fma(out: &mut [f32], src: &[f32], w: &[f32; 9], off: &[usize; 
 /// (a fixed order: the result does not depend on the thread count).
 ///
 /// # Safety
-/// The CPU must have AVX2 and FMA; `src.len() ≥ g.len() + off[8]` and `off` ascending.
+/// The CPU must have AVX2 and FMA; `src.len() ≥ g.len() + max(off)`.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2,fma")]
 unsafe fn dot9_fma(g: &[f32], src: &[f32], off: &[usize; 9]) -> [f32; 9] {
@@ -159,7 +164,7 @@ unsafe fn dot9_fma(g: &[f32], src: &[f32], off: &[usize; 9]) -> [f32; 9] {
     let mut acc = [_mm256_setzero_ps(); 9];
     let mut q = 0;
     while q < full {
-        // SAFETY: q + 8 ≤ n, and q + off[t] + 8 ≤ n + off[8] ≤ src.len().
+        // SAFETY: q + 8 ≤ n, and q + off[t] + 8 ≤ n + max(off) ≤ src.len().
         unsafe {
             let gv = load8(gp.wrapping_add(q));
             for t in 0..9 {
@@ -218,4 +223,61 @@ fn dot9_plain(g: &[f32], src: &[f32], off: &[usize; 9]) -> [f32; 9] {
         }
         sum
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Values in [−1, 1) from a small LCG.
+    fn values(len: usize, seed: u64) -> Vec<f32> {
+        let mut x = seed;
+        (0..len)
+            .map(|_| {
+                x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                ((x >> 40) as f32 / (1u64 << 24) as f32) * 2.0 - 1.0
+            })
+            .collect()
+    }
+
+    /// Every variant of the two loops (the dispatched one, which is the AVX2/FMA one where the
+    /// CPU has it, and the plain one) against a naive loop, at lengths that are and are not
+    /// multiples of the vector width.
+    #[test]
+    fn stencil_and_dot9_match_a_naive_loop() {
+        for (h, w) in [(1, 1), (3, 5), (4, 6), (7, 9), (16, 16)] {
+            let grid = Grid::new(h, w);
+            let off = grid.offsets();
+            let src = values(grid.len(), 1);
+            let weights: [f32; 9] = values(9, 2).try_into().unwrap();
+            let start = values(grid.out_len(), 3);
+            let naive: Vec<f32> = (0..grid.out_len()).map(|q| start[q] + (0..9).map(|t| weights[t] * src[q + off[t]]).sum::<f32>()).collect();
+            let (mut fast, mut plain) = (start.clone(), start.clone());
+            stencil(&mut fast, &src, &weights, &off);
+            stencil_plain(&mut plain, &src, &weights, &off);
+            for (i, ((a, b), c)) in fast.iter().zip(&plain).zip(&naive).enumerate() {
+                assert!((a - c).abs() < 1e-5 && (b - c).abs() < 1e-5, "stencil {h}×{w} [{i}]: {a} / {b} vs {c}");
+            }
+            let g = values(grid.out_len(), 4);
+            let naive: Vec<f32> = (0..9).map(|t| (0..g.len()).map(|q| g[q] * src[q + off[t]]).sum::<f32>()).collect();
+            let (fast, plain) = (dot9(&g, &src, &off), dot9_plain(&g, &src, &off));
+            for t in 0..9 {
+                assert!(
+                    (fast[t] - naive[t]).abs() < 1e-4 && (plain[t] - naive[t]).abs() < 1e-4,
+                    "dot9 {h}×{w} tap {t}: {} / {} vs {}",
+                    fast[t],
+                    plain[t],
+                    naive[t]
+                );
+            }
+        }
+    }
+
+    #[test]
+    #[should_panic(expected = "source too short")]
+    fn a_short_source_is_refused() {
+        let grid = Grid::new(4, 4);
+        let mut out = vec![0.0; grid.out_len()];
+        stencil(&mut out, &vec![0.0; grid.len() - 1], &[1.0; 9], &grid.offsets());
+    }
 }

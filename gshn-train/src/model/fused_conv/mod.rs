@@ -17,8 +17,8 @@
 //! filled per 512-pixel tile), a bias pass, a ReLU pass, and in the backward a ReLU pass, a
 //! transposed convolution for `∂L/∂x` and, for `∂L/∂W`, a convolution with batch and channel
 //! axes swapped whose "kernel" is the whole image (a gemm with `k = N·H·W` and `n = 9`, three
-//! parallel tasks for the first layer). Here each image is one rayon task, in one of two ways
-//! (`flex.rs`):
+//! parallel tasks for the first layer). Here the images are split into one run per thread
+//! (rayon), each image computed in one of two ways (`flex.rs`):
 //!
 //! * 3×3 kernels (the backbone's), `direct.rs`: a 9-tap stencil over zero-padded planes for
 //!   the forward and `∂L/∂x` (the flipped kernel) and nine dot products for `∂L/∂W`, eight
@@ -81,12 +81,13 @@ pub fn fusable(conv: &Conv2d, x: &Tensor<4>) -> bool {
         let weight = conv.weight.val();
         let on_flex = matches!(x.device().inner().as_dispatch(), burn::backend::DispatchDevice::Flex(_));
         let f32s = x.dtype() == DType::F32 && weight.dtype() == DType::F32 && conv.bias.as_ref().is_some_and(|b| b.val().dtype() == DType::F32);
-        let [o, c, _, _] = weight.dims();
+        let [o, c, wk, wk2] = weight.dims();
         let [n, xc, h, w] = x.dims();
         on_flex
             && f32s
             && padding
             && k == k2
+            && [wk, wk2] == [k, k2]
             && k % 2 == 1
             && conv.stride == [1, 1]
             && conv.dilation == [1, 1]
