@@ -284,11 +284,18 @@ fn the_shipped_ablations_load() {
                 assert_eq!(ab.reference, full.reference);
             } else if p.ends_with("branches_nlvr_pilot.toml") {
                 assert_first_slice(&ab, &root.join("branches_nlvr.toml"), 2);
+            } else if p.ends_with("tokens_only_ve.toml") {
+                // The VE grid's control: the same runs for the hybrid, and no branch.
+                let full = Ablation::load(&root.join("branches_ve.toml"), &[]).unwrap();
+                assert_eq!((&ab.seeds, &ab.data_seeds, &ab.reference, &ab.primary), (&full.seeds, &full.data_seeds, &full.reference, &full.primary));
+                let config = |a: &Ablation, name: &str| a.variants.iter().find(|(v, _)| v.name == name).map(|(_, c)| c.clone()).unwrap();
+                assert_eq!(config(&ab, "hybrid"), config(&full, "hybrid"));
+                assert_eq!(config(&ab, "tokens-only").model.fusion.branches, gshn_train::model::Branches::TokensOnly);
             } else {
                 assert_eq!(ab.seeds.len(), 5, "{}", p.display());
             }
             n += 1;
         }
     }
-    assert_eq!(n, 14);
+    assert_eq!(n, 15);
 }
