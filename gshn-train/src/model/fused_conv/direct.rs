@@ -12,9 +12,9 @@
 //! ```
 //!
 //! `gpad_o` is `∂L/∂y ⊙ [y > 0]` padded like the input; read from `w + 3` on it is the
-//! gradient on the output grid with zeros in the dropped columns. The loops are compiled
-//! twice: with AVX2 and FMA where the CPU has them (checked at run time, as the gemm crate
-//! does) and for the baseline target.
+//! gradient on the output grid with zeros in the dropped columns. Each loop has two versions:
+//! AVX2/FMA intrinsics where the CPU has them (checked at run time, as the gemm crate does),
+//! and plain loops for other CPUs (tested against each other and a naive loop).
 
 /// The padded geometry of an `h × w` plane.
 #[derive(Debug, Clone, Copy)]

@@ -143,7 +143,7 @@ fn col2im(dcol: &[f32], g: &Geometry, dx: &mut [f32]) {
 
 /// `dst [m, n] (+)= lhs [m, k] · rhs [k, n]` on row-major buffers, with each factor's strides
 /// `(column, row)`; `accumulate` adds to `dst` instead of overwriting it. One thread: the
-/// callers run one image per rayon task.
+/// callers already run one rayon task per thread, each over its own images.
 #[allow(clippy::too_many_arguments)]
 fn matmul(m: usize, n: usize, k: usize, dst: &mut [f32], accumulate: bool, lhs: &[f32], lhs_strides: (usize, usize), rhs: &[f32], rhs_strides: (usize, usize)) {
     // The last element a factor of `rows × cols` with strides `(column, row)` reads.
