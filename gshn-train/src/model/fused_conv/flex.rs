@@ -188,6 +188,15 @@ fn relu(v: f32) -> f32 {
     }
 }
 
+/// Writes `∂L/∂y ⊙ [y > 0]` (Burn's ReLU backward: zero where the output is ≤ 0) into `dst`
+/// and adds each value to `sum` in order (the bias gradient).
+fn relu_grad(dst: &mut [f32], y: &[f32], grad: &[f32], sum: &mut f32) {
+    for ((d, &yv), &gv) in dst.iter_mut().zip(y).zip(grad) {
+        *d = if yv <= 0.0 { 0.0 } else { gv };
+        *sum += *d;
+    }
+}
+
 /// The im2col + gemm forward (any odd kernel): one image per call.
 fn forward_gemm(g: &Geometry, xv: &[f32], wv: &[f32], bv: &[f32], y: &mut [f32]) {
     let (hw, p) = (g.hw(), g.patch());
@@ -293,10 +302,7 @@ fn backward_gemm_image(g: &Geometry, wv: &[f32], (col, gm, dcol): &mut (Vec<f32>
     // g = ∂L/∂y ⊙ [y > 0] (Burn's ReLU backward) and its row sums, ∂L/∂b.
     for (((gm_row, y_row), g_row), db) in gm.chunks_exact_mut(hw).zip(im.y.chunks_exact(hw)).zip(im.grad.chunks_exact(hw)).zip(im.db.iter_mut()) {
         let mut sum = 0.0f32;
-        for ((m, &yv), &gv) in gm_row.iter_mut().zip(y_row).zip(g_row) {
-            *m = if yv <= 0.0 { 0.0 } else { gv };
-            sum += *m;
-        }
+        relu_grad(gm_row, y_row, g_row, &mut sum);
         *db = sum;
     }
     im2col(im.x, g, col);
@@ -318,10 +324,7 @@ fn backward_direct_image(g: &Geometry, wv: &[f32], (xp, gp, dxacc): &mut (Vec<f3
         gpo.fill(0.0);
         let mut sum = 0.0f32;
         for (r, (y_r, g_r)) in y_o.chunks_exact(w).zip(g_o.chunks_exact(w)).enumerate() {
-            for ((d, &yv), &gv) in gpo[(r + 1) * grid.wp + 1..][..w].iter_mut().zip(y_r).zip(g_r) {
-                *d = if yv <= 0.0 { 0.0 } else { gv };
-                sum += *d;
-            }
+            relu_grad(&mut gpo[(r + 1) * grid.wp + 1..][..w], y_r, g_r, &mut sum);
         }
         *db = sum;
     }
