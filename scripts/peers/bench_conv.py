@@ -7,20 +7,10 @@ pixels), the others' do, as in gshn's CNN backbone.
 """
 import argparse
 import json
-import statistics
-import time
 
 import torch
 
-
-def median_ms(fn, reps):
-    fn()
-    times = []
-    for _ in range(reps):
-        start = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - start) * 1e3)
-    return statistics.median(times)
+from timing import median_ms
 
 
 def main():

@@ -6,8 +6,6 @@ Called by `cargo run --release -p gshn-bench --bin compare-snn`; prints JSON
 """
 import argparse
 import json
-import statistics
-import time
 
 import torch
 import snntorch
@@ -15,15 +13,7 @@ from snntorch import surrogate as snn_sg
 from spikingjelly.activation_based import neuron as sj_neuron
 from spikingjelly.activation_based import surrogate as sj_sg
 
-
-def median_ms(fn, reps):
-    fn()
-    times = []
-    for _ in range(reps):
-        start = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - start) * 1e3)
-    return statistics.median(times)
+from timing import median_ms
 
 
 def main():
