@@ -218,7 +218,7 @@ fn forward_gemm(g: &Geometry, xv: &[f32], wv: &[f32], bv: &[f32], y: &mut [f32])
 /// The direct 3×3 forward ([`direct`]).
 fn forward_direct(g: &Geometry, xv: &[f32], wv: &[f32], bv: &[f32], y: &mut [f32]) {
     let grid = Grid::new(g.h, g.w);
-    let (hw, len, off) = (g.hw(), grid.len(), grid.offsets());
+    let (hw, len) = (g.hw(), grid.len());
     y.par_chunks_mut(g.o * hw).zip(xv.par_chunks(g.c * hw)).with_min_len(g.per_task()).for_each_init(
         || (vec![0.0f32; g.c * len], vec![0.0f32; grid.out_len()]),
         |(xp, acc), (yi, xi)| {
@@ -228,7 +228,7 @@ fn forward_direct(g: &Geometry, xv: &[f32], wv: &[f32], bv: &[f32], y: &mut [f32
             for (oc, (yo, &b)) in yi.chunks_exact_mut(hw).zip(bv).enumerate() {
                 acc.fill(b);
                 for (ci, src) in xp.chunks_exact(len).enumerate() {
-                    stencil(acc, src, &taps(wv, oc * g.c + ci, false), &off);
+                    stencil(acc, src, &taps(wv, oc * g.c + ci, false), &grid);
                 }
                 for (row, out) in acc.chunks_exact(grid.wp).zip(yo.chunks_exact_mut(g.w)) {
                     for (o, &v) in out.iter_mut().zip(row) {
@@ -318,7 +318,7 @@ fn backward_gemm_image(g: &Geometry, wv: &[f32], (col, gm, dcol): &mut (Vec<f32>
 /// The direct 3×3 backward of one image ([`direct`]).
 fn backward_direct_image(g: &Geometry, wv: &[f32], (xp, gp, dxacc): &mut (Vec<f32>, Vec<f32>, Vec<f32>), im: ImageGrads) {
     let grid = Grid::new(g.h, g.w);
-    let (hw, len, off, w) = (g.hw(), grid.len(), grid.offsets(), g.w);
+    let (hw, len, w) = (g.hw(), grid.len(), g.w);
     // gpad_o = ∂L/∂y ⊙ [y > 0] padded, and its sums, ∂L/∂b.
     for (((gpo, y_o), g_o), db) in gp.chunks_exact_mut(len).zip(im.y.chunks_exact(hw)).zip(im.grad.chunks_exact(hw)).zip(im.db.iter_mut()) {
         gpo.fill(0.0);
@@ -334,14 +334,14 @@ fn backward_direct_image(g: &Geometry, wv: &[f32], (xp, gp, dxacc): &mut (Vec<f3
     for (oc, gpo) in gp.chunks_exact(len).enumerate() {
         let gq = &gpo[grid.interior()..][..grid.out_len()];
         for (ci, src) in xp.chunks_exact(len).enumerate() {
-            im.dw[(oc * g.c + ci) * 9..][..9].copy_from_slice(&dot9(gq, src, &off));
+            im.dw[(oc * g.c + ci) * 9..][..9].copy_from_slice(&dot9(gq, src, &grid));
         }
     }
     if !im.dx.is_empty() {
         for (ci, dx_c) in im.dx.chunks_exact_mut(hw).enumerate() {
             dxacc.fill(0.0);
             for (oc, gpo) in gp.chunks_exact(len).enumerate() {
-                stencil(dxacc, gpo, &taps(wv, oc * g.c + ci, true), &off);
+                stencil(dxacc, gpo, &taps(wv, oc * g.c + ci, true), &grid);
             }
             for (row, out) in dxacc.chunks_exact(grid.wp).zip(dx_c.chunks_exact_mut(w)) {
                 out.copy_from_slice(&row[..w]);
