@@ -596,3 +596,70 @@ fn per_step_layer_norm_erases_spike_counts_and_threshold_bn_keeps_them() {
         }
     }
 }
+
+/// The scratch text encoder's transformer (`model::transformer`, the fast-dropout path) is
+/// Burn's `TransformerEncoder` op for op: without dropout, and in evaluation with it, the same
+/// bits forward and backward as `TransformerEncoder::forward`.
+#[test]
+fn the_text_transformer_is_burns_op_for_op() {
+    use burn::tensor::{Bool, Int, TensorData};
+    use gshn_train::model::TextEncoderConfig;
+    let _rng = RNG.lock().unwrap_or_else(|e| e.into_inner());
+    let train = Device::flex().autodiff();
+    train.seed(3);
+    let (b, l, vocab) = (3, 7, 40);
+    let ids: Vec<i64> = (0..b * l).map(|i| 2 + (i as i64 * 7919) % (vocab as i64 - 2)).collect();
+    let pad: Vec<bool> = (0..b * l).map(|i| i / l == 0 && i % l >= 5).collect();
+    for (dropout, device) in [(0.0, train.clone()), (0.1, Device::flex())] {
+        let burn = TextEncoderConfig::new(vocab).with_d_model(16).with_heads(4).with_layers(2).with_dropout(dropout).with_fast_dropout(false).init(&device);
+        let fast = gshn_train::model::TextEncoder { fast_dropout: true, ..burn.clone() };
+        let ids = Tensor::<2, Int>::from_data(TensorData::new(ids.clone(), [b, l]), &device);
+        let pad = Tensor::<2, Bool>::from_data(TensorData::new(pad.clone(), [b, l]), &device);
+        let (tokens_b, sentence_b) = burn.forward(ids.clone(), pad.clone());
+        let (tokens_f, sentence_f) = fast.forward(ids.clone(), pad.clone());
+        assert_eq!(values(&tokens_b), values(&tokens_f), "tokens, dropout {dropout}");
+        assert_eq!(values(&sentence_b), values(&sentence_f), "sentence, dropout {dropout}");
+        if device.is_autodiff() {
+            let weights = Tensor::<3>::from_data(TensorData::new((0..b * l * 16).map(|i| (i as f32 * 0.37).sin()).collect::<Vec<f32>>(), [b, l, 16]), &device);
+            let (gb, gf) = ((tokens_b * weights.clone()).sum().backward(), (tokens_f * weights).sum().backward());
+            let grad = |m: &gshn_train::model::TextEncoder, g: &burn::tensor::Gradients| {
+                let layer = &m.encoder.layers[1];
+                let matrices = [m.words.weight.val().grad(g), layer.mha.query.weight.val().grad(g), layer.pwff.linear_inner.weight.val().grad(g)]
+                    .map(|t| values(&t.expect("a gradient")));
+                (matrices, values(&layer.norm_2.gamma.val().grad(g).expect("a gradient")))
+            };
+            assert_eq!(grad(&burn, &gb), grad(&fast, &gf), "gradients");
+        }
+    }
+}
+
+/// `model::dropout` on flex during training: each element kept with probability `1 − p` and
+/// scaled by `1/(1 − p)`, its gradient the mask; the same device seed gives the same mask, and
+/// a new seed (the trainer seeds per step) another; outside training it is the identity.
+#[test]
+fn fast_dropout_keeps_the_asked_share_and_follows_the_device_seed() {
+    use burn::nn::DropoutConfig;
+    use gshn_train::model::dropout::dropout;
+    let _rng = RNG.lock().unwrap_or_else(|e| e.into_inner());
+    let device = Device::flex().autodiff();
+    let layer = DropoutConfig::new(0.3).init();
+    let draw = |seed: u64| {
+        device.seed(seed);
+        let x = Tensor::<2>::ones([400, 250], &device).require_grad();
+        let y = dropout(&layer, x.clone());
+        let grad = y.clone().sum().backward();
+        (values(&y), values(&x.grad(&grad).unwrap()))
+    };
+    let (y, g) = draw(11);
+    assert_eq!(y, g, "the gradient of Σ y is the mask");
+    let keep = (1.0f64 / (1.0 - 0.3)) as f32;
+    assert!(y.iter().all(|&v| v == 0.0 || v == keep), "values are 0 or 1/(1 − p)");
+    let kept = y.iter().filter(|&&v| v != 0.0).count() as f64 / y.len() as f64;
+    assert!((kept - 0.7).abs() < 0.01, "kept {kept}");
+    assert_eq!(draw(11).0, y, "the same seed, the same mask");
+    let other = draw(12).0;
+    let agree = y.iter().zip(&other).filter(|(a, b)| a == b).count() as f64 / y.len() as f64;
+    assert!(agree < 0.7, "another seed, another mask (agree on {agree})");
+    let eval = Tensor::<2>::ones([4, 5], &Device::flex());
+    assert_eq!(values(&dropout(&layer, eval.clone())), values(&eval));
+}

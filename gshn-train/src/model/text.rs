@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use burn::config::Config;
 use burn::module::Module;
-use burn::nn::transformer::{TransformerEncoder, TransformerEncoderConfig, TransformerEncoderInput};
+use burn::nn::transformer::{TransformerEncoder, TransformerEncoderConfig};
 use burn::nn::{Embedding, EmbeddingConfig};
 use burn::tensor::{Bool, Device, Int, Tensor, TensorData};
 
@@ -130,6 +130,10 @@ pub struct TextEncoderConfig {
     /// Dropout. Default 0.1.
     #[config(default = 0.1)]
     pub dropout: f64,
+    /// Dropout masks drawn fast on flex ([`super::dropout`]); false runs Burn's
+    /// `TransformerEncoder::forward` unchanged. Default true.
+    #[config(default = true)]
+    pub fast_dropout: bool,
 }
 
 /// Word + position embeddings, a pre-norm transformer encoder, and the mean over real tokens.
@@ -141,12 +145,22 @@ pub struct TextEncoder {
     pub positions: Embedding,
     /// The transformer.
     pub encoder: TransformerEncoder,
+    /// Whether the transformer runs [`super::transformer::encode`]'s fast dropout
+    /// (`TextConfig::fast_dropout`).
+    #[module(skip)]
+    pub fast_dropout: bool,
 }
 
 impl TextEncoderConfig {
     /// The encoder of `text` for a vocabulary of `vocab_size` words.
     pub fn from_text(text: &TextConfig, vocab_size: usize) -> Self {
-        Self::new(vocab_size).with_d_model(text.width).with_heads(text.heads).with_layers(text.layers).with_max_len(text.max_len).with_dropout(text.dropout)
+        Self::new(vocab_size)
+            .with_d_model(text.width)
+            .with_heads(text.heads)
+            .with_layers(text.layers)
+            .with_max_len(text.max_len)
+            .with_dropout(text.dropout)
+            .with_fast_dropout(text.fast_dropout)
     }
 
     /// Builds the encoder.
@@ -158,6 +172,7 @@ impl TextEncoderConfig {
                 .with_dropout(self.dropout)
                 .with_norm_first(true)
                 .init(device),
+            fast_dropout: self.fast_dropout,
         }
     }
 }
@@ -169,7 +184,7 @@ impl TextEncoder {
         let device = ids.device();
         let pos = Tensor::<1, Int>::arange(0..l as i64, &device).reshape([1, l]).expand([b, l]);
         let x = self.words.forward(ids).add(self.positions.forward(pos));
-        let tokens = self.encoder.forward(TransformerEncoderInput::new(x).mask_pad(pad.clone()));
+        let tokens = super::transformer::encode(&self.encoder, x, pad.clone(), self.fast_dropout);
         let keep = pad.bool_not().float().reshape([b, l, 1]);
         let count = keep.clone().sum_dim(1).clamp_min(1.0);
         let d = tokens.dims()[2];
@@ -306,11 +321,15 @@ pub struct TextConfig {
     pub max_len: usize,
     /// Dropout (scratch). Default 0.1.
     pub dropout: f64,
+    /// Draw the dropout masks fast on flex (scratch; [`super::dropout`]: the same keep
+    /// probability and scaling, another random stream); false runs Burn's `Dropout`.
+    /// Default true.
+    pub fast_dropout: bool,
 }
 
 impl Default for TextConfig {
     fn default() -> Self {
-        Self { encoder: TextEncoderChoice::Scratch, width: 64, layers: 2, heads: 4, max_len: 48, dropout: 0.1 }
+        Self { encoder: TextEncoderChoice::Scratch, width: 64, layers: 2, heads: 4, max_len: 48, dropout: 0.1, fast_dropout: true }
     }
 }
 
