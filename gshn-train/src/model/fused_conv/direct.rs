@@ -12,7 +12,9 @@
 //! ```
 //!
 //! `gpad_o` is `∂L/∂y ⊙ [y > 0]` padded like the input; read from `w + 3` on it is the
-//! gradient on the output grid with zeros in the dropped columns. Each loop has two versions:
+//! gradient on the output grid with zeros in the dropped columns. The vector loops run over
+//! tiles of output rows ([`ROWS`], [`DOT_ROWS`]) × eight pixels, so that each input vector
+//! loaded serves every output row of the tile its kernel rows reach. Each loop has two versions:
 //! AVX2/FMA intrinsics where the CPU has them (checked at run time, as the gemm crate does),
 //! and plain loops for other CPUs (tested against each other and a naive loop).
 
@@ -64,12 +66,12 @@ impl Grid {
 /// Output rows per pass of the vector loops: each input vector loaded feeds up to three
 /// output rows (its kernel rows), so a pass of `R` rows loads `3·(R + 2)` input vectors for
 /// `9·R` multiply-adds, where one row at a time loads nine for nine. Four rows keep the
-/// accumulators, the nine weights (or the four gradient vectors and nine sums) and one loaded
-/// vector within the sixteen vector registers.
+/// accumulators, the nine weights and one loaded vector within the sixteen vector registers.
 const ROWS: usize = 4;
 
 /// Output rows per pass of [`dot9`]'s vector loop: its nine accumulators and one gradient
-/// vector per row share the registers.
+/// vector per row share the registers (measured: four rows spilled accumulators to the
+/// stack; two ran faster than three).
 const DOT_ROWS: usize = 2;
 
 /// `out[r·wp + x] += Σ_t w[t] · src[r·wp + x + off[t]]` for every output pixel (`r < h`,
@@ -228,7 +230,7 @@ unsafe fn dot9_tile<const R: usize>(acc: &mut [std::arch::x86_64::__m256; 9], g:
     }
 }
 
-/// [`dot9`] with AVX2 and FMA: nine eight-lane accumulators over tiles of [`ROWS`] rows ×
+/// [`dot9`] with AVX2 and FMA: nine eight-lane accumulators over tiles of [`DOT_ROWS`] rows ×
 /// eight pixels, summed lane by lane at the end, then the scalar columns (a fixed order: the
 /// result does not depend on the thread count).
 ///
