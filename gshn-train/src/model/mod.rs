@@ -1,8 +1,8 @@
 //! The Graph Spiking Hybrid Network: visual tokens from segments ([`backbone`], [`tokens`]),
 //! a graph attention branch `F_GAT` ([`gat_branch`]), a spiking graph branch `E_SNN`
 //! ([`spiking_graph`]), the fusion `V' = r·E_SNN + F_GAT` ([`fusion`]), a text encoder
-//! ([`text`], its transformer [`transformer`] with a fast [`dropout`] on flex), a VQA head ([`vqa`]) and the joint embedding space with its losses
-//! ([`gshn`]), all configured by one nested [`GshnConfig`] ([`config`]). The pretrained
+//! ([`text`]; its [`transformer`] with a fast [`dropout`] on flex), a VQA head ([`vqa`]) and
+//! the joint embedding space with its losses ([`gshn`]), all configured by one nested [`GshnConfig`] ([`config`]). The pretrained
 //! encoders: EfficientNet-Lite0 ([`efficientnet`]) and MiniLM-L6 ([`minilm`], with its
 //! [`wordpiece`] tokenizer), their weight files ([`weights`]) and the frozen backbone's
 //! feature cache ([`feature_cache`]).
