@@ -2,10 +2,10 @@
 //! a graph attention branch `F_GAT` ([`gat_branch`]), a spiking graph branch `E_SNN`
 //! ([`spiking_graph`]), the fusion `V' = r·E_SNN + F_GAT` ([`fusion`]), a text encoder
 //! ([`text`]; its [`transformer`] with a fast [`dropout`] on flex), a VQA head ([`vqa`]) and
-//! the joint embedding space with its losses ([`gshn`]), all configured by one nested [`GshnConfig`] ([`config`]). The pretrained
-//! encoders: EfficientNet-Lite0 ([`efficientnet`]) and MiniLM-L6 ([`minilm`], with its
-//! [`wordpiece`] tokenizer), their weight files ([`weights`]) and the frozen backbone's
-//! feature cache ([`feature_cache`]).
+//! the joint embedding space with its losses ([`gshn`]), all configured by one nested
+//! [`GshnConfig`] ([`config`]). The pretrained encoders: EfficientNet-Lite0 ([`efficientnet`])
+//! and MiniLM-L6 ([`minilm`], with its [`wordpiece`] tokenizer), their weight files
+//! ([`weights`]) and the frozen backbone's feature cache ([`feature_cache`]).
 
 pub mod backbone;
 pub mod config;
