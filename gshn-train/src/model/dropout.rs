@@ -24,24 +24,14 @@ pub fn dropout<const D: usize>(layer: &Dropout, x: Tensor<D>) -> Tensor<D> {
     if !layer.training.is_enabled() || !x.device().is_autodiff() || layer.prob == 0.0 {
         return x;
     }
-    if !on_flex(&x) {
+    let device = x.device();
+    if !super::fused_conv::on_flex(&device) {
         return layer.forward(x);
     }
-    let device = x.device();
     let seed = draw_seed(&device);
     let shape = x.shape();
     let mask = keep_mask(shape.num_elements(), 1.0 - layer.prob, seed);
     x * Tensor::from_data(TensorData::new(mask, shape), &device)
-}
-
-#[cfg(feature = "fused-flex")]
-fn on_flex<const D: usize>(x: &Tensor<D>) -> bool {
-    matches!(x.device().inner().as_dispatch(), burn::backend::DispatchDevice::Flex(_))
-}
-
-#[cfg(not(feature = "fused-flex"))]
-fn on_flex<const D: usize>(_: &Tensor<D>) -> bool {
-    false
 }
 
 /// 48 bits from the device's RNG: two uniform floats' 24-bit mantissas.

@@ -38,7 +38,7 @@ pub enum SnnExportError {
         /// Why, and what to train with instead.
         why: &'static str,
     },
-    /// The model has no spiking branch (`model.fusion.branches = "gat-only"`).
+    /// The model has no spiking branch (`model.fusion.branches = "gat-only"` or `"tokens-only"`).
     #[error("the model has no spiking branch (model.fusion.branches = \"gat-only\" or \"tokens-only\")")]
     NoBranch,
     /// Building the network failed.

@@ -79,12 +79,11 @@ pub fn fusable(conv: &Conv2d, x: &Tensor<4>) -> bool {
             PaddingConfig2d::Valid => false,
         };
         let weight = conv.weight.val();
-        let on_flex = matches!(x.device().inner().as_dispatch(), burn::backend::DispatchDevice::Flex(_));
+        let flex = on_flex(&x.device());
         let f32s = x.dtype() == DType::F32 && weight.dtype() == DType::F32 && conv.bias.as_ref().is_some_and(|b| b.val().dtype() == DType::F32);
         let [o, c, wk, wk2] = weight.dims();
         let [n, xc, h, w] = x.dims();
-        on_flex
-            && f32s
+        flex && f32s
             && padding
             && k == k2
             && [wk, wk2] == [k, k2]
@@ -98,6 +97,21 @@ pub fn fusable(conv: &Conv2d, x: &Tensor<4>) -> bool {
     #[cfg(not(feature = "fused-flex"))]
     {
         let _ = (conv, x);
+        false
+    }
+}
+
+/// Whether `device` is flex, the CPU backend this crate's fused ops (the convolution here,
+/// the text encoder's dropout mask in `model::dropout`) are written for; false in builds
+/// without it (feature `fused-flex`).
+pub fn on_flex(device: &burn::tensor::Device) -> bool {
+    #[cfg(feature = "fused-flex")]
+    {
+        matches!(device.clone().inner().as_dispatch(), burn::backend::DispatchDevice::Flex(_))
+    }
+    #[cfg(not(feature = "fused-flex"))]
+    {
+        let _ = device;
         false
     }
 }
