@@ -272,11 +272,13 @@ fn the_shipped_ablations_load() {
                 assert_eq!((ab.seeds.len() * ab.data_seeds.len(), ab.primary.as_str()), (32, "t2i_r10"), "{}", p.display());
             } else if p.ends_with("snn_only_pilot.toml") {
                 assert_first_slice(&ab, &root.join("snn_only.toml"), 4);
-            } else if p.ends_with("tokens_controls_pilot.toml") {
+            } else if p.ends_with("tokens_controls_pilot.toml") || p.ends_with("tokens_geometry_pilot.toml") {
                 // A slice of the tokens grid: some of its variants, each with the same config,
-                // on its first seeds of its first draw.
+                // on its first seeds of its first draws.
                 let full = Ablation::load(&root.join("tokens.toml"), &[]).unwrap();
-                assert_eq!((&ab.seeds[..], &ab.data_seeds[..]), (&full.seeds[..3], &full.data_seeds[..1]));
+                let (s, d) = (ab.seeds.len(), ab.data_seeds.len());
+                assert_eq!((&ab.seeds[..], &ab.data_seeds[..]), (&full.seeds[..s], &full.data_seeds[..d]), "{}", p.display());
+                assert_eq!(ab.primary, full.primary, "{}", p.display());
                 for (v, c) in &ab.variants {
                     let (_, fc) = full.variants.iter().find(|(f, _)| f.name == v.name).unwrap_or_else(|| panic!("{} is not in tokens.toml", v.name));
                     assert_eq!(c, fc, "{}", v.name);
@@ -297,5 +299,5 @@ fn the_shipped_ablations_load() {
             n += 1;
         }
     }
-    assert_eq!(n, 15);
+    assert_eq!(n, 17);
 }
