@@ -284,6 +284,8 @@ fn the_shipped_ablations_load() {
                     assert_eq!(c, fc, "{}", v.name);
                 }
                 assert_eq!(ab.reference, full.reference);
+            } else if p.ends_with("branches_pretrained_pilot.toml") {
+                assert_first_slice(&ab, &root.join("branches_pretrained.toml"), 3);
             } else if p.ends_with("branches_nlvr_pilot.toml") {
                 assert_first_slice(&ab, &root.join("branches_nlvr.toml"), 2);
             } else if p.ends_with("tokens_only_ve.toml") {
@@ -299,5 +301,5 @@ fn the_shipped_ablations_load() {
             n += 1;
         }
     }
-    assert_eq!(n, 17);
+    assert_eq!(n, 18);
 }

@@ -1,6 +1,7 @@
 //! The fused convolution + bias + ReLU (`gshn_train::model::fused_conv`) against Burn's
 //! `Conv2d` and `relu` on flex: outputs and every gradient (input, weight, bias) to float
-//! rounding, over random sizes, kernels 1/3/5, inputs with and without a gradient and inputs
+//! rounding (outputs at ReLU's kink excepted: see `compare`), over random sizes, kernels
+//! 1/3/5, inputs with and without a gradient and inputs
 //! that are not contiguous; the backbone gives the same features either way; shapes the fused
 //! op does not take fall back to Burn's ops.
 
@@ -62,6 +63,16 @@ fn compare([n, c, o, h, w, k]: [usize; 6], x_grad: bool, permuted: bool) {
     let conv = Conv2dConfig::new([c, o], [k, k]).with_padding(PaddingConfig2d::Same).init(&device);
     let x = Tensor::<4>::random([n, c, h, w], Distribution::Normal(0.0, 1.0), &device);
     let r = Tensor::<4>::random([n, o, h, w], Distribution::Normal(0.0, 1.0), &device);
+    // An output within rounding of the ReLU's kink can land on either side of it in the two
+    // paths (their sums run in different orders), which switches that element's whole
+    // gradient term on or off (such an element among the first layer's 262,144 outputs
+    // failed this test twice in 111 runs on one machine, by 0.42 in a weight gradient of
+    // scale 350). Such elements get no upstream gradient; every other element is compared to
+    // rounding.
+    let z = conv.forward(x.clone());
+    let largest: f32 = z.clone().abs().max().into_scalar();
+    let off_kink = z.abs().greater_elem(1e-4 * largest.max(1.0)).float();
+    let r = r * Tensor::<4>::from_data(off_kink.into_data(), &device);
     assert!(fusable(&conv, &x), "n {n} c {c} o {o} {h}×{w} k {k}: should run fused");
     let (fused, burn) = (run(&conv, &x, &r, true, x_grad, permuted), run(&conv, &x, &r, false, x_grad, permuted));
     let what = format!("n {n} c {c} o {o} {h}×{w} k {k} x_grad {x_grad} permuted {permuted}");
