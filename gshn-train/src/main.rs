@@ -106,6 +106,10 @@ enum Command {
         /// that finishes last writes the tables.
         #[arg(long, value_name = "I/N", allow_hyphen_values = true)]
         shard: Option<gshn_train::cli::ablate::Shard>,
+        /// Run only the grid's first N seeds (every variant and data draw): a pilot whose runs
+        /// the full grid reuses when it later runs into the same --out; the tables cover the N.
+        #[arg(long, value_name = "N")]
+        seeds: Option<usize>,
         /// Write into --out even when it is a non-empty folder that gshn did not make.
         #[arg(long)]
         force: bool,
@@ -309,14 +313,17 @@ fn main() -> anyhow::Result<()> {
                 out.join("checkpoints").display()
             );
         }
-        Command::Ablate { config, out, set, device, shard, force } => {
+        Command::Ablate { config, out, set, device, shard, seeds, force } => {
             use gshn_train::cli::ablate::{ablate, Ablation};
             let mut set = set;
             if let Some(d) = &device {
                 let choice = parse_device(d)?;
                 set.push(format!("device={}", serde_json::to_string(&choice)?));
             }
-            let ab = Ablation::load(&config, &set)?;
+            let mut ab = Ablation::load(&config, &set)?;
+            if let Some(n) = seeds {
+                ab = ab.first_seeds(n)?;
+            }
             let stem = config.file_stem().and_then(|s| s.to_str()).unwrap_or("ablation").to_string();
             let out = out.unwrap_or_else(|| PathBuf::from("runs").join("ablations").join(stem));
             gshn_train::cli::output::check_folder(&out, gshn_train::cli::output::OutputKind::Ablation, "--out", force)?;

@@ -259,6 +259,21 @@ fn assert_first_slice(pilot: &Ablation, full: &Path, seeds: usize) {
 }
 
 #[test]
+fn first_seeds_cuts_a_grid_to_its_pilot_and_refuses_what_it_cannot_give() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs/ablations");
+    // `--seeds 4` over the full SNN-only grid is the pilot file run earlier, run for run.
+    let cut = Ablation::load(&root.join("snn_only.toml"), &[]).unwrap().first_seeds(4).unwrap();
+    let pilot = Ablation::load(&root.join("snn_only_pilot.toml"), &[]).unwrap();
+    assert_eq!((&cut.seeds, &cut.data_seeds, &cut.reference, &cut.primary), (&pilot.seeds, &pilot.data_seeds, &pilot.reference, &pilot.primary));
+    assert_eq!(cut.variants, pilot.variants);
+    assert_eq!(cut.runs(), 7 * 4 * 2);
+    for n in [0, 17] {
+        let e = Ablation::load(&root.join("snn_only.toml"), &[]).unwrap().first_seeds(n).unwrap_err().to_string();
+        assert!(e.contains(&format!("--seeds {n}")) && (n == 0 || e.contains("16 seeds")), "{e}");
+    }
+}
+
+#[test]
 fn the_shipped_ablations_load() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../configs/ablations");
     let mut n = 0;

@@ -236,6 +236,24 @@ impl Ablation {
 }
 
 impl Ablation {
+    /// The grid cut to its first `n` seeds (every variant, every data draw, the same configs):
+    /// a pilot whose runs are the full grid's, so that running the full grid into the same
+    /// folder later reuses them (`gshn ablate --seeds N`).
+    pub fn first_seeds(mut self, n: usize) -> Result<Self, ConfigError> {
+        let origin = || format!("--seeds {n}");
+        if n == 0 {
+            return Err(ConfigError::Parse { origin: origin(), message: "a grid needs at least one seed".into() });
+        }
+        if n > self.seeds.len() {
+            return Err(ConfigError::Parse {
+                origin: origin(),
+                message: format!("the grid lists {} seeds ({:?}); ask for at most that many", self.seeds.len(), self.seeds),
+            });
+        }
+        self.seeds.truncate(n);
+        Ok(self)
+    }
+
     /// Runs in the whole grid: variants × data seeds × seeds.
     pub fn runs(&self) -> usize {
         self.variants.len() * self.runs_per_variant()
