@@ -57,7 +57,9 @@ def main():
         sys.exit(__doc__)
     folder, metrics = sys.argv[1], sys.argv[2:] or DEFAULT
     table_md = open(os.path.join(folder, "table.md")).read()
-    print("\n".join(section(table_md, "text→image R@10")))
+    # The primary metric's table ("Primary: text→image R@10" since grids declare one).
+    lines = section(table_md, "Primary: text→image R@10") or section(table_md, "text→image R@10")
+    print("\n".join(lines))
     print()
     rows = list(csv.DictReader(open(os.path.join(folder, "runs.csv"))))
     variants = list(dict.fromkeys(r["variant"] for r in rows))
